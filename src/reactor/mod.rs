@@ -1,0 +1,431 @@
+//! The event loop: one thread, one mio `Poll`, timers, signals and shutdown.
+//!
+//! The reactor is mechanism only. It knows sockets, readiness, deadlines and
+//! shutdown, and never names a protocol, a backend or a topic. A service plugs
+//! in through the [`Service`] trait; the [`Context`] handed to each callback
+//! lets it register sockets, set and cancel timers, ask to be called again
+//! (for work it capped) and stop the loop.
+//!
+//! Tokens: a service chooses its own tokens (usually keys of its own slab of
+//! connections); every value below [`FIRST_RESERVED_TOKEN`] is the service's.
+//!
+//! One turn of the loop:
+//! 1. poll for readiness, sleeping at most until the nearest timer
+//!    (not at all when some work was deferred);
+//! 2. hand each event to [`Service::on_ready`], signals to
+//!    [`Service::on_shutdown`] or [`Service::on_reload`];
+//! 3. hand deferred tokens back to [`Service::on_ready`] with no new readiness;
+//! 4. fire expired timers through [`Service::on_timer`];
+//! 5. after a shutdown, leave once the service is drained or the drain
+//!    deadline passed.
+
+mod buffer;
+mod net;
+mod timer;
+
+pub use buffer::{Buffer, ReadStop, WriteStop};
+pub use net::{DEFAULT_BACKLOG, ListenOptions, connect, finish_connect, listen, prepare_accepted};
+pub use timer::{TimerId, Timers};
+
+pub use mio::net::{TcpListener, TcpStream, UdpSocket};
+pub use mio::{Interest, Registry, Token};
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::{Events, Poll, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+/// Tokens from this value up belong to the reactor itself.
+pub const FIRST_RESERVED_TOKEN: usize = usize::MAX - 15;
+const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+const WAKER_TOKEN: Token = Token(usize::MAX - 2);
+
+/// Readiness events delivered per `poll` call at most.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// What the kernel said about one socket. All false for a deferred call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Bytes (or a connection, or end of stream) can be read.
+    pub readable: bool,
+    /// Bytes can be written, or a non-blocking connect finished.
+    pub writable: bool,
+    /// The peer shut down its write side.
+    pub read_closed: bool,
+    /// Our write side is closed (peer reset or gone).
+    pub write_closed: bool,
+    /// The socket has a pending error.
+    pub error: bool,
+}
+
+impl Readiness {
+    fn from_event(event: &Event) -> Self {
+        Self {
+            readable: event.is_readable(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+            write_closed: event.is_write_closed(),
+            error: event.is_error(),
+        }
+    }
+}
+
+/// A service that runs on the reactor.
+pub trait Service {
+    /// A registered socket is ready, or a deferred token is handed back
+    /// (then `readiness` is all false).
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness);
+
+    /// A timer set through [`Context::set_timer`] expired.
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64);
+
+    /// SIGINT or SIGTERM (or [`Handle::shutdown`]): stop accepting, let the
+    /// work in flight finish. The loop ends once [`Service::is_drained`].
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>);
+
+    /// True when nothing is in flight any more.
+    fn is_drained(&self) -> bool;
+
+    /// SIGHUP (or [`Handle::reload`]): reread configuration. Ignored by default.
+    fn on_reload(&mut self, _ctx: &mut Context<'_>) {}
+}
+
+/// What a service may do from inside a callback.
+pub struct Context<'a> {
+    registry: &'a Registry,
+    timers: &'a mut Timers,
+    deferred: &'a mut Vec<Token>,
+    now: Instant,
+    stop: &'a mut bool,
+}
+
+impl Context<'_> {
+    /// The poll registry, to register, reregister and deregister sockets.
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    /// The time of this loop turn (read once per turn, after `poll` returns).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Arms a timer that expires at `at` and hands `payload` back.
+    pub fn set_timer(&mut self, at: Instant, payload: u64) -> TimerId {
+        self.timers.set(at, payload)
+    }
+
+    /// Arms a timer that expires `after` from now.
+    pub fn set_timer_after(&mut self, after: Duration, payload: u64) -> TimerId {
+        self.timers.set(self.now + after, payload)
+    }
+
+    /// Disarms a timer; harmless when it already fired.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.timers.cancel(id);
+    }
+
+    /// Calls [`Service::on_ready`] for `token` again on the next turn, without
+    /// sleeping. For work cut short by a per-wake-up cap: with edge-triggered
+    /// readiness, the kernel will not report the same readiness twice.
+    pub fn defer(&mut self, token: Token) {
+        self.deferred.push(token);
+    }
+
+    /// Ends the loop after this turn, drained or not.
+    pub fn stop(&mut self) {
+        *self.stop = true;
+    }
+}
+
+const REQUEST_SHUTDOWN: u8 = 1;
+const REQUEST_RELOAD: u8 = 2;
+
+/// Lets another thread ask a running reactor to shut down or reload.
+#[derive(Clone)]
+pub struct Handle {
+    waker: Arc<Waker>,
+    requests: Arc<AtomicU8>,
+}
+
+impl Handle {
+    /// Same as SIGTERM for this reactor.
+    pub fn shutdown(&self) {
+        self.requests.fetch_or(REQUEST_SHUTDOWN, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+
+    /// Same as SIGHUP for this reactor.
+    pub fn reload(&self) {
+        self.requests.fetch_or(REQUEST_RELOAD, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// How long a shutdown waits for work in flight, unless the service says otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One event loop.
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    timers: Timers,
+    deferred: Vec<Token>,
+    signals: Option<Signals>,
+    requests: Arc<AtomicU8>,
+    waker: Arc<Waker>,
+    drain_timeout: Duration,
+}
+
+impl Reactor {
+    /// A reactor with no signal handling (see [`Reactor::watch_signals`]).
+    pub fn new() -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            timers: Timers::new(),
+            deferred: Vec::new(),
+            signals: None,
+            requests: Arc::new(AtomicU8::new(0)),
+            waker,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        })
+    }
+
+    /// Turns SIGINT and SIGTERM into a graceful shutdown and SIGHUP into a reload.
+    pub fn watch_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Caps how long a shutdown waits for the service to drain.
+    pub fn set_drain_timeout(&mut self, timeout: Duration) {
+        self.drain_timeout = timeout;
+    }
+
+    /// The registry, to register listeners before [`Reactor::run`].
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// A handle other threads use to stop or reload this reactor.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            waker: Arc::clone(&self.waker),
+            requests: Arc::clone(&self.requests),
+        }
+    }
+
+    /// Arms a timer before the loop starts (for example a first health check).
+    pub fn set_timer(&mut self, at: Instant, payload: u64) -> TimerId {
+        self.timers.set(at, payload)
+    }
+
+    /// Runs `service` until it is drained after a shutdown, or it calls
+    /// [`Context::stop`]. A second shutdown request ends the loop at once.
+    pub fn run<S: Service>(&mut self, service: &mut S) -> io::Result<()> {
+        let mut stop = false;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.timers.poll_timeout(now);
+            if let Some(deadline) = drain_deadline {
+                let left = deadline.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            if !self.deferred.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            let mut shutdown = false;
+            let mut reload = false;
+            let mut ctx = Context {
+                registry: self.poll.registry(),
+                timers: &mut self.timers,
+                deferred: &mut self.deferred,
+                now,
+                stop: &mut stop,
+            };
+            for event in self.events.iter() {
+                match event.token() {
+                    SIGNAL_TOKEN => {
+                        if let Some(signals) = self.signals.as_mut() {
+                            for signal in signals.pending() {
+                                match signal {
+                                    SIGHUP => reload = true,
+                                    _ => shutdown = true,
+                                }
+                            }
+                        }
+                    }
+                    WAKER_TOKEN => {
+                        let requests = self.requests.swap(0, Ordering::SeqCst);
+                        shutdown |= requests & REQUEST_SHUTDOWN != 0;
+                        reload |= requests & REQUEST_RELOAD != 0;
+                    }
+                    token => service.on_ready(&mut ctx, token, Readiness::from_event(event)),
+                }
+            }
+            if reload {
+                service.on_reload(&mut ctx);
+            }
+            if shutdown {
+                if drain_deadline.is_some() {
+                    return Ok(());
+                }
+                drain_deadline = Some(now + self.drain_timeout);
+                service.on_shutdown(&mut ctx);
+            }
+            // Deferred tokens queued during this turn wait for the next one, so
+            // that a busy connection yields to everyone else in between.
+            let deferred = std::mem::take(ctx.deferred);
+            for token in &deferred {
+                service.on_ready(&mut ctx, *token, Readiness::default());
+            }
+            while let Some((id, payload)) = ctx.timers.pop_expired(now) {
+                service.on_timer(&mut ctx, id, payload);
+            }
+            if stop {
+                return Ok(());
+            }
+            if let Some(deadline) = drain_deadline {
+                if service.is_drained() || now >= deadline {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts timer firings and stops after the third.
+    struct Ticker {
+        fired: Vec<u64>,
+    }
+
+    impl Service for Ticker {
+        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, payload: u64) {
+            self.fired.push(payload);
+            if self.fired.len() < 3 {
+                ctx.set_timer_after(Duration::from_millis(1), payload + 1);
+            } else {
+                ctx.stop();
+            }
+        }
+        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
+        fn is_drained(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn loop_sleeps_until_timers_and_stops_on_request() {
+        let mut reactor = Reactor::new().unwrap();
+        reactor.set_timer(Instant::now() + Duration::from_millis(2), 10);
+        let mut ticker = Ticker { fired: Vec::new() };
+        reactor.run(&mut ticker).unwrap();
+        assert_eq!(ticker.fired, vec![10, 11, 12]);
+    }
+
+    struct Drainer {
+        in_flight: u32,
+        shutdowns: u32,
+    }
+
+    impl Service for Drainer {
+        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
+        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {
+            self.in_flight -= 1;
+        }
+        fn on_shutdown(&mut self, _: &mut Context<'_>) {
+            self.shutdowns += 1;
+        }
+        fn is_drained(&self) -> bool {
+            self.in_flight == 0
+        }
+    }
+
+    #[test]
+    fn shutdown_waits_for_work_in_flight_to_drain() {
+        let mut reactor = Reactor::new().unwrap();
+        let start = Instant::now();
+        reactor.set_timer(start + Duration::from_millis(5), 0);
+        reactor.set_timer(start + Duration::from_millis(10), 0);
+        let handle = reactor.handle();
+        handle.shutdown();
+        let mut service = Drainer {
+            in_flight: 2,
+            shutdowns: 0,
+        };
+        reactor.run(&mut service).unwrap();
+        assert_eq!(service.in_flight, 0, "both in-flight jobs finished first");
+        assert_eq!(service.shutdowns, 1);
+    }
+
+    #[test]
+    fn drain_timeout_bounds_a_shutdown() {
+        let mut reactor = Reactor::new().unwrap();
+        reactor.set_drain_timeout(Duration::from_millis(5));
+        reactor.handle().shutdown();
+        let mut service = Drainer {
+            in_flight: 1,
+            shutdowns: 0,
+        };
+        reactor.run(&mut service).unwrap();
+        assert_eq!(service.in_flight, 1, "left with work still in flight");
+    }
+
+    struct Deferrer {
+        calls: u32,
+    }
+
+    impl Service for Deferrer {
+        fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+            assert_eq!(readiness, Readiness::default());
+            assert_eq!(token, Token(7));
+            self.calls += 1;
+            if self.calls < 5 {
+                ctx.defer(token);
+            } else {
+                ctx.stop();
+            }
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, _: u64) {
+            ctx.defer(Token(7));
+        }
+        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
+        fn is_drained(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn deferred_tokens_are_called_again_without_new_readiness() {
+        let mut reactor = Reactor::new().unwrap();
+        reactor.set_timer(Instant::now(), 0);
+        let mut service = Deferrer { calls: 0 };
+        reactor.run(&mut service).unwrap();
+        assert_eq!(service.calls, 5);
+    }
+}

@@ -1,0 +1,128 @@
+//! Shared pieces of the integration tests: start the real binaries on
+//! ephemeral loopback ports and read the address each one prints.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a server may take to print its `listening on` line.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `distloop` binary of this build.
+pub fn distloop_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_distloop"))
+}
+
+/// The `pi-backend` binary, built beside `distloop` by `cargo test --workspace`.
+pub fn pi_backend_bin() -> PathBuf {
+    let bin = distloop_bin().with_file_name("pi-backend");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A server process that is killed when dropped.
+pub struct Server {
+    /// The running process.
+    pub child: Child,
+    /// The first address it printed (`listening on ADDR`).
+    pub addr: SocketAddr,
+    /// Every further `... listening on ADDR` line, in order (e.g. an admin port).
+    pub other_addrs: Vec<(String, SocketAddr)>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `bin args...` and waits for its `listening on ADDR` line.
+    pub fn start(bin: impl Into<PathBuf>, args: &[&str]) -> Server {
+        Self::start_expecting(bin, args, 1)
+    }
+
+    /// Starts `bin args...` and waits for `count` lines ending in `listening on ADDR`.
+    pub fn start_expecting(bin: impl Into<PathBuf>, args: &[&str], count: usize) -> Server {
+        let bin = bin.into();
+        let mut child = Command::new(&bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = forward_lines(stdout);
+        let mut found = Vec::new();
+        while found.len() < count {
+            let line = lines
+                .recv_timeout(STARTUP_TIMEOUT)
+                .unwrap_or_else(|_| panic!("{} {args:?} printed no listening line", bin.display()));
+            if let Some((label, addr)) = line.rsplit_once("listening on ") {
+                let addr: SocketAddr = addr.trim().parse().expect("an address after `listening on`");
+                found.push((label.trim().to_string(), addr));
+            }
+        }
+        let addr = found[0].1;
+        Server {
+            child,
+            addr,
+            other_addrs: found.split_off(1),
+            lines,
+        }
+    }
+
+    /// The next line the server prints on stdout, if one comes within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Sends a signal (by number) to the server.
+    pub fn signal(&self, signal: i32) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `timeout`; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            let _ = tx.send(line.trim_end().to_string());
+            line.clear();
+        }
+        // Keep draining so the child never blocks on a full pipe.
+        let _ = reader.read_to_end(&mut Vec::new());
+    });
+    rx
+}

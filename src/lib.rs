@@ -3,4 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod cli;
+pub mod lb;
+pub mod logging;
 pub mod reactor;

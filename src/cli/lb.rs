@@ -1,0 +1,110 @@
+//! Flags of `distloop lb`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::{parse_addr, parse_duration};
+use crate::lb::config::{DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS};
+use crate::lb::{LbConfig, Mode, Strategy};
+
+/// The layer the balancer works at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Layer 4: each client connection is piped to one backend.
+    Tcp,
+    /// Layer 7: HTTP/1.1 requests are balanced one by one.
+    Http,
+}
+
+/// `distloop lb`: a reverse proxy in front of backends.
+#[derive(Debug, Clone, Args)]
+pub struct LbArgs {
+    /// Address to accept clients on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
+    pub listen: SocketAddr,
+    /// A backend address; repeat for each backend, in priority order.
+    #[arg(long = "backend", value_name = "ADDR", required = true, value_parser = parse_addr)]
+    pub backends: Vec<SocketAddr>,
+    /// n-to-1, round-robin, least-connections or least-response-time
+    /// (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
+    #[arg(long, default_value = "round-robin")]
+    pub strategy: Strategy,
+    /// tcp (layer 4) or http (layer 7).
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub mode: ModeArg,
+    /// Give up on a backend connect after this long (e.g. 3s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    pub connect_timeout: Duration,
+    /// Close a connection idle this long.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub idle_timeout: Duration,
+    /// Keep a backend that refused out of rotation this long (doubling per failure).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub backoff: Duration,
+    /// On SIGINT/SIGTERM, wait at most this long for open connections.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+    /// Bytes buffered per direction per connection.
+    #[arg(long, default_value_t = DEFAULT_BUFFER_BYTES)]
+    pub buffer_bytes: usize,
+    /// Client connections served at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+impl LbArgs {
+    /// The configuration these flags describe (checked by the balancer).
+    pub fn to_config(&self) -> LbConfig {
+        let mode = match self.mode {
+            ModeArg::Tcp => Mode::Tcp,
+            ModeArg::Http => Mode::Http,
+        };
+        let mut config = LbConfig::new(self.listen, self.backends.clone(), self.strategy, mode);
+        config.connect_timeout = self.connect_timeout;
+        config.idle_timeout = self.idle_timeout;
+        config.backoff = self.backoff;
+        config.drain_timeout = self.drain_timeout;
+        config.buffer_bytes = self.buffer_bytes;
+        config.max_connections = self.max_connections;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::config;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        lb: LbArgs,
+    }
+
+    #[test]
+    fn flag_defaults_match_the_named_limits() {
+        let args = Wrapper::parse_from(["lb", "--backend", "127.0.0.1:1"]).lb;
+        let cfg = args.to_config();
+        assert_eq!(cfg.connect_timeout, config::DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(cfg.idle_timeout, config::DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
+        assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
+        assert_eq!(cfg.strategy, Strategy::RoundRobin);
+    }
+
+    #[test]
+    fn original_strategy_names_parse_on_the_command_line() {
+        let args = Wrapper::parse_from([
+            "lb",
+            "--backend",
+            "127.0.0.1:1",
+            "--strategy",
+            "LeastResponseTime",
+        ])
+        .lb;
+        assert_eq!(args.strategy, Strategy::LeastResponseTime);
+    }
+}

@@ -1,0 +1,127 @@
+//! The balancer's validated configuration and its limits.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::strategy::Strategy;
+
+/// Give up on a backend connect after this long.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Close a TCP session after this long with no byte in either direction.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Each direction of a session buffers at most this many bytes.
+pub const DEFAULT_BUFFER_BYTES: usize = 32 * 1024;
+/// On SIGTERM, wait at most this long for open sessions to finish.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Client connections served at once; further ones wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Which layer the balancer works at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Layer 4: one backend per client connection, bytes piped both ways.
+    Tcp,
+    /// Layer 7: HTTP/1.1 requests balanced one by one.
+    Http,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        })
+    }
+}
+
+/// Everything a balancer needs to run, already checked.
+#[derive(Debug, Clone)]
+pub struct LbConfig {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The backends, in list order (the order the strategies break ties by).
+    pub backends: Vec<SocketAddr>,
+    /// How backends are chosen.
+    pub strategy: Strategy,
+    /// Layer 4 or layer 7.
+    pub mode: Mode,
+    /// Backend connect deadline.
+    pub connect_timeout: Duration,
+    /// Inactivity deadline of a session.
+    pub idle_timeout: Duration,
+    /// First passive-check backoff after a failed connect.
+    pub backoff: Duration,
+    /// Bytes buffered per direction per session.
+    pub buffer_bytes: usize,
+    /// Longest wait for sessions to finish on shutdown.
+    pub drain_timeout: Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No `--backend` was given.
+    NoBackends,
+    /// A limit that must be positive was zero.
+    Zero(&'static str),
+    /// A setting this build does not support.
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoBackends => f.write_str("no backend given (use --backend ADDR)"),
+            ConfigError::Zero(what) => write!(f, "{what} must be greater than zero"),
+            ConfigError::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl LbConfig {
+    /// A configuration with default limits.
+    pub fn new(
+        listen: SocketAddr,
+        backends: Vec<SocketAddr>,
+        strategy: Strategy,
+        mode: Mode,
+    ) -> Self {
+        Self {
+            listen,
+            backends,
+            strategy,
+            mode,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            backoff: super::pool::DEFAULT_BACKOFF,
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    /// Checks the invariants the balancer relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.backends.is_empty() {
+            return Err(ConfigError::NoBackends);
+        }
+        if self.buffer_bytes == 0 {
+            return Err(ConfigError::Zero("--buffer-bytes"));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::Zero("--connect-timeout"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Zero("--max-connections"));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::Zero("--idle-timeout"));
+        }
+        Ok(())
+    }
+}

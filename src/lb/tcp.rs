@@ -1,0 +1,466 @@
+//! TCP mode (layer 4): one backend per client connection, bytes piped both ways.
+//!
+//! The adapter between the reactor and the [`BackendPool`]. Each session owns
+//! a client socket, at most one backend socket and one bounded buffer per
+//! direction. Reads stop when the far side's buffer is full (backpressure),
+//! half-closes are passed on once the buffer has drained, and every session has
+//! a connect deadline and an idle deadline. A backend that refuses or does not
+//! answer in time is reported to the pool and the next one is tried.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::config::LbConfig;
+use super::pool::{BackendPool, Pick};
+use crate::reactor::{
+    self, Buffer, Context, Interest, ReadStop, Readiness, Service, TcpListener, TcpStream, TimerId,
+    Token, WriteStop,
+};
+use crate::{debug, warn};
+
+const LISTENER: Token = Token(0);
+/// Bytes read per direction per wake-up before the session yields to others.
+const BYTES_PER_WAKE: usize = 256 * 1024;
+/// Connections accepted per wake-up before the listener yields to sessions.
+const ACCEPTS_PER_WAKE: usize = 128;
+/// After an accept error (for example out of file descriptors), try again this much later.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+const TIMER_CONNECT: u64 = 0;
+const TIMER_IDLE: u64 = 1;
+const TIMER_ACCEPT: u64 = 2;
+
+fn client_token(key: usize) -> Token {
+    Token(2 * key + 1)
+}
+
+fn backend_token(key: usize) -> Token {
+    Token(2 * key + 2)
+}
+
+fn timer_payload(key: usize, kind: u64) -> u64 {
+    ((key as u64) << 2) | kind
+}
+
+/// One direction of a session: bytes from `src` waiting for `dst`.
+#[derive(Debug)]
+struct Flow {
+    buf: Buffer,
+    /// The source may have bytes (set by readiness, cleared at `WouldBlock`).
+    src_readable: bool,
+    /// The source sent end of stream.
+    src_eof: bool,
+    /// The destination may take bytes (set by readiness, cleared at `WouldBlock`).
+    dst_writable: bool,
+    /// End of stream was passed on to the destination.
+    shut: bool,
+}
+
+impl Flow {
+    fn new(capacity: usize) -> Self {
+        Self {
+            buf: Buffer::with_capacity(capacity),
+            src_readable: true,
+            src_eof: false,
+            dst_writable: true,
+            shut: false,
+        }
+    }
+
+    /// Moves bytes until neither side can make progress or the budget is spent.
+    /// Returns the bytes read and whether work was left for lack of budget.
+    fn run(
+        &mut self,
+        src: &mut TcpStream,
+        mut dst: Option<&mut TcpStream>,
+    ) -> io::Result<(usize, bool)> {
+        let mut moved = 0;
+        loop {
+            if let Some(dst) = dst.as_deref_mut() {
+                if self.dst_writable && !self.buf.is_empty() {
+                    let (_, stop) = self.buf.write_to(dst)?;
+                    if stop == WriteStop::WouldBlock {
+                        self.dst_writable = false;
+                    }
+                }
+            }
+            if !self.src_readable || self.src_eof || self.buf.is_full() || moved >= BYTES_PER_WAKE {
+                break;
+            }
+            let (n, stop) = self.buf.read_from(src, BYTES_PER_WAKE - moved)?;
+            moved += n;
+            match stop {
+                ReadStop::WouldBlock => self.src_readable = false,
+                ReadStop::Eof => self.src_eof = true,
+                ReadStop::Full | ReadStop::Budget => {}
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if let Some(dst) = dst {
+            if self.src_eof && self.buf.is_empty() && !self.shut {
+                // Half close: the peer is done sending; the other way stays open.
+                match dst.shutdown(Shutdown::Write) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                    Err(e) => return Err(e),
+                }
+                self.shut = true;
+            }
+        }
+        let capped = moved >= BYTES_PER_WAKE && self.src_readable && !self.src_eof;
+        Ok((moved, capped))
+    }
+
+    fn finished(&self) -> bool {
+        self.shut
+    }
+}
+
+/// A client connection and its backend.
+#[derive(Debug)]
+struct Session {
+    client: TcpStream,
+    client_addr: SocketAddr,
+    backend: Option<TcpStream>,
+    connected: bool,
+    pick: Option<Pick>,
+    tried: Vec<usize>,
+    connect_timer: Option<TimerId>,
+    idle_timer: Option<TimerId>,
+    last_active: Instant,
+    /// Client to backend.
+    up: Flow,
+    /// Backend to client.
+    down: Flow,
+}
+
+enum Progress {
+    Open { capped: bool },
+    Done,
+}
+
+impl Session {
+    fn pump(&mut self, now: Instant) -> io::Result<Progress> {
+        let backend = self.backend.as_mut().filter(|_| self.connected);
+        let (up_moved, up_capped) = self.up.run(&mut self.client, backend)?;
+        let (down_moved, down_capped) = match self.backend.as_mut().filter(|_| self.connected) {
+            Some(backend) => self.down.run(backend, Some(&mut self.client))?,
+            None => (0, false),
+        };
+        if up_moved + down_moved > 0 {
+            self.last_active = now;
+        }
+        if self.connected && self.up.finished() && self.down.finished() {
+            return Ok(Progress::Done);
+        }
+        Ok(Progress::Open {
+            capped: up_capped || down_capped,
+        })
+    }
+}
+
+/// The TCP-mode balancer, run by a [`reactor::Reactor`].
+pub struct TcpBalancer {
+    config: LbConfig,
+    listener: Option<TcpListener>,
+    pool: BackendPool,
+    sessions: Slab<Session>,
+    max_sessions: usize,
+    accept_paused: bool,
+}
+
+impl TcpBalancer {
+    /// A balancer that accepts on `listener` (already registered by
+    /// [`TcpBalancer::register`]) and forwards to the configured backends.
+    pub fn new(config: LbConfig, listener: TcpListener) -> Self {
+        let mut pool = BackendPool::new(config.backends.len(), config.strategy);
+        pool.set_backoff(config.backoff);
+        let max_sessions = config.max_connections;
+        Self {
+            config,
+            listener: Some(listener),
+            pool,
+            sessions: Slab::new(),
+            max_sessions,
+            accept_paused: false,
+        }
+    }
+
+    /// Registers the listener with the reactor that will run this balancer.
+    pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
+        if let Some(listener) = self.listener.as_mut() {
+            registry.register(listener, LISTENER, Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    /// The backend pool, for inspection.
+    pub fn pool(&self) -> &BackendPool {
+        &self.pool
+    }
+
+    fn accept(&mut self, ctx: &mut Context<'_>) {
+        for _ in 0..ACCEPTS_PER_WAKE {
+            if self.sessions.len() >= self.max_sessions {
+                // Leave the rest in the kernel's backlog until a session ends.
+                self.accept_paused = true;
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.open_session(ctx, stream, addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    ctx.set_timer_after(ACCEPT_RETRY, timer_payload(0, TIMER_ACCEPT));
+                    return;
+                }
+            }
+        }
+        ctx.defer(LISTENER);
+    }
+
+    fn open_session(
+        &mut self,
+        ctx: &mut Context<'_>,
+        mut client: TcpStream,
+        client_addr: SocketAddr,
+    ) {
+        if let Err(e) = reactor::prepare_accepted(&client) {
+            debug!("client {client_addr}: {e}");
+        }
+        let entry = self.sessions.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = ctx.registry().register(
+            &mut client,
+            client_token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("cannot register client {client_addr}: {e}");
+            return;
+        }
+        let now = ctx.now();
+        let idle_timer = ctx.set_timer(
+            now + self.config.idle_timeout,
+            timer_payload(key, TIMER_IDLE),
+        );
+        entry.insert(Session {
+            client,
+            client_addr,
+            backend: None,
+            connected: false,
+            pick: None,
+            tried: Vec::new(),
+            connect_timer: None,
+            idle_timer: Some(idle_timer),
+            last_active: now,
+            up: Flow::new(self.config.buffer_bytes),
+            down: Flow::new(self.config.buffer_bytes),
+        });
+        if !self.connect_next(ctx, key) {
+            self.close(ctx, key);
+        }
+    }
+
+    /// Starts a connect to the next backend the strategy gives. False when
+    /// every backend has been tried.
+    fn connect_next(&mut self, ctx: &mut Context<'_>, key: usize) -> bool {
+        let now = ctx.now();
+        let session = &mut self.sessions[key];
+        while let Some(pick) = self.pool.pick(now, &session.tried) {
+            session.tried.push(pick.backend);
+            let addr = self.config.backends[pick.backend];
+            let started = reactor::connect(addr).and_then(|mut stream| {
+                ctx.registry()
+                    .register(
+                        &mut stream,
+                        backend_token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .map(|()| stream)
+            });
+            match started {
+                Ok(stream) => {
+                    session.backend = Some(stream);
+                    session.pick = Some(pick);
+                    session.connect_timer = Some(ctx.set_timer(
+                        now + self.config.connect_timeout,
+                        timer_payload(key, TIMER_CONNECT),
+                    ));
+                    return true;
+                }
+                Err(e) => {
+                    warn!("backend {addr} failed: {e}");
+                    self.pool.fail(pick, now);
+                }
+            }
+        }
+        warn!(
+            "no backend reachable for client {}; closing it",
+            session.client_addr
+        );
+        false
+    }
+
+    fn connect_failed(&mut self, ctx: &mut Context<'_>, key: usize, reason: &str) {
+        let session = &mut self.sessions[key];
+        if let Some(timer) = session.connect_timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        session.backend = None;
+        if let Some(pick) = session.pick.take() {
+            warn!("backend {} {reason}", self.config.backends[pick.backend]);
+            self.pool.fail(pick, ctx.now());
+        }
+        if !self.connect_next(ctx, key) {
+            self.close(ctx, key);
+        }
+    }
+
+    fn on_backend(&mut self, ctx: &mut Context<'_>, key: usize, readiness: Readiness) {
+        let session = &mut self.sessions[key];
+        if !session.connected {
+            let Some(backend) = session.backend.as_ref() else {
+                return;
+            };
+            match reactor::finish_connect(backend) {
+                Ok(true) => {
+                    session.connected = true;
+                    if let Some(timer) = session.connect_timer.take() {
+                        ctx.cancel_timer(timer);
+                    }
+                    session.down.src_readable = true;
+                    session.up.dst_writable = true;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    let reason = format!("failed: {e}");
+                    return self.connect_failed(ctx, key, &reason);
+                }
+            }
+        } else {
+            if readiness.readable || readiness.read_closed || readiness.error {
+                session.down.src_readable = true;
+            }
+            if readiness.writable || readiness.write_closed || readiness.error {
+                session.up.dst_writable = true;
+            }
+        }
+        self.drive(ctx, key);
+    }
+
+    fn on_client(&mut self, ctx: &mut Context<'_>, key: usize, readiness: Readiness) {
+        let session = &mut self.sessions[key];
+        if readiness.readable || readiness.read_closed || readiness.error {
+            session.up.src_readable = true;
+        }
+        if readiness.writable || readiness.write_closed || readiness.error {
+            session.down.dst_writable = true;
+        }
+        self.drive(ctx, key);
+    }
+
+    fn drive(&mut self, ctx: &mut Context<'_>, key: usize) {
+        let session = &mut self.sessions[key];
+        match session.pump(ctx.now()) {
+            Ok(Progress::Open { capped: true }) => ctx.defer(client_token(key)),
+            Ok(Progress::Open { capped: false }) => {}
+            Ok(Progress::Done) => self.close(ctx, key),
+            Err(e) => {
+                debug!("session of {} ended: {e}", session.client_addr);
+                self.close(ctx, key);
+            }
+        }
+    }
+
+    fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
+        let session = self.sessions.remove(key);
+        for timer in [session.connect_timer, session.idle_timer]
+            .into_iter()
+            .flatten()
+        {
+            ctx.cancel_timer(timer);
+        }
+        if let Some(pick) = session.pick {
+            if session.connected {
+                self.pool.finish(pick, ctx.now());
+            } else {
+                self.pool.release(pick);
+            }
+        }
+        // Dropping the sockets closes them, which also removes them from epoll.
+        if self.accept_paused {
+            self.accept_paused = false;
+            ctx.defer(LISTENER);
+        }
+    }
+
+    fn on_idle_timer(&mut self, ctx: &mut Context<'_>, key: usize) {
+        let idle_timeout = self.config.idle_timeout;
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        session.idle_timer = None;
+        let deadline = session.last_active + idle_timeout;
+        if ctx.now() >= deadline {
+            debug!(
+                "session of {} idle for {idle_timeout:?}; closing",
+                session.client_addr
+            );
+            self.close(ctx, key);
+        } else {
+            // Activity moved the deadline; one timer per session, re-armed lazily,
+            // keeps the hot path free of timer updates.
+            session.idle_timer = Some(ctx.set_timer(deadline, timer_payload(key, TIMER_IDLE)));
+        }
+    }
+}
+
+impl Service for TcpBalancer {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        if token == LISTENER {
+            return self.accept(ctx);
+        }
+        let key = (token.0 - 1) / 2;
+        if !self.sessions.contains(key) {
+            return; // an event for a session closed earlier in this turn
+        }
+        if token == client_token(key) {
+            self.on_client(ctx, key, readiness);
+        } else {
+            self.on_backend(ctx, key, readiness);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+        let key = (payload >> 2) as usize;
+        match payload & 3 {
+            TIMER_ACCEPT => self.accept(ctx),
+            TIMER_IDLE => self.on_idle_timer(ctx, key),
+            _ => {
+                if let Some(session) = self.sessions.get_mut(key) {
+                    session.connect_timer = None;
+                    let timeout = self.config.connect_timeout;
+                    self.connect_failed(ctx, key, &format!("did not accept within {timeout:?}"));
+                }
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self, _ctx: &mut Context<'_>) {
+        // Dropping the listener stops new connections; open sessions go on.
+        self.listener = None;
+    }
+
+    fn is_drained(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}

@@ -148,9 +148,21 @@ impl Buffer {
     /// Writes buffered bytes to `dst` until it is empty or `dst` would block.
     /// Returns the bytes written and why it stopped.
     pub fn write_to<W: Write + ?Sized>(&mut self, dst: &mut W) -> io::Result<(usize, WriteStop)> {
+        self.write_prefix_to(dst, usize::MAX)
+    }
+
+    /// Like [`Buffer::write_to`], but writes at most the first `limit` bytes:
+    /// for streaming one message's body while the next message waits behind it.
+    /// `WriteStop::Empty` then means the prefix was written.
+    pub fn write_prefix_to<W: Write + ?Sized>(
+        &mut self,
+        dst: &mut W,
+        limit: usize,
+    ) -> io::Result<(usize, WriteStop)> {
         let mut total = 0;
-        while !self.is_empty() {
-            match dst.write(self.as_slice()) {
+        while !self.is_empty() && total < limit {
+            let end = self.len().min(limit - total);
+            match dst.write(&self.as_slice()[..end]) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::WriteZero,
@@ -249,6 +261,19 @@ mod tests {
         let mut peer2 = ScriptedPeer::new(vec![Step::Interrupted, Step::Accept(100)]);
         assert_eq!(buf.write_to(&mut peer2).unwrap(), (6, WriteStop::Empty));
         assert_eq!([peer.written, peer2.written].concat(), b"hello world");
+    }
+
+    #[test]
+    fn prefix_write_leaves_the_next_message_in_place() {
+        let mut buf = Buffer::with_capacity(32);
+        buf.push(b"body1NEXT");
+        let mut peer = ScriptedPeer::new(vec![Step::Accept(3), Step::Accept(100)]);
+        assert_eq!(
+            buf.write_prefix_to(&mut peer, 5).unwrap(),
+            (5, WriteStop::Empty)
+        );
+        assert_eq!(peer.written, b"body1");
+        assert_eq!(buf.as_slice(), b"NEXT");
     }
 
     #[test]

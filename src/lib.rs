@@ -4,6 +4,7 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod cli;
+pub mod http;
 pub mod lb;
 pub mod logging;
 pub mod reactor;

@@ -7,13 +7,14 @@
 //! request means is decided by `route` and `pages`.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::limits::{
-    KEEP_ALIVE_IDLE_TIMEOUT, MAX_BODY_BYTES, READ_CHUNK_BYTES, REQUEST_READ_TIMEOUT, WRITE_TIMEOUT,
+    KEEP_ALIVE_IDLE_TIMEOUT, LINGER_MAX_BYTES, LINGER_TIMEOUT, MAX_BODY_BYTES, READ_CHUNK_BYTES,
+    REQUEST_READ_TIMEOUT, WRITE_TIMEOUT,
 };
 use crate::pages::{PageContext, answer};
 use crate::request::{BodyFraming, HeadStatus, Method, RequestHead, parse_head};
@@ -56,21 +57,21 @@ impl Connection {
             let head = match self.next_head()? {
                 Incoming::Request(head) => head,
                 Incoming::Closed => return Ok(()),
-                Incoming::Refused(response) => return self.send(&response, shared, false, true),
+                Incoming::Refused(response) => return self.refuse(&response, shared),
             };
             match head.body {
                 BodyFraming::None => {}
                 BodyFraming::Chunked => {
                     let refusal = Response::error(411, "chunked request bodies are not supported");
-                    return self.send(&refusal, shared, false, true);
+                    return self.refuse(&refusal, shared);
                 }
                 BodyFraming::Length(length) if length > MAX_BODY_BYTES => {
                     let reason = format!("request body over {MAX_BODY_BYTES} bytes");
-                    return self.send(&Response::error(413, &reason), shared, false, true);
+                    return self.refuse(&Response::error(413, &reason), shared);
                 }
                 BodyFraming::Length(length) => {
                     if let Some(refusal) = self.discard_body(length, head.expects_continue)? {
-                        return self.send(&refusal, shared, false, true);
+                        return self.refuse(&refusal, shared);
                     }
                 }
             }
@@ -190,6 +191,29 @@ impl Connection {
         self.stream.set_read_timeout(Some(left))
     }
 
+    /// Answers with `response` and closes. Closing with unread request bytes
+    /// makes the kernel reset the connection, which can destroy the answer
+    /// before the client reads it; so the write half closes first and the
+    /// rest of the client's bytes are read and dropped, bounded in bytes and
+    /// time.
+    fn refuse(&mut self, response: &Response, shared: &Shared) -> io::Result<()> {
+        self.send(response, shared, false, true)?;
+        self.stream.shutdown(Shutdown::Write)?;
+        let deadline = Instant::now() + LINGER_TIMEOUT;
+        let mut scratch = [0u8; READ_CHUNK_BYTES];
+        let mut drained = 0;
+        while drained < LINGER_MAX_BYTES {
+            self.set_read_deadline(deadline)?;
+            match self.stream.read(&mut scratch) {
+                Ok(0) => break,
+                Ok(read) => drained += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     fn send(
         &mut self,
         response: &Response,
@@ -206,10 +230,16 @@ impl Connection {
 /// Sleeps so that a request that took `service_time` takes `slowdown`
 /// times as long, plus the fixed delay.
 fn pace(service_time: Duration, shared: &Shared) {
-    let extra = service_time.mul_f64(shared.slowdown - 1.0) + shared.delay;
+    let extra = extra_time(service_time, shared.slowdown, shared.delay);
     if !extra.is_zero() {
         thread::sleep(extra);
     }
+}
+
+/// The time to add to a request that took `service_time`: `(slowdown − 1)`
+/// times it, plus `delay`. `slowdown` is at least 1 (the config checks it).
+fn extra_time(service_time: Duration, slowdown: f64, delay: Duration) -> Duration {
+    service_time.mul_f64(slowdown - 1.0) + delay
 }
 
 /// Whether a read failed because its timeout passed (`WouldBlock` is how
@@ -219,4 +249,32 @@ fn is_timeout(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_slowdown_and_no_delay_add_nothing() {
+        assert_eq!(
+            extra_time(Duration::from_millis(70), 1.0, Duration::ZERO),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn slowdown_stretches_the_service_time_and_delay_adds_to_it() {
+        let ms = Duration::from_millis;
+        assert_eq!(extra_time(ms(100), 3.0, Duration::ZERO), ms(200));
+        assert_eq!(extra_time(ms(100), 1.5, ms(20)), ms(70));
+        assert_eq!(extra_time(Duration::ZERO, 4.0, ms(5)), ms(5));
+    }
+
+    #[test]
+    fn timeouts_are_recognised_in_both_spellings() {
+        assert!(is_timeout(&io::ErrorKind::WouldBlock.into()));
+        assert!(is_timeout(&io::ErrorKind::TimedOut.into()));
+        assert!(!is_timeout(&io::ErrorKind::ConnectionReset.into()));
+    }
 }

@@ -45,3 +45,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Bytes read from a socket per `read` call.
 pub const READ_CHUNK_BYTES: usize = 8 * 1024;
+
+/// After an error answer, how long the server keeps reading (and dropping)
+/// what the client still sends before it closes.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// After an error answer, the most bytes read and dropped before closing.
+pub const LINGER_MAX_BYTES: usize = 256 * 1024;

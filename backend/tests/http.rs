@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Backend, Client};
+use support::Backend;
 
 const TEXT: &str = "Accept: text/plain\r\n";
 

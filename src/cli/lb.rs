@@ -6,7 +6,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{parse_addr, parse_duration};
-use crate::lb::config::{DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS};
+use crate::lb::config::{
+    DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES,
+    DEFAULT_MAX_IDLE_PER_BACKEND,
+};
 use crate::lb::{LbConfig, Mode, Strategy};
 
 /// The layer the balancer works at.
@@ -31,8 +34,8 @@ pub struct LbArgs {
     /// (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
     #[arg(long, default_value = "round-robin")]
     pub strategy: Strategy,
-    /// tcp (layer 4) or http (layer 7).
-    #[arg(long, value_enum, default_value = "tcp")]
+    /// http (layer 7: each request balanced on its own) or tcp (layer 4).
+    #[arg(long, value_enum, default_value = "http")]
     pub mode: ModeArg,
     /// Give up on a backend connect after this long (e.g. 3s, 500ms).
     #[arg(long, value_parser = parse_duration, default_value = "3s")]
@@ -52,6 +55,24 @@ pub struct LbArgs {
     /// Client connections served at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// HTTP: a request head must arrive whole within this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub head_timeout: Duration,
+    /// HTTP: answer 504 when the backend is silent this long.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub response_timeout: Duration,
+    /// HTTP: largest request head in bytes (431 beyond).
+    #[arg(long, default_value_t = DEFAULT_MAX_HEAD_BYTES)]
+    pub max_head_bytes: usize,
+    /// HTTP: largest request body in bytes (413 beyond); no limit by default.
+    #[arg(long)]
+    pub max_body_bytes: Option<u64>,
+    /// HTTP: kept-alive backend connections parked per backend.
+    #[arg(long, default_value_t = DEFAULT_MAX_IDLE_PER_BACKEND)]
+    pub max_idle_per_backend: usize,
+    /// HTTP: close a parked backend connection unused this long.
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub pool_idle_timeout: Duration,
 }
 
 impl LbArgs {
@@ -68,6 +89,12 @@ impl LbArgs {
         config.drain_timeout = self.drain_timeout;
         config.buffer_bytes = self.buffer_bytes;
         config.max_connections = self.max_connections;
+        config.head_timeout = self.head_timeout;
+        config.response_timeout = self.response_timeout;
+        config.max_head_bytes = self.max_head_bytes;
+        config.max_body_bytes = self.max_body_bytes;
+        config.max_idle_per_backend = self.max_idle_per_backend;
+        config.pool_idle_timeout = self.pool_idle_timeout;
         config
     }
 }
@@ -93,6 +120,10 @@ mod tests {
         assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
         assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
         assert_eq!(cfg.strategy, Strategy::RoundRobin);
+        assert_eq!(cfg.mode, crate::lb::Mode::Http);
+        assert_eq!(cfg.head_timeout, config::DEFAULT_HEAD_TIMEOUT);
+        assert_eq!(cfg.response_timeout, config::DEFAULT_RESPONSE_TIMEOUT);
+        assert_eq!(cfg.pool_idle_timeout, config::DEFAULT_POOL_IDLE_TIMEOUT);
     }
 
     #[test]

@@ -16,6 +16,16 @@ pub const DEFAULT_BUFFER_BYTES: usize = 32 * 1024;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Client connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// HTTP: a request head must arrive whole within this long (slowloris).
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP: a backend silent this long while a request is in flight gets a 504.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP: the largest request head, in bytes (431 beyond).
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
+/// HTTP: kept-alive backend connections parked per backend at most.
+pub const DEFAULT_MAX_IDLE_PER_BACKEND: usize = 256;
+/// HTTP: a parked backend connection unused this long is closed.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Which layer the balancer works at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +68,18 @@ pub struct LbConfig {
     pub drain_timeout: Duration,
     /// Client connections served at once.
     pub max_connections: usize,
+    /// HTTP: deadline for a whole request head.
+    pub head_timeout: Duration,
+    /// HTTP: deadline for backend activity while a request is in flight.
+    pub response_timeout: Duration,
+    /// HTTP: largest request head in bytes.
+    pub max_head_bytes: usize,
+    /// HTTP: largest request body in bytes (413 beyond); `None` for no limit.
+    pub max_body_bytes: Option<u64>,
+    /// HTTP: parked backend connections per backend.
+    pub max_idle_per_backend: usize,
+    /// HTTP: how long a parked backend connection is kept.
+    pub pool_idle_timeout: Duration,
 }
 
 /// Why a configuration was refused.
@@ -102,6 +124,12 @@ impl LbConfig {
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_body_bytes: None,
+            max_idle_per_backend: DEFAULT_MAX_IDLE_PER_BACKEND,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
         }
     }
 
@@ -118,6 +146,9 @@ impl LbConfig {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Zero("--max-connections"));
+        }
+        if self.max_head_bytes < 1024 {
+            return Err(ConfigError::Zero("--max-head-bytes (at least 1024)"));
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Zero("--idle-timeout"));

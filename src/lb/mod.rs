@@ -3,10 +3,12 @@
 //! - [`strategy`] and [`pool`] are the sans-IO core: which backend next, and
 //!   the counters (active, durations, failures, backoff) the strategies read.
 //! - [`tcp`] is the layer-4 adapter on the reactor: it owns the sockets and
-//!   asks the pool for backends.
+//!   asks the pool for backends; [`http`] is the layer-7 adapter, which
+//!   balances each request and keeps backend connections alive.
 //! - [`config`] holds the validated configuration and its default limits.
 
 pub mod config;
+pub mod http;
 pub mod pool;
 pub mod strategy;
 pub mod tcp;
@@ -19,7 +21,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::reactor::{self, ListenOptions, Reactor};
+use crate::reactor::{self, Context, ListenOptions, Reactor, Readiness, Service, TimerId, Token};
 
 /// Why a balancer could not start or stopped with an error.
 #[derive(Debug)]
@@ -63,10 +65,43 @@ impl From<io::Error> for LbError {
     }
 }
 
+/// The balancer of either mode, as one service.
+enum Proxy {
+    Tcp(tcp::TcpBalancer),
+    Http(http::HttpBalancer),
+}
+
+impl Service for Proxy {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        match self {
+            Proxy::Tcp(s) => s.on_ready(ctx, token, readiness),
+            Proxy::Http(s) => s.on_ready(ctx, token, readiness),
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
+        match self {
+            Proxy::Tcp(s) => s.on_timer(ctx, id, payload),
+            Proxy::Http(s) => s.on_timer(ctx, id, payload),
+        }
+    }
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        match self {
+            Proxy::Tcp(s) => s.on_shutdown(ctx),
+            Proxy::Http(s) => s.on_shutdown(ctx),
+        }
+    }
+    fn is_drained(&self) -> bool {
+        match self {
+            Proxy::Tcp(s) => s.is_drained(),
+            Proxy::Http(s) => s.is_drained(),
+        }
+    }
+}
+
 /// A bound balancer, ready to run on its own reactor.
 pub struct Balancer {
     reactor: Reactor,
-    service: tcp::TcpBalancer,
+    service: Proxy,
     local_addr: SocketAddr,
 }
 
@@ -74,11 +109,6 @@ impl Balancer {
     /// Validates `config`, binds the listener and prepares the event loop.
     pub fn bind(config: LbConfig) -> Result<Self, LbError> {
         config.validate().map_err(LbError::Config)?;
-        if config.mode == Mode::Http {
-            return Err(LbError::Config(ConfigError::Unsupported(
-                "--mode http is not available yet; use --mode tcp",
-            )));
-        }
         let listener =
             reactor::listen(config.listen, ListenOptions::default()).map_err(|source| {
                 LbError::Bind {
@@ -89,8 +119,18 @@ impl Balancer {
         let local_addr = listener.local_addr()?;
         let mut reactor = Reactor::new()?;
         reactor.set_drain_timeout(config.drain_timeout);
-        let mut service = tcp::TcpBalancer::new(config, listener);
-        service.register(reactor.registry())?;
+        let service = match config.mode {
+            Mode::Tcp => {
+                let mut service = tcp::TcpBalancer::new(config, listener);
+                service.register(reactor.registry())?;
+                Proxy::Tcp(service)
+            }
+            Mode::Http => {
+                let mut service = http::HttpBalancer::new(config, listener);
+                service.register(reactor.registry())?;
+                Proxy::Http(service)
+            }
+        };
         Ok(Self {
             reactor,
             service,

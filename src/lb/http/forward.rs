@@ -1,0 +1,559 @@
+//! The progress of one client connection: read a request head, hand the
+//! request to an upstream, relay the response, and start over.
+
+use std::io;
+use std::net::Shutdown;
+
+use super::client::{Exchange, Phase, Response};
+use super::upstream::Upstream;
+use super::{BYTES_PER_WAKE, HttpBalancer, upstream_token};
+use crate::http::{
+    BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, write_request_head,
+    write_response_head,
+};
+use crate::reactor::{self, Context, Interest, WriteStop};
+use crate::warn;
+
+/// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
+const IDEMPOTENT: [&str; 5] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"];
+
+impl HttpBalancer {
+    /// One round of progress. `Ok(true)`: something moved, call again.
+    /// `Err`: the client connection is beyond saving; close it.
+    pub(super) fn step(&mut self, ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        match &self.clients[ck].phase {
+            Phase::ReadingHead => self.read_head(ctx, ck),
+            Phase::Forwarding(_) => self.forward(ctx, ck),
+            Phase::Tunnel { .. } => self.tunnel(ctx, ck),
+            Phase::Closing { .. } => self.linger(ctx, ck),
+        }
+    }
+
+    fn read_head(&mut self, ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        let client = &mut self.clients[ck];
+        let n = client.io.fill(BYTES_PER_WAKE)?;
+        if n > 0 {
+            client.last_active = ctx.now();
+        }
+        if client.io.inbuf.is_empty() {
+            if client.io.eof {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            return Ok(false);
+        }
+        if client.head_started.is_none() {
+            client.head_started = Some(ctx.now());
+        }
+        match client.parser.parse(client.io.inbuf.as_slice()) {
+            Err(e) => {
+                let status = e.status();
+                self.reject(ctx, ck, status, &e.to_string());
+                Ok(true)
+            }
+            Ok(HeadStatus::Partial) => {
+                if client.io.inbuf.is_full() {
+                    let limit = self.config.max_head_bytes;
+                    self.reject(ctx, ck, 431, &format!("request head over {limit} bytes"));
+                    return Ok(true);
+                }
+                if client.io.eof {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n > 0)
+            }
+            Ok(HeadStatus::Complete { head, consumed }) => {
+                client.io.inbuf.consume(consumed);
+                client.head_started = None;
+                self.start_exchange(ctx, ck, head);
+                Ok(true)
+            }
+        }
+    }
+
+    fn start_exchange(&mut self, ctx: &mut Context<'_>, ck: usize, head: RequestHead) {
+        let client = &mut self.clients[ck];
+        let mut bytes = Vec::with_capacity(512);
+        write_request_head(&head, client.addr.ip(), Scheme::Http, &mut bytes);
+        let now = ctx.now();
+        let exchange = Exchange {
+            retryable: IDEMPOTENT.contains(&head.method.as_str())
+                && head.framing == BodyFraming::None,
+            keep_client: head.keep_alive && !self.shutting_down,
+            keep_backend: false,
+            upgrade: head.upgrade_requested,
+            expects_continue: head.expects_continue,
+            head: bytes,
+            head_written: 0,
+            retried: false,
+            tried: Vec::new(),
+            pick: None,
+            upstream: None,
+            connect_started: now,
+            request_done: head.framing == BodyFraming::None,
+            request: BodyFramer::new(head.framing),
+            request_pending: 0,
+            request_bytes: 0,
+            response: Response::Head(ResponseParser::new(self.limits)),
+            response_started: false,
+            last_backend_activity: now,
+            method: head.method,
+        };
+        client.phase = Phase::Forwarding(Box::new(exchange));
+        self.assign_upstream(ctx, ck, false);
+    }
+
+    fn exchange(&mut self, ck: usize) -> &mut Exchange {
+        match &mut self.clients[ck].phase {
+            Phase::Forwarding(exchange) => exchange,
+            _ => unreachable!("client {ck} has no exchange"),
+        }
+    }
+
+    /// Gives the exchange an upstream: a parked connection to the picked
+    /// backend or a new one. Answers 503 when every backend failed.
+    pub(super) fn assign_upstream(&mut self, ctx: &mut Context<'_>, ck: usize, fresh_only: bool) {
+        let now = ctx.now();
+        loop {
+            let tried = std::mem::take(&mut self.exchange(ck).tried);
+            let pick = self.pool.pick(now, &tried);
+            self.exchange(ck).tried = tried;
+            let Some(pick) = pick else {
+                let detail = format!(
+                    "no backend available ({} tried)",
+                    self.exchange(ck).tried.len()
+                );
+                return self.reject(ctx, ck, 503, &detail);
+            };
+            let backend = pick.backend;
+            let parked = if fresh_only {
+                None
+            } else {
+                self.idle.take(backend)
+            };
+            let uk = match parked {
+                Some(uk) => uk,
+                None => match self.connect(ctx, backend) {
+                    Ok(uk) => uk,
+                    Err(e) => {
+                        warn!("backend {} failed: {e}", self.config.backends[backend]);
+                        self.pool.fail(pick, now);
+                        self.exchange(ck).tried.push(backend);
+                        continue;
+                    }
+                },
+            };
+            self.upstreams[uk].client = Some(ck);
+            let exchange = self.exchange(ck);
+            exchange.pick = Some(pick);
+            exchange.upstream = Some(uk);
+            exchange.connect_started = now;
+            exchange.last_backend_activity = now;
+            exchange.head_written = 0;
+            return;
+        }
+    }
+
+    fn connect(&mut self, ctx: &mut Context<'_>, backend: usize) -> io::Result<usize> {
+        let mut socket = reactor::connect(self.config.backends[backend])?;
+        let entry = self.upstreams.vacant_entry();
+        let uk = entry.key();
+        ctx.registry().register(
+            &mut socket,
+            upstream_token(uk),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        entry.insert(Upstream::new(
+            socket,
+            backend,
+            self.config.buffer_bytes,
+            ctx.now(),
+        ));
+        Ok(uk)
+    }
+
+    /// The upstream failed (connect refused or timed out, reset, closed, or
+    /// garbage) before the response reached the client: retry where that is
+    /// safe, else answer 502 (or close, when the response already started).
+    pub(super) fn upstream_failed(&mut self, ctx: &mut Context<'_>, ck: usize, reason: &str) {
+        let now = ctx.now();
+        let exchange = self.exchange(ck);
+        let (Some(uk), Some(pick)) = (exchange.upstream.take(), exchange.pick.take()) else {
+            return;
+        };
+        let upstream = &self.upstreams[uk];
+        let (connected, reused) = (upstream.connected, upstream.reused);
+        let addr = self.config.backends[pick.backend];
+        self.close_upstream(uk);
+        let exchange = self.exchange(ck);
+        if !connected {
+            warn!("backend {addr} {reason}");
+            exchange.tried.push(pick.backend);
+            self.pool.fail(pick, now);
+            return self.assign_upstream(ctx, ck, false);
+        }
+        let untouched = !exchange.response_started && exchange.request_bytes == 0;
+        if untouched && reused && exchange.retryable && !exchange.retried {
+            // The backend may close a kept-alive connection just as we reuse
+            // it; an idempotent request without a body is safe to send again.
+            exchange.retried = true;
+            self.pool.release(pick);
+            return self.assign_upstream(ctx, ck, true);
+        }
+        let answered = !matches!(exchange.response, Response::Head(_));
+        self.pool.finish(pick, now);
+        if !answered {
+            self.reject(ctx, ck, 502, &format!("backend {addr} {reason}"));
+        } else {
+            // The response already started: all the client can learn is that
+            // it was cut short.
+            self.close_client(ctx, ck);
+        }
+    }
+
+    fn forward(&mut self, ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        let now = ctx.now();
+        let Phase::Forwarding(exchange) = &mut self.clients[ck].phase else {
+            unreachable!()
+        };
+        let Some(uk) = exchange.upstream else {
+            return Ok(false);
+        };
+        if !self.upstreams[uk].connected {
+            return Ok(false);
+        }
+        match self.relay_request(ck, uk) {
+            Ok(moved) => {
+                if moved {
+                    self.clients[ck].last_active = now;
+                    return Ok(true);
+                }
+            }
+            Err(Fault::Client(e)) => return Err(e),
+            Err(Fault::Upstream(e)) => {
+                self.upstream_failed(ctx, ck, &format!("failed: {e}"));
+                return Ok(true);
+            }
+            Err(Fault::Reject(status, detail)) => {
+                self.reject(ctx, ck, status, &detail);
+                return Ok(true);
+            }
+        }
+        match self.relay_response(ck, uk) {
+            Ok(Relay::Idle) => Ok(false),
+            Ok(Relay::Moved) => {
+                self.exchange(ck).last_backend_activity = now;
+                Ok(true)
+            }
+            Ok(Relay::Complete) => {
+                self.finish_exchange(ctx, ck);
+                Ok(true)
+            }
+            Ok(Relay::Upgraded) => {
+                let exchange = self.exchange(ck);
+                if let Some(pick) = exchange.pick.take() {
+                    self.pool.finish(pick, now);
+                }
+                self.clients[ck].phase = Phase::Tunnel {
+                    upstream: uk,
+                    up_shut: false,
+                    down_shut: false,
+                };
+                Ok(true)
+            }
+            Err(Fault::Client(e)) => Err(e),
+            Err(Fault::Upstream(e)) => {
+                self.upstream_failed(ctx, ck, &format!("failed: {e}"));
+                Ok(true)
+            }
+            Err(Fault::Reject(status, detail)) => {
+                self.reject(ctx, ck, status, &detail);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Writes the request head, then streams the body from the client's buffer.
+    fn relay_request(&mut self, ck: usize, uk: usize) -> Result<bool, Fault> {
+        let client = &mut self.clients[ck];
+        let upstream = &mut self.upstreams[uk];
+        let Phase::Forwarding(exchange) = &mut client.phase else {
+            unreachable!()
+        };
+        let mut moved = false;
+        while exchange.head_written < exchange.head.len() && upstream.writable {
+            match io::Write::write(
+                &mut upstream.socket,
+                &exchange.head[exchange.head_written..],
+            ) {
+                Ok(0) => return Err(Fault::Upstream(io::ErrorKind::WriteZero.into())),
+                Ok(n) => exchange.head_written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => upstream.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fault::Upstream(e)),
+            }
+        }
+        if exchange.head_written < exchange.head.len() || exchange.request_done {
+            return Ok(false);
+        }
+        if exchange.request_pending == 0 {
+            if client.io.inbuf.is_empty() {
+                moved |= client.io.fill(BYTES_PER_WAKE).map_err(Fault::Client)? > 0;
+            }
+            if client.io.inbuf.is_empty() {
+                if client.io.eof {
+                    return Err(Fault::Client(io::ErrorKind::UnexpectedEof.into()));
+                }
+                return Ok(moved);
+            }
+            let progress = exchange
+                .request
+                .advance(client.io.inbuf.as_slice())
+                .map_err(|e| Fault::Reject(e.status(), e.to_string()))?;
+            exchange.request_pending = progress.consumed;
+            exchange.request_bytes += progress.consumed as u64;
+            if let Some(limit) = self.config.max_body_bytes {
+                if exchange.request_bytes > limit {
+                    return Err(Fault::Reject(
+                        413,
+                        format!("request body over {limit} bytes"),
+                    ));
+                }
+            }
+        }
+        if exchange.request_pending > 0 && upstream.writable {
+            let (n, stop) = client
+                .io
+                .inbuf
+                .write_prefix_to(&mut upstream.socket, exchange.request_pending)
+                .map_err(Fault::Upstream)?;
+            exchange.request_pending -= n;
+            moved |= n > 0;
+            if stop == WriteStop::WouldBlock {
+                upstream.writable = false;
+            }
+        }
+        if exchange.request_pending == 0 && exchange.request.is_complete() {
+            exchange.request_done = true;
+            moved = true;
+        }
+        Ok(moved)
+    }
+
+    /// Reads the response head and streams the body to the client.
+    fn relay_response(&mut self, ck: usize, uk: usize) -> Result<Relay, Fault> {
+        let client = &mut self.clients[ck];
+        let upstream = &mut self.upstreams[uk];
+        let Phase::Forwarding(exchange) = &mut client.phase else {
+            unreachable!()
+        };
+        let read = upstream.fill(BYTES_PER_WAKE).map_err(Fault::Upstream)?;
+        let mut moved = read > 0;
+        exchange.response_started |= moved;
+        let addr = self.config.backends[upstream.backend];
+        if let Response::Head(parser) = &mut exchange.response {
+            if upstream.inbuf.is_empty() {
+                if upstream.eof {
+                    return Err(Fault::Upstream(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed the connection before answering",
+                    )));
+                }
+                return Ok(if moved { Relay::Moved } else { Relay::Idle });
+            }
+            match parser.parse(upstream.inbuf.as_slice(), &exchange.method) {
+                Err(e) => {
+                    return Err(Fault::Reject(
+                        502,
+                        format!("backend {addr} sent an invalid response: {e}"),
+                    ));
+                }
+                Ok(HeadStatus::Partial) => {
+                    if upstream.inbuf.is_full() || upstream.eof {
+                        return Err(Fault::Reject(
+                            502,
+                            format!("backend {addr} sent an incomplete response head"),
+                        ));
+                    }
+                    return Ok(if moved { Relay::Moved } else { Relay::Idle });
+                }
+                Ok(HeadStatus::Complete { head, consumed }) => {
+                    upstream.inbuf.consume(consumed);
+                    if head.is_interim() {
+                        if exchange.expects_continue || head.status != 100 {
+                            write_response_head(&head, true, &mut client.io.out);
+                        }
+                        *parser = ResponseParser::new(self.limits);
+                        return Ok(Relay::Moved);
+                    }
+                    if head.is_upgrade() && exchange.upgrade {
+                        write_response_head(&head, false, &mut client.io.out);
+                        return Ok(Relay::Upgraded);
+                    }
+                    let keep = exchange.keep_client && head.framing != BodyFraming::UntilClose;
+                    exchange.keep_client = keep;
+                    exchange.keep_backend = head.keep_alive;
+                    write_response_head(&head, keep, &mut client.io.out);
+                    exchange.response = Response::Body {
+                        framer: BodyFramer::new(head.framing),
+                        pending: 0,
+                    };
+                    moved = true;
+                }
+            }
+        }
+        let Response::Body { framer, pending } = &mut exchange.response else {
+            return Ok(Relay::Idle);
+        };
+        if !client.io.flush_out().map_err(Fault::Client)? {
+            return Ok(if moved { Relay::Moved } else { Relay::Idle });
+        }
+        if *pending == 0 && !framer.is_complete() && !upstream.inbuf.is_empty() {
+            let progress = framer.advance(upstream.inbuf.as_slice()).map_err(|e| {
+                Fault::Upstream(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            })?;
+            *pending = progress.consumed;
+        }
+        if *pending > 0 && client.io.writable {
+            let (n, stop) = upstream
+                .inbuf
+                .write_prefix_to(&mut client.io.socket, *pending)
+                .map_err(Fault::Client)?;
+            *pending -= n;
+            moved |= n > 0;
+            if stop == WriteStop::WouldBlock {
+                client.io.writable = false;
+            }
+        }
+        if *pending == 0 && !framer.is_complete() && upstream.eof && upstream.inbuf.is_empty() {
+            framer.finish_at_eof().map_err(|e| {
+                Fault::Upstream(io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()))
+            })?;
+        }
+        if *pending == 0 && framer.is_complete() {
+            exchange.response = Response::Done;
+            return Ok(Relay::Complete);
+        }
+        Ok(if moved { Relay::Moved } else { Relay::Idle })
+    }
+
+    /// The response is out: account for it, park the upstream, and go on
+    /// with the next request (or close).
+    fn finish_exchange(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        let now = ctx.now();
+        let phase = std::mem::replace(&mut self.clients[ck].phase, Phase::ReadingHead);
+        let Phase::Forwarding(mut exchange) = phase else {
+            unreachable!()
+        };
+        if let Some(pick) = exchange.pick.take() {
+            self.pool.finish(pick, now);
+        }
+        // A backend that answered before the whole request arrived leaves the
+        // rest of the body unread: neither connection can carry another request.
+        let complete = exchange.request_done;
+        if let Some(uk) = exchange.upstream.take() {
+            let upstream = &mut self.upstreams[uk];
+            upstream.client = None;
+            upstream.reused = true;
+            upstream.idle_since = now;
+            if complete && exchange.keep_backend && upstream.reusable() && !self.shutting_down {
+                if let Some(evicted) = self.idle.park(upstream.backend, uk) {
+                    self.close_upstream(evicted);
+                }
+                self.arm_sweep(ctx);
+            } else {
+                self.close_upstream(uk);
+            }
+        }
+        let client = &mut self.clients[ck];
+        client.served += 1;
+        client.last_active = now;
+        if !(complete && exchange.keep_client) {
+            client.phase = Phase::Closing { shut: false };
+        }
+    }
+
+    fn tunnel(&mut self, _ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        let client = &mut self.clients[ck];
+        let Phase::Tunnel {
+            upstream: uk,
+            up_shut,
+            down_shut,
+        } = &mut client.phase
+        else {
+            unreachable!()
+        };
+        let Some(upstream) = self.upstreams.get_mut(*uk) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if !client.io.flush_out()? {
+            return Ok(false);
+        }
+        let mut moved = client.io.fill(BYTES_PER_WAKE)? > 0;
+        if upstream.writable && !client.io.inbuf.is_empty() {
+            let (n, stop) = client.io.inbuf.write_to(&mut upstream.socket)?;
+            moved |= n > 0;
+            upstream.writable = stop != WriteStop::WouldBlock;
+        }
+        moved |= upstream.fill(BYTES_PER_WAKE)? > 0;
+        if client.io.writable && !upstream.inbuf.is_empty() {
+            let (n, stop) = upstream.inbuf.write_to(&mut client.io.socket)?;
+            moved |= n > 0;
+            client.io.writable = stop != WriteStop::WouldBlock;
+        }
+        if client.io.eof && client.io.inbuf.is_empty() && !*up_shut {
+            let _ = upstream.socket.shutdown(Shutdown::Write);
+            *up_shut = true;
+            moved = true;
+        }
+        if upstream.eof && upstream.inbuf.is_empty() && !*down_shut {
+            let _ = client.io.socket.shutdown(Shutdown::Write);
+            *down_shut = true;
+            moved = true;
+        }
+        if *up_shut && *down_shut {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(moved)
+    }
+
+    /// Sends what is queued, half-closes, and reads until the client closes
+    /// too: closing with unread input would reset the connection and could
+    /// destroy the response before the client reads it.
+    fn linger(&mut self, _ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        let client = &mut self.clients[ck];
+        if !client.io.flush_out()? {
+            return Ok(false);
+        }
+        let Phase::Closing { shut } = &mut client.phase else {
+            unreachable!()
+        };
+        if !*shut {
+            client.io.socket.shutdown(Shutdown::Write)?;
+            *shut = true;
+        }
+        client.io.inbuf.clear();
+        let n = client.io.fill(BYTES_PER_WAKE)?;
+        client.io.inbuf.clear();
+        if client.io.eof {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(n > 0)
+    }
+}
+
+/// What went wrong while relaying, and so what to do about it.
+enum Fault {
+    /// The client's socket failed: close it.
+    Client(io::Error),
+    /// The upstream failed: retry, 502, or close.
+    Upstream(io::Error),
+    /// Answer this status and close.
+    Reject(u16, String),
+}
+
+enum Relay {
+    Idle,
+    Moved,
+    Complete,
+    Upgraded,
+}

@@ -1,0 +1,435 @@
+//! HTTP mode (layer 7): each request is balanced on its own.
+//!
+//! The adapter between the reactor, the HTTP framing core ([`crate::http`])
+//! and the [`BackendPool`]. A client connection parses a request head in its
+//! read buffer, picks a backend, takes a kept-alive connection to it from the
+//! idle pool (or opens one), writes the rewritten head, then streams the body
+//! straight from its buffer to the backend. The response comes back the same
+//! way: head parsed and rewritten, body streamed from the upstream's buffer
+//! to the client. Bodies are never held whole; a full buffer stops reading
+//! the sending side. Requests on one connection are served in order, so
+//! pipelined requests wait in the client's buffer.
+
+mod client;
+mod forward;
+mod upstream;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use self::client::{Client, ClientIo, Phase};
+use self::upstream::{IdlePool, Upstream};
+use super::config::LbConfig;
+use super::pool::BackendPool;
+use crate::http::{HeadLimits, RequestParser, error_response};
+use crate::reactor::{
+    self, Context, FIRST_RESERVED_TOKEN, Interest, Readiness, Service, TcpListener, TcpStream,
+    TimerId, Token,
+};
+use crate::{debug, warn};
+
+const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
+/// Bytes read per socket per wake-up before a connection yields to others.
+const BYTES_PER_WAKE: usize = 256 * 1024;
+/// Rounds of progress per wake-up for one client before it yields.
+const ROUNDS_PER_WAKE: usize = 64;
+/// Connections accepted per wake-up before the listener yields.
+const ACCEPTS_PER_WAKE: usize = 128;
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// How often parked backend connections are checked for age.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// After an error response, how long the client may take to read it.
+const LINGER: Duration = Duration::from_secs(2);
+
+const TIMER_CLIENT: u64 = 0;
+const TIMER_SWEEP: u64 = 1;
+const TIMER_ACCEPT: u64 = 2;
+
+fn client_token(key: usize) -> Token {
+    Token(key * 2)
+}
+
+fn upstream_token(key: usize) -> Token {
+    Token(key * 2 + 1)
+}
+
+/// The HTTP-mode balancer, run by a [`reactor::Reactor`].
+pub struct HttpBalancer {
+    config: LbConfig,
+    limits: HeadLimits,
+    listener: Option<TcpListener>,
+    pool: BackendPool,
+    clients: Slab<Client>,
+    upstreams: Slab<Upstream>,
+    idle: IdlePool,
+    accept_paused: bool,
+    sweep_armed: bool,
+    shutting_down: bool,
+}
+
+impl HttpBalancer {
+    /// A balancer that accepts on `listener` (registered by
+    /// [`HttpBalancer::register`]) and forwards requests to the backends.
+    pub fn new(config: LbConfig, listener: TcpListener) -> Self {
+        let mut pool = BackendPool::new(config.backends.len(), config.strategy);
+        pool.set_backoff(config.backoff);
+        let limits = HeadLimits {
+            max_head_bytes: config.max_head_bytes,
+            max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
+            ..HeadLimits::default()
+        };
+        let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        Self {
+            config,
+            limits,
+            listener: Some(listener),
+            pool,
+            clients: Slab::new(),
+            upstreams: Slab::new(),
+            idle,
+            accept_paused: false,
+            sweep_armed: false,
+            shutting_down: false,
+        }
+    }
+
+    /// Registers the listener with the reactor that will run this balancer.
+    pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
+        if let Some(listener) = self.listener.as_mut() {
+            registry.register(listener, LISTENER, Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, ctx: &mut Context<'_>) {
+        for _ in 0..ACCEPTS_PER_WAKE {
+            if self.clients.len() >= self.config.max_connections {
+                self.accept_paused = true;
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.open_client(ctx, stream, addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    ctx.set_timer_after(ACCEPT_RETRY, TIMER_ACCEPT);
+                    return;
+                }
+            }
+        }
+        ctx.defer(LISTENER);
+    }
+
+    fn open_client(&mut self, ctx: &mut Context<'_>, mut socket: TcpStream, addr: SocketAddr) {
+        let _ = reactor::prepare_accepted(&socket);
+        let entry = self.clients.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = ctx.registry().register(
+            &mut socket,
+            client_token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("cannot register client {addr}: {e}");
+            return;
+        }
+        // The whole request head must fit in the read buffer to be parsed in place.
+        let capacity = self.config.buffer_bytes.max(self.config.max_head_bytes);
+        entry.insert(Client {
+            io: ClientIo {
+                socket,
+                inbuf: reactor::Buffer::with_capacity(capacity),
+                out: Vec::new(),
+                out_written: 0,
+                readable: true,
+                writable: true,
+                eof: false,
+            },
+            addr,
+            phase: Phase::ReadingHead,
+            parser: RequestParser::new(self.limits),
+            last_active: ctx.now(),
+            head_started: None,
+            timer: None,
+            served: 0,
+        });
+        self.drive(ctx, key);
+    }
+
+    /// Makes all the progress one client and its upstream can make now.
+    fn drive(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        if !self.clients.contains(ck) {
+            return;
+        }
+        for _ in 0..ROUNDS_PER_WAKE {
+            match self.step(ctx, ck) {
+                Ok(true) => {}
+                Ok(false) => return self.schedule(ctx, ck),
+                Err(e) => {
+                    debug!("client connection ended: {e}");
+                    return self.close_client(ctx, ck);
+                }
+            }
+            if !self.clients.contains(ck) {
+                return;
+            }
+        }
+        ctx.defer(client_token(ck));
+        self.schedule(ctx, ck);
+    }
+
+    /// Queues an error response for the client and closes after it.
+    fn reject(&mut self, ctx: &mut Context<'_>, ck: usize, status: u16, detail: &str) {
+        self.abandon_exchange(ctx, ck);
+        let client = &mut self.clients[ck];
+        debug!("{status} to {}: {detail}", client.addr);
+        client
+            .io
+            .out
+            .extend_from_slice(&error_response(status, detail));
+        client.phase = Phase::Closing { shut: false };
+        client.last_active = ctx.now();
+    }
+
+    /// Drops the exchange in flight (if any) with its upstream, which cannot
+    /// be reused in an unknown state.
+    fn abandon_exchange(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        let phase = std::mem::replace(&mut self.clients[ck].phase, Phase::ReadingHead);
+        match phase {
+            Phase::Forwarding(mut exchange) => {
+                if let Some(pick) = exchange.pick.take() {
+                    self.pool.finish(pick, ctx.now());
+                }
+                if let Some(uk) = exchange.upstream.take() {
+                    self.close_upstream(uk);
+                }
+            }
+            Phase::Tunnel { upstream, .. } => self.close_upstream(upstream),
+            other => self.clients[ck].phase = other,
+        }
+    }
+
+    fn close_client(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        if !self.clients.contains(ck) {
+            return;
+        }
+        self.abandon_exchange(ctx, ck);
+        let client = self.clients.remove(ck);
+        if let Some((timer, _)) = client.timer {
+            ctx.cancel_timer(timer);
+        }
+        if self.accept_paused {
+            self.accept_paused = false;
+            ctx.defer(LISTENER);
+        }
+    }
+
+    fn close_upstream(&mut self, uk: usize) {
+        if let Some(upstream) = self.upstreams.try_remove(uk) {
+            if upstream.client.is_none() {
+                self.idle.remove(upstream.backend, uk);
+            }
+        }
+    }
+
+    /// Arms the client's timer for its current deadline, if that is earlier
+    /// than the one already armed (a later one re-arms itself when it fires).
+    fn schedule(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        let Some(deadline) = self.deadline(ck) else {
+            return;
+        };
+        let client = &mut self.clients[ck];
+        if let Some((timer, at)) = client.timer {
+            if at <= deadline {
+                return;
+            }
+            ctx.cancel_timer(timer);
+        }
+        let timer = ctx.set_timer(deadline, ((ck as u64) << 2) | TIMER_CLIENT);
+        client.timer = Some((timer, deadline));
+    }
+
+    fn deadline(&self, ck: usize) -> Option<Instant> {
+        let client = self.clients.get(ck)?;
+        let cfg = &self.config;
+        Some(match &client.phase {
+            Phase::ReadingHead => match client.head_started {
+                Some(started) => started + cfg.head_timeout,
+                None => client.last_active + cfg.idle_timeout,
+            },
+            Phase::Forwarding(exchange) => match exchange.upstream.map(|uk| &self.upstreams[uk]) {
+                Some(upstream) if !upstream.connected => {
+                    exchange.connect_started + cfg.connect_timeout
+                }
+                _ => exchange.last_backend_activity.max(client.last_active) + cfg.response_timeout,
+            },
+            Phase::Tunnel { .. } => client.last_active + cfg.idle_timeout,
+            Phase::Closing { .. } => client.last_active + LINGER,
+        })
+    }
+
+    fn on_client_timer(&mut self, ctx: &mut Context<'_>, ck: usize) {
+        let Some(client) = self.clients.get_mut(ck) else {
+            return;
+        };
+        client.timer = None;
+        let Some(deadline) = self.deadline(ck) else {
+            return;
+        };
+        if ctx.now() < deadline {
+            return self.schedule(ctx, ck);
+        }
+        let client = &self.clients[ck];
+        match &client.phase {
+            Phase::ReadingHead if client.io.inbuf.is_empty() => self.close_client(ctx, ck),
+            Phase::ReadingHead => {
+                let timeout = self.config.head_timeout;
+                self.reject(
+                    ctx,
+                    ck,
+                    408,
+                    &format!("request head not received within {timeout:?}"),
+                );
+                self.drive(ctx, ck);
+            }
+            Phase::Forwarding(exchange) => {
+                let connecting = exchange
+                    .upstream
+                    .is_some_and(|uk| !self.upstreams[uk].connected);
+                if connecting {
+                    let timeout = self.config.connect_timeout;
+                    self.upstream_failed(ctx, ck, &format!("did not accept within {timeout:?}"));
+                } else if !exchange.response_started {
+                    let timeout = self.config.response_timeout;
+                    let backend = exchange
+                        .pick
+                        .as_ref()
+                        .map(|p| self.config.backends[p.backend]);
+                    let who = backend.map_or_else(String::new, |b| format!("backend {b} "));
+                    self.reject(
+                        ctx,
+                        ck,
+                        504,
+                        &format!("{who}did not answer within {timeout:?}"),
+                    );
+                } else {
+                    self.close_client(ctx, ck);
+                    return;
+                }
+                self.drive(ctx, ck);
+            }
+            Phase::Tunnel { .. } | Phase::Closing { .. } => self.close_client(ctx, ck),
+        }
+    }
+
+    fn on_upstream_ready(&mut self, ctx: &mut Context<'_>, uk: usize, readiness: Readiness) {
+        let Some(upstream) = self.upstreams.get_mut(uk) else {
+            return;
+        };
+        if readiness.readable || readiness.read_closed || readiness.error {
+            upstream.readable = true;
+        }
+        if readiness.writable || readiness.write_closed || readiness.error {
+            upstream.writable = true;
+        }
+        let Some(ck) = upstream.client else {
+            // A parked connection has nothing to say: it was closed or sent junk.
+            if upstream.readable {
+                self.close_upstream(uk);
+            }
+            return;
+        };
+        if !upstream.connected {
+            match reactor::finish_connect(&upstream.socket) {
+                Ok(true) => {
+                    upstream.connected = true;
+                    upstream.readable = true;
+                    upstream.writable = true;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    self.upstream_failed(ctx, ck, &format!("refused the connection: {e}"));
+                    return self.drive(ctx, ck);
+                }
+            }
+        }
+        self.drive(ctx, ck);
+    }
+
+    fn sweep_idle(&mut self, ctx: &mut Context<'_>) {
+        self.sweep_armed = false;
+        let now = ctx.now();
+        let max_idle = self.config.pool_idle_timeout;
+        let expired: Vec<usize> = self
+            .idle
+            .iter()
+            .filter(|&uk| now.saturating_duration_since(self.upstreams[uk].idle_since) >= max_idle)
+            .collect();
+        for uk in expired {
+            self.close_upstream(uk);
+        }
+        self.arm_sweep(ctx);
+    }
+
+    fn arm_sweep(&mut self, ctx: &mut Context<'_>) {
+        if !self.sweep_armed && self.idle.iter().next().is_some() {
+            self.sweep_armed = true;
+            ctx.set_timer_after(SWEEP_INTERVAL, TIMER_SWEEP);
+        }
+    }
+}
+
+impl Service for HttpBalancer {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        if token == LISTENER {
+            return self.accept(ctx);
+        }
+        let key = token.0 / 2;
+        if token.0 % 2 == 1 {
+            return self.on_upstream_ready(ctx, key, readiness);
+        }
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        if readiness.readable || readiness.read_closed || readiness.error {
+            client.io.readable = true;
+        }
+        if readiness.writable || readiness.write_closed || readiness.error {
+            client.io.writable = true;
+        }
+        self.drive(ctx, key);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+        match payload & 3 {
+            TIMER_CLIENT => self.on_client_timer(ctx, (payload >> 2) as usize),
+            TIMER_SWEEP => self.sweep_idle(ctx),
+            _ => self.accept(ctx),
+        }
+    }
+
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        self.listener = None;
+        self.shutting_down = true;
+        // Idle keep-alive clients have nothing in flight: let them go now.
+        let idle: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| matches!(c.phase, Phase::ReadingHead) && c.io.inbuf.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        for ck in idle {
+            self.close_client(ctx, ck);
+        }
+    }
+
+    fn is_drained(&self) -> bool {
+        self.clients.is_empty()
+    }
+}

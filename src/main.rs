@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use distloop::cli::cluster::{self, ClusterArgs};
 use distloop::cli::lb::LbArgs;
 use distloop::lb::{Balancer, LbError};
 use distloop::logging::{self, Level};
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the load balancer.
     Lb(LbArgs),
+    /// Run Pi backends and a balancer in front of them, in one process.
+    Cluster(ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,13 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Lb(args) => run_lb(&args),
+        Command::Cluster(args) => match cluster::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("distloop cluster: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

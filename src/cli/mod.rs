@@ -3,6 +3,7 @@
 //! Each service's flags live beside it in this module; `main.rs` only
 //! dispatches. Parse errors become clap errors, which print one line and exit 2.
 
+pub mod cluster;
 pub mod lb;
 
 use std::net::{SocketAddr, ToSocketAddrs};

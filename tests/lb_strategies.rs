@@ -1,0 +1,76 @@
+//! Each strategy's choices over real connections to real Pi backends; the
+//! `X-Backend` header tells who answered.
+
+#[path = "support/pi.rs"]
+mod pi;
+mod support;
+
+use pi::{Conn, start_backends, who_answers};
+use support::{Server, distloop_bin};
+
+fn balancer(backends: &[Server], strategy: &str, mode: &str) -> Server {
+    let addrs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
+    let mut args = vec![
+        "lb",
+        "--listen",
+        "127.0.0.1:0",
+        "--strategy",
+        strategy,
+        "--mode",
+        mode,
+    ];
+    for a in &addrs {
+        args.push("--backend");
+        args.push(a);
+    }
+    Server::start(distloop_bin(), &args)
+}
+
+fn sequence(lb: &Server, count: usize) -> String {
+    (0..count).map(|_| who_answers(lb.addr, "/3")).collect()
+}
+
+#[test]
+fn round_robin_cycles_through_the_backends_in_list_order() {
+    let backends = start_backends(&[&[], &[], &[]]);
+    for mode in ["tcp", "http"] {
+        let lb = balancer(&backends, "round-robin", mode);
+        assert_eq!(sequence(&lb, 9), "abcabcabc", "{mode} mode");
+    }
+}
+
+#[test]
+fn n_to_one_sends_everything_to_the_first_backend() {
+    let backends = start_backends(&[&[], &[], &[]]);
+    let lb = balancer(&backends, "N2One", "tcp");
+    assert_eq!(sequence(&lb, 6), "aaaaaa");
+}
+
+#[test]
+fn least_connections_picks_the_backend_with_fewest_open_connections() {
+    let backends = start_backends(&[&[], &[], &[]]);
+    let lb = balancer(&backends, "least-connections", "tcp");
+    // Three kept-open connections land on a, b and c.
+    let mut open: Vec<Conn> = (0..3).map(|_| Conn::open(lb.addr)).collect();
+    let firsts: String = open.iter_mut().map(|c| c.get("/1", false).1).collect();
+    assert_eq!(firsts, "abc");
+    // Closing b's connection makes b the least loaded.
+    drop(open.remove(1));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut next = Conn::open(lb.addr);
+    assert_eq!(next.get("/1", false).1, "b");
+    // Now all have one: ties go to list order.
+    assert_eq!(who_answers(lb.addr, "/1"), "a");
+}
+
+#[test]
+fn least_response_time_avoids_the_slow_backend() {
+    let backends = start_backends(&[&["--delay", "300"], &[], &[]]);
+    let lb = balancer(&backends, "least-response-time", "http");
+    let picks = sequence(&lb, 9);
+    // a is tried first (no sample yet), answers slowly, and is never chosen again
+    // while the fast backends' averages stay far below its own.
+    assert_eq!(&picks[..1], "a", "{picks}");
+    assert!(!picks[1..].contains('a'), "{picks}");
+    assert!(picks.contains('b') && picks.contains('c'), "{picks}");
+}

@@ -126,6 +126,11 @@ impl Broker {
         self.clients.get(id.0).is_none_or(|c| c.closing)
     }
 
+    /// Bytes waiting in the client's outbound queue (0 for unknown clients).
+    pub fn outbox_len(&self, id: ClientId) -> usize {
+        self.clients.get(id.0).map_or(0, |c| c.outbox.len())
+    }
+
     /// The client's outbound queue.
     pub fn outbox_mut(&mut self, id: ClientId) -> Option<&mut Outbox> {
         self.clients.get_mut(id.0).map(|c| &mut c.outbox)

@@ -7,10 +7,14 @@
 //! [`server`] runs the core on the reactor, [`client`] is a blocking client,
 //! [`cli`] and [`bench`] are the `distloop broker` command line.
 
+pub mod bench;
+pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod core;
 pub mod frame;
 pub mod outbox;
+pub mod server;
 pub mod topic;
 pub mod tree;
 pub mod value;

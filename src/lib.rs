@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod broker;
 pub mod cli;
 pub mod http;
 pub mod lb;

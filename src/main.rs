@@ -29,6 +29,8 @@ enum Command {
     Lb(LbArgs),
     /// Run Pi backends and a balancer in front of them, in one process.
     Cluster(ClusterArgs),
+    /// Run or talk to the message broker.
+    Broker(distloop::broker::cli::BrokerArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("distloop cluster: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Broker(args) => match distloop::broker::cli::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("distloop broker: {e}");
                 ExitCode::FAILURE
             }
         },

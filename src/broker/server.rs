@@ -1,0 +1,265 @@
+//! The broker on the reactor: owns the listener and the connections, feeds
+//! received bytes to the [`Broker`] core and writes what it queues.
+//!
+//! Writes are batched: when the core queues frames for a connection, its
+//! token is deferred, so it is flushed once at the end of the loop turn with
+//! every frame queued in that turn, in as few `write` calls as the socket
+//! takes. Reads are capped per wake-up so that one busy publisher cannot
+//! starve the rest.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::core::{Broker, BrokerConfig};
+use super::frame::LENGTH_PREFIX_BYTES;
+use super::tree::ClientId;
+use crate::reactor::{
+    self, Buffer, Context, FIRST_RESERVED_TOKEN, Interest, ListenOptions, Reactor, ReadStop,
+    Readiness, Service, TcpListener, TcpStream, TimerId, Token,
+};
+
+/// Bytes read from one connection per wake-up before yielding to the others.
+pub const READ_BUDGET_BYTES: usize = 256 * 1024;
+/// Connections accepted per wake-up before yielding.
+pub const ACCEPTS_PER_WAKEUP: usize = 256;
+/// How long a connection that was sent an error may take to read it.
+pub const ERROR_LINGER: Duration = Duration::from_secs(2);
+/// How long a graceful stop waits for outbound queues to drain.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
+
+struct Connection {
+    stream: TcpStream,
+    inbound: Buffer,
+    linger: Option<TimerId>,
+}
+
+/// The broker service: a listener, its connections and the core.
+pub struct BrokerServer {
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    core: Broker,
+    connections: Vec<Option<Connection>>,
+    open: usize,
+    touched: Vec<ClientId>,
+}
+
+impl BrokerServer {
+    /// Binds `addr` and registers the listener with `reactor`.
+    pub fn bind(reactor: &Reactor, addr: SocketAddr, config: BrokerConfig) -> io::Result<Self> {
+        let mut listener = reactor::listen(addr, ListenOptions::default())?;
+        reactor
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Self {
+            local_addr: listener.local_addr()?,
+            listener: Some(listener),
+            core: Broker::new(config),
+            connections: Vec::new(),
+            open: 0,
+            touched: Vec::new(),
+        })
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The core, for its counters.
+    pub fn core(&self) -> &Broker {
+        &self.core
+    }
+
+    fn accept(&mut self, ctx: &mut Context<'_>) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        for _ in 0..ACCEPTS_PER_WAKEUP {
+            let (mut stream, _) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors or an aborted handshake: try again on the next event.
+                Err(_) => return,
+            };
+            let _ = reactor::prepare_accepted(&stream);
+            let id = self.core.connect();
+            let token = Token(id.0);
+            if ctx
+                .registry()
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                self.core.disconnect(id);
+                continue;
+            }
+            if self.connections.len() <= id.0 {
+                self.connections.resize_with(id.0 + 1, || None);
+            }
+            let capacity = self.core.config().max_frame_bytes + LENGTH_PREFIX_BYTES;
+            self.connections[id.0] = Some(Connection {
+                stream,
+                inbound: Buffer::with_capacity(capacity),
+                linger: None,
+            });
+            self.open += 1;
+        }
+        ctx.defer(LISTENER);
+    }
+
+    fn close(&mut self, ctx: &mut Context<'_>, id: ClientId) {
+        if let Some(mut conn) = self.connections.get_mut(id.0).and_then(Option::take) {
+            let _ = ctx.registry().deregister(&mut conn.stream);
+            if let Some(timer) = conn.linger {
+                ctx.cancel_timer(timer);
+            }
+            self.core.disconnect(id);
+            self.open -= 1;
+        }
+    }
+
+    /// Reads what the connection has (up to the budget) and hands it to the
+    /// core. Returns false when the connection must be closed now.
+    fn read(&mut self, ctx: &mut Context<'_>, id: ClientId) -> bool {
+        let Some(conn) = self.connections[id.0].as_mut() else {
+            return true;
+        };
+        let mut budget = READ_BUDGET_BYTES;
+        loop {
+            if self.core.is_closing(id) {
+                return true;
+            }
+            let (n, stop) = match conn.inbound.read_from(&mut conn.stream, budget) {
+                Ok(r) => r,
+                Err(_) => return false,
+            };
+            budget -= n.min(budget);
+            let used = self.core.receive(id, conn.inbound.as_slice());
+            conn.inbound.consume(used);
+            match stop {
+                ReadStop::WouldBlock => return true,
+                ReadStop::Eof => return false,
+                ReadStop::Full => {}
+                ReadStop::Budget => {
+                    ctx.defer(Token(id.0));
+                    return true;
+                }
+            }
+            if budget == 0 {
+                ctx.defer(Token(id.0));
+                return true;
+            }
+        }
+    }
+
+    /// Writes the connection's outbox. Returns false when it must be closed now.
+    fn flush(&mut self, ctx: &mut Context<'_>, id: ClientId) -> bool {
+        let Some(conn) = self.connections[id.0].as_mut() else {
+            return true;
+        };
+        let Some(outbox) = self.core.outbox_mut(id) else {
+            return false;
+        };
+        match outbox.write_to(&mut conn.stream) {
+            Err(_) => false,
+            Ok(empty) => {
+                if self.core.is_closing(id) {
+                    if empty {
+                        return false;
+                    }
+                    if conn.linger.is_none() {
+                        conn.linger = Some(ctx.set_timer_after(ERROR_LINGER, id.0 as u64));
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Schedules a flush, at the end of this turn, of every connection the
+    /// core queued frames for.
+    fn schedule_flushes(&mut self, ctx: &mut Context<'_>) {
+        self.core.take_touched(&mut self.touched);
+        for id in self.touched.drain(..) {
+            ctx.defer(Token(id.0));
+        }
+    }
+}
+
+impl Service for BrokerServer {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        if token == LISTENER {
+            self.accept(ctx);
+            return;
+        }
+        let id = ClientId(token.0);
+        if self.connections.get(id.0).is_none_or(Option::is_none) {
+            return;
+        }
+        let deferred = readiness == Readiness::default();
+        if readiness.error || readiness.write_closed {
+            self.close(ctx, id);
+            self.schedule_flushes(ctx);
+            return;
+        }
+        let mut alive = true;
+        if readiness.readable || readiness.read_closed || deferred {
+            alive = self.read(ctx, id);
+        }
+        // A deferred call is the end-of-turn flush; a writable event means
+        // the socket took what was pending and has room again.
+        if alive && (deferred || readiness.writable) {
+            alive = self.flush(ctx, id);
+        }
+        if !alive {
+            self.close(ctx, id);
+        }
+        self.schedule_flushes(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+        // Only linger timers exist: the client did not read its error in time.
+        let id = ClientId(payload as usize);
+        if let Some(conn) = self.connections.get_mut(id.0).and_then(Option::as_mut) {
+            conn.linger = None;
+            self.close(ctx, id);
+        }
+    }
+
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = ctx.registry().deregister(&mut listener);
+        }
+        for index in 0..self.connections.len() {
+            let id = ClientId(index);
+            let idle = self.core.outbox_mut(id).is_none_or(|o| o.is_empty());
+            if self.connections[index].is_some() && idle {
+                self.close(ctx, id);
+            }
+        }
+    }
+
+    fn is_drained(&self) -> bool {
+        self.listener.is_none()
+            && (0..self.connections.len())
+                .all(|i| self.connections[i].is_none() || self.core.outbox_len(ClientId(i)) == 0)
+    }
+}
+
+/// Runs a broker on `addr` until SIGINT or SIGTERM; `on_listening` is
+/// called with the bound address once connections are accepted.
+pub fn serve(
+    addr: SocketAddr,
+    config: BrokerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> io::Result<()> {
+    let mut reactor = Reactor::new()?;
+    reactor.watch_signals()?;
+    reactor.set_drain_timeout(DRAIN_TIMEOUT);
+    let mut server = BrokerServer::bind(&reactor, addr, config)?;
+    on_listening(server.local_addr());
+    reactor.run(&mut server)
+}

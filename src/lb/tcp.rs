@@ -53,6 +53,8 @@ struct Flow {
     src_readable: bool,
     /// The source sent end of stream.
     src_eof: bool,
+    /// The source's readiness said its peer closed: read on to the end.
+    src_hup: bool,
     /// The destination may take bytes (set by readiness, cleared at `WouldBlock`).
     dst_writable: bool,
     /// End of stream was passed on to the destination.
@@ -65,6 +67,7 @@ impl Flow {
             buf: Buffer::with_capacity(capacity),
             src_readable: true,
             src_eof: false,
+            src_hup: false,
             dst_writable: true,
             shut: false,
         }
@@ -90,7 +93,12 @@ impl Flow {
             if !self.src_readable || self.src_eof || self.buf.is_full() || moved >= BYTES_PER_WAKE {
                 break;
             }
-            let (n, stop) = self.buf.read_from(src, BYTES_PER_WAKE - moved)?;
+            let budget = BYTES_PER_WAKE - moved;
+            let (n, stop) = if self.src_hup {
+                self.buf.read_from(src, budget)?
+            } else {
+                self.buf.read_available(src, budget)?
+            };
             moved += n;
             match stop {
                 ReadStop::WouldBlock => self.src_readable = false,
@@ -349,6 +357,7 @@ impl TcpBalancer {
         } else {
             if readiness.readable || readiness.read_closed || readiness.error {
                 session.down.src_readable = true;
+                session.down.src_hup |= readiness.read_closed || readiness.error;
             }
             if readiness.writable || readiness.write_closed || readiness.error {
                 session.up.dst_writable = true;
@@ -361,6 +370,7 @@ impl TcpBalancer {
         let session = &mut self.sessions[key];
         if readiness.readable || readiness.read_closed || readiness.error {
             session.up.src_readable = true;
+            session.up.src_hup |= readiness.read_closed || readiness.error;
         }
         if readiness.writable || readiness.write_closed || readiness.error {
             session.down.dst_writable = true;

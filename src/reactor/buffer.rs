@@ -120,6 +120,29 @@ impl Buffer {
         src: &mut R,
         budget: usize,
     ) -> io::Result<(usize, ReadStop)> {
+        self.read_inner(src, budget, false)
+    }
+
+    /// Like [`Buffer::read_from`], but a short read (fewer bytes than there
+    /// was room for) ends the call as [`ReadStop::WouldBlock`], saving the
+    /// read that would only report `WouldBlock`. A short read means the
+    /// socket's receive queue was empty, so bytes arriving later raise a new
+    /// edge. Not for a socket that reported its peer's close (read-closed):
+    /// that edge came already, so read on to the end of stream instead.
+    pub fn read_available<R: Read + ?Sized>(
+        &mut self,
+        src: &mut R,
+        budget: usize,
+    ) -> io::Result<(usize, ReadStop)> {
+        self.read_inner(src, budget, true)
+    }
+
+    fn read_inner<R: Read + ?Sized>(
+        &mut self,
+        src: &mut R,
+        budget: usize,
+        stop_when_short: bool,
+    ) -> io::Result<(usize, ReadStop)> {
         let mut total = 0;
         loop {
             if self.is_full() {
@@ -135,6 +158,9 @@ impl Buffer {
                 Ok(n) => {
                     self.end += n;
                     total += n;
+                    if stop_when_short && n < room {
+                        return Ok((total, ReadStop::WouldBlock));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Ok((total, ReadStop::WouldBlock));
@@ -291,6 +317,27 @@ mod tests {
             (6, ReadStop::WouldBlock)
         );
         assert_eq!(buf.as_slice(), b"abcdef");
+    }
+
+    #[test]
+    fn read_available_stops_at_a_short_read_without_asking_again() {
+        let mut buf = Buffer::with_capacity(64);
+        let mut peer = ScriptedPeer::new(vec![
+            Step::Data(b"abc".to_vec()),
+            Step::Data(b"not yet".to_vec()),
+        ]);
+        assert_eq!(
+            buf.read_available(&mut peer, usize::MAX).unwrap(),
+            (3, ReadStop::WouldBlock)
+        );
+        assert_eq!(buf.as_slice(), b"abc");
+        // A read that fills the room it was given goes on.
+        let mut small = Buffer::with_capacity(4);
+        let mut peer = ScriptedPeer::new(vec![Step::Data(b"wxyz".to_vec())]);
+        assert_eq!(
+            small.read_available(&mut peer, usize::MAX).unwrap(),
+            (4, ReadStop::Full)
+        );
     }
 
     #[test]

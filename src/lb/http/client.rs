@@ -105,6 +105,8 @@ pub(super) struct ClientIo {
     pub readable: bool,
     pub writable: bool,
     pub eof: bool,
+    /// Readiness reported the peer's close: read on to the end of stream.
+    pub hup: bool,
 }
 
 impl ClientIo {
@@ -113,7 +115,11 @@ impl ClientIo {
         if !self.readable || self.eof || self.inbuf.is_full() {
             return Ok(0);
         }
-        let (n, stop) = self.inbuf.read_from(&mut self.socket, budget)?;
+        let (n, stop) = if self.hup {
+            self.inbuf.read_from(&mut self.socket, budget)?
+        } else {
+            self.inbuf.read_available(&mut self.socket, budget)?
+        };
         match stop {
             ReadStop::WouldBlock => self.readable = false,
             ReadStop::Eof => self.eof = true,

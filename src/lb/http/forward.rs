@@ -14,6 +14,8 @@ use crate::http::{
 use crate::reactor::{self, Context, Interest, WriteStop};
 use crate::warn;
 
+/// Response bytes copied behind a head so that both go out in one write.
+const COALESCE_BYTES: usize = 16 * 1024;
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
 const IDEMPOTENT: [&str; 5] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"];
 
@@ -404,14 +406,25 @@ impl HttpBalancer {
         let Response::Body { framer, pending } = &mut exchange.response else {
             return Ok(Relay::Idle);
         };
-        if !client.io.flush_out().map_err(Fault::Client)? {
-            return Ok(if moved { Relay::Moved } else { Relay::Idle });
-        }
         if *pending == 0 && !framer.is_complete() && !upstream.inbuf.is_empty() {
             let progress = framer.advance(upstream.inbuf.as_slice()).map_err(|e| {
                 Fault::Upstream(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
             *pending = progress.consumed;
+        }
+        if !client.io.out.is_empty() && *pending > 0 {
+            // A small body rides along with its head: one write, not two.
+            let queued = client.io.out.len() - client.io.out_written;
+            let take = (*pending).min(COALESCE_BYTES.saturating_sub(queued));
+            client
+                .io
+                .out
+                .extend_from_slice(&upstream.inbuf.as_slice()[..take]);
+            upstream.inbuf.consume(take);
+            *pending -= take;
+        }
+        if !client.io.flush_out().map_err(Fault::Client)? {
+            return Ok(if moved { Relay::Moved } else { Relay::Idle });
         }
         if *pending > 0 && client.io.writable {
             let (n, stop) = upstream

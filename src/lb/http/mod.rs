@@ -150,6 +150,7 @@ impl HttpBalancer {
                 readable: true,
                 writable: true,
                 eof: false,
+                hup: false,
             },
             addr,
             phase: Phase::ReadingHead,
@@ -334,6 +335,7 @@ impl HttpBalancer {
         };
         if readiness.readable || readiness.read_closed || readiness.error {
             upstream.readable = true;
+            upstream.hup |= readiness.read_closed || readiness.error;
         }
         if readiness.writable || readiness.write_closed || readiness.error {
             upstream.writable = true;
@@ -399,6 +401,7 @@ impl Service for HttpBalancer {
         };
         if readiness.readable || readiness.read_closed || readiness.error {
             client.io.readable = true;
+            client.io.hup |= readiness.read_closed || readiness.error;
         }
         if readiness.writable || readiness.write_closed || readiness.error {
             client.io.writable = true;

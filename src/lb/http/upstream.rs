@@ -20,6 +20,8 @@ pub(super) struct Upstream {
     pub writable: bool,
     /// The backend closed its side.
     pub eof: bool,
+    /// Readiness reported the peer's close: read on to the end of stream.
+    pub hup: bool,
     /// The client connection this upstream serves; `None` while idle.
     pub client: Option<usize>,
     /// True once it served a request: a failure before any response byte on
@@ -38,6 +40,7 @@ impl Upstream {
             readable: false,
             writable: false,
             eof: false,
+            hup: false,
             client: None,
             reused: false,
             idle_since: now,
@@ -49,7 +52,11 @@ impl Upstream {
         if !self.readable || self.eof || self.inbuf.is_full() {
             return Ok(0);
         }
-        let (n, stop) = self.inbuf.read_from(&mut self.socket, budget)?;
+        let (n, stop) = if self.hup {
+            self.inbuf.read_from(&mut self.socket, budget)?
+        } else {
+            self.inbuf.read_available(&mut self.socket, budget)?
+        };
         match stop {
             ReadStop::WouldBlock => self.readable = false,
             ReadStop::Eof => self.eof = true,

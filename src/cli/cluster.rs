@@ -93,7 +93,8 @@ pub fn run(args: &ClusterArgs) -> Result<(), ClusterError> {
         ModeArg::Tcp => Mode::Tcp,
         ModeArg::Http => Mode::Http,
     };
-    let config = LbConfig::new(args.listen, backends, args.strategy, mode);
+    let specs = servers_specs(&backends);
+    let config = LbConfig::new(args.listen, specs, args.strategy, mode);
     let outcome = Balancer::bind(config).and_then(|mut balancer| {
         balancer.watch_signals()?;
         println!("listening on {}", balancer.local_addr());
@@ -121,4 +122,16 @@ impl ClusterArgs {
             ModeArg::Http => "http",
         }
     }
+}
+
+/// The backends as the balancer names them: `pi0`, `pi1`, ...
+fn servers_specs(addrs: &[SocketAddr]) -> Vec<crate::lb::BackendSpec> {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &addr)| crate::lb::BackendSpec {
+            name: format!("pi{i}"),
+            ..crate::lb::BackendSpec::new(addr)
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use crate::lb::config::{
     DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES,
     DEFAULT_MAX_IDLE_PER_BACKEND,
 };
-use crate::lb::{LbConfig, Mode, Strategy};
+use crate::lb::{BackendSpec, LbConfig, Mode, Strategy};
 
 /// The layer the balancer works at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,8 +28,9 @@ pub struct LbArgs {
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub listen: SocketAddr,
     /// A backend address; repeat for each backend, in priority order.
-    #[arg(long = "backend", value_name = "ADDR", required = true, value_parser = parse_addr)]
-    pub backends: Vec<SocketAddr>,
+    /// `ADDR[,name=NAME][,weight=N][,agent=PORT]`.
+    #[arg(long = "backend", value_name = "ADDR", required = true)]
+    pub backends: Vec<BackendSpec>,
     /// n-to-1, round-robin, least-connections or least-response-time
     /// (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
     #[arg(long, default_value = "round-robin")]

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::backend::BackendSpec;
 use super::strategy::Strategy;
 
 /// Give up on a backend connect after this long.
@@ -51,7 +52,7 @@ pub struct LbConfig {
     /// Where clients connect.
     pub listen: SocketAddr,
     /// The backends, in list order (the order the strategies break ties by).
-    pub backends: Vec<SocketAddr>,
+    pub backends: Vec<BackendSpec>,
     /// How backends are chosen.
     pub strategy: Strategy,
     /// Layer 4 or layer 7.
@@ -109,7 +110,7 @@ impl LbConfig {
     /// A configuration with default limits.
     pub fn new(
         listen: SocketAddr,
-        backends: Vec<SocketAddr>,
+        backends: Vec<BackendSpec>,
         strategy: Strategy,
         mode: Mode,
     ) -> Self {

@@ -7,12 +7,14 @@
 //!   balances each request and keeps backend connections alive.
 //! - [`config`] holds the validated configuration and its default limits.
 
+pub mod backend;
 pub mod config;
 pub mod http;
 pub mod pool;
 pub mod strategy;
 pub mod tcp;
 
+pub use backend::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
 pub use pool::{BackendPool, Pick};
 pub use strategy::Strategy;

@@ -285,7 +285,7 @@ impl TcpBalancer {
         let session = &mut self.sessions[key];
         while let Some(pick) = self.pool.pick(now, &session.tried) {
             session.tried.push(pick.backend);
-            let addr = self.config.backends[pick.backend];
+            let addr = self.config.backends[pick.backend].addr;
             let started = reactor::connect(addr).and_then(|mut stream| {
                 ctx.registry()
                     .register(
@@ -325,7 +325,10 @@ impl TcpBalancer {
         }
         session.backend = None;
         if let Some(pick) = session.pick.take() {
-            warn!("backend {} {reason}", self.config.backends[pick.backend]);
+            warn!(
+                "backend {} {reason}",
+                self.config.backends[pick.backend].addr
+            );
             self.pool.fail(pick, ctx.now());
         }
         if !self.connect_next(ctx, key) {

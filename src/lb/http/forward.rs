@@ -137,7 +137,7 @@ impl HttpBalancer {
                 None => match self.connect(ctx, backend) {
                     Ok(uk) => uk,
                     Err(e) => {
-                        warn!("backend {} failed: {e}", self.config.backends[backend]);
+                        warn!("backend {} failed: {e}", self.config.backends[backend].addr);
                         self.pool.fail(pick, now);
                         self.exchange(ck).tried.push(backend);
                         continue;
@@ -156,7 +156,7 @@ impl HttpBalancer {
     }
 
     fn connect(&mut self, ctx: &mut Context<'_>, backend: usize) -> io::Result<usize> {
-        let mut socket = reactor::connect(self.config.backends[backend])?;
+        let mut socket = reactor::connect(self.config.backends[backend].addr)?;
         let entry = self.upstreams.vacant_entry();
         let uk = entry.key();
         ctx.registry().register(
@@ -184,7 +184,7 @@ impl HttpBalancer {
         };
         let upstream = &self.upstreams[uk];
         let (connected, reused) = (upstream.connected, upstream.reused);
-        let addr = self.config.backends[pick.backend];
+        let addr = self.config.backends[pick.backend].addr;
         self.close_upstream(uk);
         let exchange = self.exchange(ck);
         if !connected {
@@ -351,7 +351,7 @@ impl HttpBalancer {
         let read = upstream.fill(BYTES_PER_WAKE).map_err(Fault::Upstream)?;
         let mut moved = read > 0;
         exchange.response_started |= moved;
-        let addr = self.config.backends[upstream.backend];
+        let addr = self.config.backends[upstream.backend].addr;
         if let Response::Head(parser) = &mut exchange.response {
             if upstream.inbuf.is_empty() {
                 if upstream.eof {

@@ -311,7 +311,7 @@ impl HttpBalancer {
                     let backend = exchange
                         .pick
                         .as_ref()
-                        .map(|p| self.config.backends[p.backend]);
+                        .map(|p| self.config.backends[p.backend].addr);
                     let who = backend.map_or_else(String::new, |b| format!("backend {b} "));
                     self.reject(
                         ctx,

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod config;
 pub mod http;
 pub mod pool;
+pub mod stats;
 pub mod strategy;
 pub mod tcp;
 

@@ -93,6 +93,10 @@ pub trait Service {
 
     /// SIGHUP (or [`Handle::reload`]): reread configuration. Ignored by default.
     fn on_reload(&mut self, _ctx: &mut Context<'_>) {}
+
+    /// [`Handle::wake`] was called from another thread, for example after
+    /// it queued a message for this service on a channel. Ignored by default.
+    fn on_wake(&mut self, _ctx: &mut Context<'_>) {}
 }
 
 /// What a service may do from inside a callback.
@@ -145,6 +149,7 @@ impl Context<'_> {
 
 const REQUEST_SHUTDOWN: u8 = 1;
 const REQUEST_RELOAD: u8 = 2;
+const REQUEST_WAKE: u8 = 4;
 
 /// Lets another thread ask a running reactor to shut down or reload.
 #[derive(Clone)]
@@ -163,6 +168,12 @@ impl Handle {
     /// Same as SIGHUP for this reactor.
     pub fn reload(&self) {
         self.requests.fetch_or(REQUEST_RELOAD, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+
+    /// Calls [`Service::on_wake`] on the reactor's thread.
+    pub fn wake(&self) {
+        self.requests.fetch_or(REQUEST_WAKE, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
 }
@@ -256,6 +267,7 @@ impl Reactor {
             let now = Instant::now();
             let mut shutdown = false;
             let mut reload = false;
+            let mut wake = false;
             let mut ctx = Context {
                 registry: self.poll.registry(),
                 timers: &mut self.timers,
@@ -279,9 +291,13 @@ impl Reactor {
                         let requests = self.requests.swap(0, Ordering::SeqCst);
                         shutdown |= requests & REQUEST_SHUTDOWN != 0;
                         reload |= requests & REQUEST_RELOAD != 0;
+                        wake |= requests & REQUEST_WAKE != 0;
                     }
                     token => service.on_ready(&mut ctx, token, Readiness::from_event(event)),
                 }
+            }
+            if wake {
+                service.on_wake(&mut ctx);
             }
             if reload {
                 service.on_reload(&mut ctx);
@@ -427,5 +443,33 @@ mod tests {
         let mut service = Deferrer { calls: 0 };
         reactor.run(&mut service).unwrap();
         assert_eq!(service.calls, 5);
+    }
+
+    struct Waiter {
+        woken: u32,
+    }
+
+    impl Service for Waiter {
+        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
+        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {}
+        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
+        fn is_drained(&self) -> bool {
+            true
+        }
+        fn on_wake(&mut self, ctx: &mut Context<'_>) {
+            self.woken += 1;
+            ctx.stop();
+        }
+    }
+
+    #[test]
+    fn wake_from_another_thread_calls_on_wake() {
+        let mut reactor = Reactor::new().unwrap();
+        let handle = reactor.handle();
+        let waker = std::thread::spawn(move || handle.wake());
+        let mut service = Waiter { woken: 0 };
+        reactor.run(&mut service).unwrap();
+        waker.join().unwrap();
+        assert_eq!(service.woken, 1);
     }
 }

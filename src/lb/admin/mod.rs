@@ -1,0 +1,281 @@
+//! The admin listener: stats (JSON, Prometheus, HTML) and drain/ready
+//! commands, on its own small event loop.
+//!
+//! Workers never share locks on their hot path: each publishes a
+//! [`Snapshot`] into the [`AdminHub`] about once a second, and receives
+//! commands through its own channel, woken by [`reactor::Handle::wake`].
+
+mod render;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use slab::Slab;
+
+use super::stats::Snapshot;
+use crate::http::{HeadLimits, HeadStatus, RequestParser, error_response};
+use crate::reactor::{
+    self, Buffer, Context, Interest, Readiness, Service, TcpListener, TcpStream, TimerId, Token,
+};
+
+/// An operator's command for every worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    /// Take the named backend out of rotation; its in-flight work finishes.
+    Drain(String),
+    /// Put the named backend back into rotation.
+    Ready(String),
+}
+
+/// Where workers publish stats and find commands.
+#[derive(Default)]
+pub struct AdminHub {
+    snapshots: Mutex<Vec<Snapshot>>,
+    workers: Mutex<Vec<(Sender<AdminCommand>, reactor::Handle)>>,
+}
+
+impl AdminHub {
+    /// A hub for `workers` workers.
+    pub fn new(workers: usize) -> Arc<Self> {
+        Arc::new(Self {
+            snapshots: Mutex::new(vec![Snapshot::default(); workers]),
+            workers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Registers a worker's reactor; returns the channel its commands arrive on.
+    pub fn attach(&self, handle: reactor::Handle) -> Receiver<AdminCommand> {
+        let (tx, rx) = channel();
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((tx, handle));
+        rx
+    }
+
+    /// Replaces worker `worker`'s snapshot.
+    pub fn publish(&self, worker: usize, snapshot: Snapshot) {
+        let mut snapshots = self.snapshots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = snapshots.get_mut(worker) {
+            *slot = snapshot;
+        }
+    }
+
+    /// The sum of every worker's latest snapshot.
+    pub fn total(&self) -> Snapshot {
+        let snapshots = self.snapshots.lock().unwrap_or_else(PoisonError::into_inner);
+        Snapshot::sum(&snapshots)
+    }
+
+    /// Sends a command to every worker and wakes them.
+    pub fn send(&self, command: &AdminCommand) {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        for (tx, handle) in workers.iter() {
+            if tx.send(command.clone()).is_ok() {
+                handle.wake();
+            }
+        }
+    }
+}
+
+/// Requests on the admin port are small; anything larger is refused.
+const MAX_ADMIN_REQUEST_BYTES: usize = 8 * 1024;
+/// An admin connection that has not sent its request by then is closed.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+const LISTENER: Token = Token(usize::MAX >> 1);
+
+struct AdminConn {
+    socket: TcpStream,
+    inbuf: Buffer,
+    out: Vec<u8>,
+    written: usize,
+    timer: TimerId,
+}
+
+/// The admin HTTP server.
+pub struct AdminServer {
+    hub: Arc<AdminHub>,
+    listener: Option<TcpListener>,
+    conns: Slab<AdminConn>,
+}
+
+impl AdminServer {
+    /// Binds the admin listener on `reactor`.
+    pub fn bind(
+        reactor: &reactor::Reactor,
+        addr: SocketAddr,
+        hub: Arc<AdminHub>,
+    ) -> io::Result<(Self, SocketAddr)> {
+        let mut listener = reactor::listen(addr, reactor::ListenOptions::default())?;
+        let local = listener.local_addr()?;
+        reactor
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok((
+            Self {
+                hub,
+                listener: Some(listener),
+                conns: Slab::new(),
+            },
+            local,
+        ))
+    }
+
+    fn accept(&mut self, ctx: &mut Context<'_>) {
+        while let Some(listener) = self.listener.as_ref() {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            if ctx
+                .registry()
+                .register(&mut socket, Token(key), Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                continue;
+            }
+            let timer = ctx.set_timer_after(ADMIN_TIMEOUT, key as u64);
+            entry.insert(AdminConn {
+                socket,
+                inbuf: Buffer::with_capacity(MAX_ADMIN_REQUEST_BYTES),
+                out: Vec::new(),
+                written: 0,
+                timer,
+            });
+        }
+    }
+
+    /// Reads the request, answers it, writes the answer; true when done.
+    fn serve(&mut self, key: usize) -> io::Result<bool> {
+        let conn = &mut self.conns[key];
+        if conn.out.is_empty() {
+            let (_, stop) = conn.inbuf.read_from(&mut conn.socket, MAX_ADMIN_REQUEST_BYTES)?;
+            let limits = HeadLimits {
+                max_head_bytes: MAX_ADMIN_REQUEST_BYTES,
+                ..HeadLimits::default()
+            };
+            conn.out = match RequestParser::new(limits).parse(conn.inbuf.as_slice()) {
+                Ok(HeadStatus::Complete { head, .. }) => answer(&self.hub, &head.method, &head.target),
+                Ok(HeadStatus::Partial) if stop == reactor::ReadStop::Eof => return Ok(true),
+                Ok(HeadStatus::Partial) if conn.inbuf.is_full() => {
+                    error_response(431, "admin requests are small")
+                }
+                Ok(HeadStatus::Partial) => return Ok(false),
+                Err(e) => error_response(e.status(), &e.to_string()),
+            };
+        }
+        while conn.written < conn.out.len() {
+            match io::Write::write(&mut conn.socket, &conn.out[conn.written..]) {
+                Ok(n) => conn.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+        Ok(true)
+    }
+}
+
+fn respond(status: u16, content_type: &str, body: &str) -> Vec<u8> {
+    let reason = crate::http::reason_phrase(status);
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// Routes one admin request.
+fn answer(hub: &AdminHub, method: &str, target: &str) -> Vec<u8> {
+    let path = target.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET", "/stats") => respond(200, "application/json", &render::json(&hub.total())),
+        ("GET", "/metrics") => respond(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            &render::prometheus(&hub.total()),
+        ),
+        ("GET", "/") => respond(200, "text/html; charset=utf-8", &render::html(&hub.total())),
+        ("POST", path) if path.starts_with("/backends/") => {
+            let rest = &path["/backends/".len()..];
+            let Some((name, action)) = rest.rsplit_once('/') else {
+                return respond(404, "text/plain", "use /backends/NAME/drain or /ready\n");
+            };
+            let known = hub.total().backends.iter().any(|b| b.name == name);
+            if !known {
+                return respond(404, "text/plain", &format!("no backend named `{name}`\n"));
+            }
+            match action {
+                "drain" => {
+                    hub.send(&AdminCommand::Drain(name.to_string()));
+                    respond(200, "text/plain", &format!("backend {name} draining\n"))
+                }
+                "ready" => {
+                    hub.send(&AdminCommand::Ready(name.to_string()));
+                    respond(200, "text/plain", &format!("backend {name} ready\n"))
+                }
+                _ => respond(404, "text/plain", "use /backends/NAME/drain or /ready\n"),
+            }
+        }
+        (_, "/stats" | "/metrics" | "/") => respond(405, "text/plain", "use GET\n"),
+        _ => respond(404, "text/plain", "not found: try /, /stats or /metrics\n"),
+    }
+}
+
+impl Service for AdminServer {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, _readiness: Readiness) {
+        if token == LISTENER {
+            return self.accept(ctx);
+        }
+        if !self.conns.contains(token.0) {
+            return;
+        }
+        if !matches!(self.serve(token.0), Ok(false)) {
+            let conn = self.conns.remove(token.0);
+            ctx.cancel_timer(conn.timer);
+        }
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+        self.conns.try_remove(payload as usize);
+    }
+
+    fn on_shutdown(&mut self, _ctx: &mut Context<'_>) {
+        self.listener = None;
+        self.conns.clear();
+    }
+
+    fn is_drained(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_of_an_unknown_backend_is_a_404() {
+        let hub = AdminHub::new(1);
+        let reply = String::from_utf8(answer(&hub, "POST", "/backends/nope/drain")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn commands_reach_every_attached_worker() {
+        let hub = AdminHub::new(2);
+        let reactors: Vec<_> = (0..2).map(|_| reactor::Reactor::new().unwrap()).collect();
+        let inboxes: Vec<_> = reactors.iter().map(|r| hub.attach(r.handle())).collect();
+        hub.send(&AdminCommand::Drain("a".into()));
+        for inbox in inboxes {
+            assert_eq!(inbox.try_recv(), Ok(AdminCommand::Drain("a".into())));
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The stats in three forms: JSON, Prometheus text, and an HTML page.
+
+use std::fmt::Write;
+
+use crate::lb::stats::Snapshot;
+
+/// `GET /stats`: the snapshot as JSON.
+pub fn json(snapshot: &Snapshot) -> String {
+    serde_json::to_string_pretty(snapshot).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics`: Prometheus text exposition format, names prefixed `distloop_`.
+pub fn prometheus(snapshot: &Snapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP distloop_workers Event-loop workers serving clients.");
+    let _ = writeln!(out, "# TYPE distloop_workers gauge");
+    let _ = writeln!(out, "distloop_workers {}", snapshot.workers);
+    let _ = writeln!(out, "# HELP distloop_clients Client connections open.");
+    let _ = writeln!(out, "# TYPE distloop_clients gauge");
+    let _ = writeln!(out, "distloop_clients {}", snapshot.clients);
+    let _ = writeln!(out, "# HELP distloop_accepted_total Client connections accepted.");
+    let _ = writeln!(out, "# TYPE distloop_accepted_total counter");
+    let _ = writeln!(out, "distloop_accepted_total {}", snapshot.accepted);
+    type Field = fn(&crate::lb::stats::BackendSnapshot) -> f64;
+    let families: [(&str, &str, &str, Field); 9] = [
+        ("backend_up", "gauge", "1 when the backend takes new work.", |b| {
+            f64::from(u8::from(b.state == "up"))
+        }),
+        ("backend_weight", "gauge", "Weight in effect.", |b| f64::from(b.weight)),
+        ("backend_active", "gauge", "Connections or requests in flight.", |b| b.active as f64),
+        ("backend_requests_total", "counter", "Requests (connections in TCP mode) finished.", |b| {
+            b.requests as f64
+        }),
+        ("backend_failures_total", "counter", "Failed connects.", |b| b.failures as f64),
+        ("backend_bytes_in_total", "counter", "Bytes received from the backend.", |b| {
+            b.bytes_in as f64
+        }),
+        ("backend_bytes_out_total", "counter", "Bytes sent to the backend.", |b| {
+            b.bytes_out as f64
+        }),
+        ("backend_latency_p50_seconds", "gauge", "Median duration from pick to end.", |b| {
+            b.p50_ms.unwrap_or(0.0) / 1000.0
+        }),
+        ("backend_latency_p99_seconds", "gauge", "99th percentile duration from pick to end.", |b| {
+            b.p99_ms.unwrap_or(0.0) / 1000.0
+        }),
+    ];
+    for (name, kind, help, field) in families {
+        let _ = writeln!(out, "# HELP distloop_{name} {help}");
+        let _ = writeln!(out, "# TYPE distloop_{name} {kind}");
+        for b in &snapshot.backends {
+            let _ = writeln!(
+                out,
+                "distloop_{name}{{backend=\"{}\",address=\"{}\"}} {}",
+                label(&b.name),
+                label(&b.address),
+                field(b)
+            );
+        }
+    }
+    out
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+}
+
+/// `GET /`: a small page with the same table, refreshing itself.
+pub fn html(snapshot: &Snapshot) -> String {
+    let mut rows = String::new();
+    for b in &snapshot.backends {
+        let color = match b.state.as_str() {
+            "up" => "#c8f7c5",
+            "drain" | "maint" => "#fdf2c0",
+            _ => "#f7c5c5",
+        };
+        let _ = write!(
+            rows,
+            "<tr style=\"background:{color}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(&b.name),
+            escape_html(&b.address),
+            escape_html(&b.state),
+            b.weight,
+            b.active,
+            b.requests,
+            b.failures,
+            ms(b.p50_ms),
+            ms(b.p99_ms),
+            b.bytes_in,
+            b.bytes_out,
+        );
+    }
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
+<title>distloop stats</title><style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
+td,th{{border:1px solid #999;padding:4px 8px;text-align:right}}th{{background:#ddd}}</style></head>\n\
+<body><h1>distloop</h1><p>{} mode, {}, {} worker(s), {} client connection(s) open, {} accepted.</p>\n\
+<table><tr><th>backend</th><th>address</th><th>state</th><th>weight</th><th>active</th>\
+<th>requests</th><th>failures</th><th>p50 ms</th><th>p99 ms</th><th>bytes in</th><th>bytes out</th></tr>\n\
+{rows}</table><p><a href=\"/stats\">/stats</a> · <a href=\"/metrics\">/metrics</a></p></body></html>\n",
+        escape_html(&snapshot.mode),
+        escape_html(&snapshot.strategy),
+        snapshot.workers,
+        snapshot.clients,
+        snapshot.accepted,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::stats::{BackendSnapshot, LatencyHistogram};
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            mode: "http".into(),
+            strategy: "round-robin".into(),
+            workers: 1,
+            clients: 3,
+            accepted: 9,
+            backends: vec![BackendSnapshot {
+                name: "pi<0>".into(),
+                address: "127.0.0.1:5000".into(),
+                state: "up".into(),
+                weight: 2,
+                active: 1,
+                requests: 7,
+                failures: 1,
+                p50_ms: Some(1.5),
+                p99_ms: Some(9.0),
+                bytes_in: 100,
+                bytes_out: 50,
+                latency: LatencyHistogram::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn prometheus_lines_carry_the_backend_labels() {
+        let text = prometheus(&snapshot());
+        assert!(text.contains("# TYPE distloop_backend_requests_total counter"));
+        assert!(text.contains(
+            "distloop_backend_requests_total{backend=\"pi<0>\",address=\"127.0.0.1:5000\"} 7"
+        ));
+        assert!(text.contains("distloop_backend_latency_p99_seconds{backend=\"pi<0>\",address=\"127.0.0.1:5000\"} 0.009"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("distloop_"), "{line}");
+        }
+    }
+
+    #[test]
+    fn html_page_escapes_names_and_refreshes_itself() {
+        let page = html(&snapshot());
+        assert!(page.contains("pi&lt;0&gt;"));
+        assert!(page.contains("http-equiv=\"refresh\""));
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let value: serde_json::Value = serde_json::from_str(&json(&snapshot())).unwrap();
+        let b = &value["backends"][0];
+        for field in [
+            "name", "address", "state", "weight", "active", "requests", "failures", "p50_ms",
+            "p99_ms", "bytes_in", "bytes_out",
+        ] {
+            assert!(!b[field].is_null(), "{field}");
+        }
+    }
+}

@@ -12,7 +12,10 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use http_backends::{Behaviour, HttpBackend, PIECE_BYTES, StreamHash, pattern_piece};
+use http_backends::{
+    Behaviour, CHUNKED_RESPONSE, HttpBackend, PIECE_BYTES, StreamHash, UNTIL_CLOSE_BODY,
+    pattern_piece,
+};
 use support::{Server, distloop_bin, pi_backend_bin};
 
 /// No single read or write in these tests may block longer than this.
@@ -341,12 +344,18 @@ fn upgraded_connection_tunnels_raw_bytes_both_ways() {
     let lb = balancer(&[backend.addr], &[]);
     let mut stream = connect(lb.addr);
     stream
-        .write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n\
+              early bytes",
+        )
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let head = read_head(&mut reader);
     assert_eq!(head.status, 101);
     assert_eq!(head.header("upgrade"), Some("echo"));
+    let mut early = [0u8; 11];
+    reader.read_exact(&mut early).unwrap();
+    assert_eq!(&early, b"early bytes", "bytes sent with the head follow it");
     for message in [&b"not http at all\x00\xff"[..], b"\r\n\r\nmore"] {
         stream.write_all(message).unwrap();
         let mut back = vec![0u8; message.len()];
@@ -355,6 +364,107 @@ fn upgraded_connection_tunnels_raw_bytes_both_ways() {
     }
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(closed_by_peer(&mut reader), "the close travels through");
+}
+
+#[test]
+fn pipelined_request_after_a_chunked_upload_in_one_write_is_answered_too() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n\
+              POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nnext",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let first = read_reply(&mut reader);
+    assert_eq!((first.status, first.text().as_str()), (200, "abcdefg"));
+    let second = read_reply(&mut reader);
+    assert_eq!((second.status, second.text().as_str()), (200, "next"));
+}
+
+#[test]
+fn chunked_response_is_relayed_verbatim_and_the_connection_stays_open() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let mut stream = connect(lb.addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let sent_body = &CHUNKED_RESPONSE[CHUNKED_RESPONSE
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap()
+        + 4..];
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /chunked HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let head = read_head(&mut reader);
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(head.header("connection"), Some("keep-alive"));
+        let mut body = vec![0u8; sent_body.len()];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, sent_body, "chunks, extension and trailer as sent");
+    }
+}
+
+#[test]
+fn response_ending_at_close_reaches_the_client_and_then_closes_it() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(b"GET /until-close HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let reply = read_reply(&mut reader);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_eq!(
+        reply.body, UNTIL_CLOSE_BODY,
+        "the whole body, ended by the close"
+    );
+}
+
+#[test]
+fn client_that_half_closes_after_its_request_still_gets_the_response() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nbye")
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reader = BufReader::new(stream);
+    let reply = read_reply(&mut reader);
+    assert_eq!((reply.status, reply.text().as_str()), (200, "bye"));
+    assert!(closed_by_peer(&mut reader));
+}
+
+#[test]
+fn head_request_gets_no_body_and_the_next_request_follows() {
+    let backend = pi_backend("a");
+    let lb = balancer(&[backend.addr], &[]);
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(
+            b"HEAD /10 HTTP/1.1\r\nHost: t\r\nAccept: text/plain\r\n\r\n\
+              GET /10 HTTP/1.1\r\nHost: t\r\nAccept: text/plain\r\n\r\n",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let head = read_head(&mut reader);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some("12"),
+        "the GET's length"
+    );
+    let reply = read_reply(&mut reader);
+    assert_eq!(reply.status, 200, "the next response follows at once");
+    assert_eq!(reply.text(), &PI_PREFIX[..12]);
 }
 
 // 3. Big bodies stream through bounded buffers.
@@ -459,6 +569,15 @@ fn each_bad_request_gets_its_status_and_the_balancer_goes_on() {
             "body over the limit",
             format!(
                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{}",
+                "x".repeat(100)
+            )
+            .into_bytes(),
+            413,
+        ),
+        (
+            "chunked body over the limit",
+            format!(
+                "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n{}\r\n0\r\n\r\n",
                 "x".repeat(100)
             )
             .into_bytes(),
@@ -607,6 +726,21 @@ fn http10_client_is_closed_after_the_response_unless_it_asks_keep_alive() {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("connection"), Some("keep-alive"));
     }
+}
+
+#[test]
+fn http11_client_asking_close_is_closed_after_the_response() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let reply = read_reply(&mut reader);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(closed_by_peer(&mut reader));
 }
 
 // 6. Expect: 100-continue.

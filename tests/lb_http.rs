@@ -467,6 +467,50 @@ fn head_request_gets_no_body_and_the_next_request_follows() {
     assert_eq!(reply.text(), &PI_PREFIX[..12]);
 }
 
+#[test]
+fn many_concurrent_keep_alive_clients_each_get_their_own_answers() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    let addr = lb.addr;
+    let clients: Vec<_> = (0..32)
+        .map(|client| {
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                for request in 0..20 {
+                    let body = format!("client {client} request {request} ").repeat(client + 1);
+                    let head = format!(
+                        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(body.as_bytes()).unwrap();
+                    let reply = read_reply(&mut reader);
+                    assert_eq!(reply.status, 200);
+                    assert_eq!(reply.text(), body, "client {client} got other bytes");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+#[test]
+fn backend_connection_is_reused_by_the_next_client() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let lb = balancer(&[echo.addr], &[]);
+    for _ in 0..3 {
+        assert_still_serves(lb.addr);
+    }
+    assert_eq!(
+        echo.accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one kept-alive backend connection served three clients in turn"
+    );
+}
+
 // 3. Big bodies stream through bounded buffers.
 
 /// Resident memory of a process, in KiB.
@@ -607,6 +651,26 @@ fn each_bad_request_gets_its_status_and_the_balancer_goes_on() {
             "an invalid chunk size after the head went out",
             b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(),
             400,
+        ),
+        (
+            "Transfer-Encoding from an HTTP/1.0 client",
+            b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "a Content-Length that is not a number",
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "an HTTP/1.1 request without Host",
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "an HTTP version other than 1.0 and 1.1",
+            b"GET / HTTP/2.0\r\nHost: t\r\n\r\n".to_vec(),
+            505,
         ),
         (
             "a folded header line",

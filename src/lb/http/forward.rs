@@ -353,6 +353,9 @@ impl HttpBalancer {
         exchange.response_started |= moved;
         let addr = self.config.backends[upstream.backend].addr;
         if let Response::Head(parser) = &mut exchange.response {
+            // A relayed interim response (100 Continue) must leave now: the
+            // client may be waiting for it before it sends the body.
+            client.io.flush_out().map_err(Fault::Client)?;
             if upstream.inbuf.is_empty() {
                 if upstream.eof {
                     return Err(Fault::Upstream(io::Error::new(

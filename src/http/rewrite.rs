@@ -1,7 +1,8 @@
 //! Writing a parsed head to the other side of a proxy: hop-by-hop fields
 //! (RFC 9110 §7.6.1) are dropped and replaced by the proxy's own
 //! `Connection`, and the request gains `X-Forwarded-For` and
-//! `X-Forwarded-Proto`. Outgoing heads are always HTTP/1.1.
+//! `X-Forwarded-Proto`. Outgoing responses are HTTP/1.1; requests keep the
+//! client's version, so an HTTP/1.0 client never meets chunked coding.
 //!
 //! `Transfer-Encoding` and `Content-Length` are always kept, even when
 //! `Connection` names them: the body is forwarded exactly as received, so
@@ -12,7 +13,7 @@ use std::net::IpAddr;
 
 use super::error::reason_phrase;
 use super::framing::BodyFraming;
-use super::head::{RequestHead, ResponseHead};
+use super::head::{RequestHead, ResponseHead, Version};
 
 /// The scheme the client used to reach the proxy, told to the backend in
 /// `X-Forwarded-Proto`.
@@ -58,7 +59,12 @@ pub fn write_request_head(
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(head.target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    // An HTTP/1.0 client's request goes on as HTTP/1.0, so that the backend
+    // answers without chunked coding, which such a client cannot read.
+    out.extend_from_slice(match head.version {
+        Version::Http10 => b" HTTP/1.0\r\n",
+        Version::Http11 => b" HTTP/1.1\r\n",
+    });
     let mut forwarded_for: Vec<&[u8]> = Vec::new();
     for (name, value) in head.headers.iter() {
         if name.eq_ignore_ascii_case(b"x-forwarded-for") {

@@ -58,10 +58,10 @@ Sec-WebSocket-Key: k\r\n\r\n",
 }
 
 #[test]
-fn http10_requests_go_out_as_http11_with_a_host() {
+fn http10_requests_stay_http10_so_the_backend_never_answers_chunked() {
     let text = rewritten_request(b"GET /old HTTP/1.0\r\n\r\n", Scheme::Http);
     assert!(
-        text.starts_with("GET /old HTTP/1.1\r\nHost: \r\n"),
+        text.starts_with("GET /old HTTP/1.0\r\nHost: \r\n"),
         "{text}"
     );
 }

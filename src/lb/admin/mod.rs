@@ -58,7 +58,10 @@ impl AdminHub {
 
     /// Replaces worker `worker`'s snapshot.
     pub fn publish(&self, worker: usize, snapshot: Snapshot) {
-        let mut snapshots = self.snapshots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut snapshots = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = snapshots.get_mut(worker) {
             *slot = snapshot;
         }
@@ -66,7 +69,10 @@ impl AdminHub {
 
     /// The sum of every worker's latest snapshot.
     pub fn total(&self) -> Snapshot {
-        let snapshots = self.snapshots.lock().unwrap_or_else(PoisonError::into_inner);
+        let snapshots = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Snapshot::sum(&snapshots)
     }
 
@@ -133,7 +139,11 @@ impl AdminServer {
             let key = entry.key();
             if ctx
                 .registry()
-                .register(&mut socket, Token(key), Interest::READABLE | Interest::WRITABLE)
+                .register(
+                    &mut socket,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
                 .is_err()
             {
                 continue;
@@ -153,13 +163,17 @@ impl AdminServer {
     fn serve(&mut self, key: usize) -> io::Result<bool> {
         let conn = &mut self.conns[key];
         if conn.out.is_empty() {
-            let (_, stop) = conn.inbuf.read_from(&mut conn.socket, MAX_ADMIN_REQUEST_BYTES)?;
+            let (_, stop) = conn
+                .inbuf
+                .read_from(&mut conn.socket, MAX_ADMIN_REQUEST_BYTES)?;
             let limits = HeadLimits {
                 max_head_bytes: MAX_ADMIN_REQUEST_BYTES,
                 ..HeadLimits::default()
             };
             conn.out = match RequestParser::new(limits).parse(conn.inbuf.as_slice()) {
-                Ok(HeadStatus::Complete { head, .. }) => answer(&self.hub, &head.method, &head.target),
+                Ok(HeadStatus::Complete { head, .. }) => {
+                    answer(&self.hub, &head.method, &head.target)
+                }
                 Ok(HeadStatus::Partial) if stop == reactor::ReadStop::Eof => return Ok(true),
                 Ok(HeadStatus::Partial) if conn.inbuf.is_full() => {
                     error_response(431, "admin requests are small")

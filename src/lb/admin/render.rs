@@ -19,38 +19,74 @@ fn label(value: &str) -> String {
 /// `GET /metrics`: Prometheus text exposition format, names prefixed `distloop_`.
 pub fn prometheus(snapshot: &Snapshot) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP distloop_workers Event-loop workers serving clients.");
+    let _ = writeln!(
+        out,
+        "# HELP distloop_workers Event-loop workers serving clients."
+    );
     let _ = writeln!(out, "# TYPE distloop_workers gauge");
     let _ = writeln!(out, "distloop_workers {}", snapshot.workers);
     let _ = writeln!(out, "# HELP distloop_clients Client connections open.");
     let _ = writeln!(out, "# TYPE distloop_clients gauge");
     let _ = writeln!(out, "distloop_clients {}", snapshot.clients);
-    let _ = writeln!(out, "# HELP distloop_accepted_total Client connections accepted.");
+    let _ = writeln!(
+        out,
+        "# HELP distloop_accepted_total Client connections accepted."
+    );
     let _ = writeln!(out, "# TYPE distloop_accepted_total counter");
     let _ = writeln!(out, "distloop_accepted_total {}", snapshot.accepted);
     type Field = fn(&crate::lb::stats::BackendSnapshot) -> f64;
     let families: [(&str, &str, &str, Field); 9] = [
-        ("backend_up", "gauge", "1 when the backend takes new work.", |b| {
-            f64::from(u8::from(b.state == "up"))
+        (
+            "backend_up",
+            "gauge",
+            "1 when the backend takes new work.",
+            |b| f64::from(u8::from(b.state == "up")),
+        ),
+        ("backend_weight", "gauge", "Weight in effect.", |b| {
+            f64::from(b.weight)
         }),
-        ("backend_weight", "gauge", "Weight in effect.", |b| f64::from(b.weight)),
-        ("backend_active", "gauge", "Connections or requests in flight.", |b| b.active as f64),
-        ("backend_requests_total", "counter", "Requests (connections in TCP mode) finished.", |b| {
-            b.requests as f64
-        }),
-        ("backend_failures_total", "counter", "Failed connects.", |b| b.failures as f64),
-        ("backend_bytes_in_total", "counter", "Bytes received from the backend.", |b| {
-            b.bytes_in as f64
-        }),
-        ("backend_bytes_out_total", "counter", "Bytes sent to the backend.", |b| {
-            b.bytes_out as f64
-        }),
-        ("backend_latency_p50_seconds", "gauge", "Median duration from pick to end.", |b| {
-            b.p50_ms.unwrap_or(0.0) / 1000.0
-        }),
-        ("backend_latency_p99_seconds", "gauge", "99th percentile duration from pick to end.", |b| {
-            b.p99_ms.unwrap_or(0.0) / 1000.0
-        }),
+        (
+            "backend_active",
+            "gauge",
+            "Connections or requests in flight.",
+            |b| b.active as f64,
+        ),
+        (
+            "backend_requests_total",
+            "counter",
+            "Requests (connections in TCP mode) finished.",
+            |b| b.requests as f64,
+        ),
+        (
+            "backend_failures_total",
+            "counter",
+            "Failed connects.",
+            |b| b.failures as f64,
+        ),
+        (
+            "backend_bytes_in_total",
+            "counter",
+            "Bytes received from the backend.",
+            |b| b.bytes_in as f64,
+        ),
+        (
+            "backend_bytes_out_total",
+            "counter",
+            "Bytes sent to the backend.",
+            |b| b.bytes_out as f64,
+        ),
+        (
+            "backend_latency_p50_seconds",
+            "gauge",
+            "Median duration from pick to end.",
+            |b| b.p50_ms.unwrap_or(0.0) / 1000.0,
+        ),
+        (
+            "backend_latency_p99_seconds",
+            "gauge",
+            "99th percentile duration from pick to end.",
+            |b| b.p99_ms.unwrap_or(0.0) / 1000.0,
+        ),
     ];
     for (name, kind, help, field) in families {
         let _ = writeln!(out, "# HELP distloop_{name} {help}");
@@ -88,10 +124,10 @@ pub fn html(snapshot: &Snapshot) -> String {
             "drain" | "maint" => "#fdf2c0",
             _ => "#f7c5c5",
         };
-        let _ = write!(
+        let _ = writeln!(
             rows,
             "<tr style=\"background:{color}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape_html(&b.name),
             escape_html(&b.address),
             escape_html(&b.state),
@@ -175,8 +211,17 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json(&snapshot())).unwrap();
         let b = &value["backends"][0];
         for field in [
-            "name", "address", "state", "weight", "active", "requests", "failures", "p50_ms",
-            "p99_ms", "bytes_in", "bytes_out",
+            "name",
+            "address",
+            "state",
+            "weight",
+            "active",
+            "requests",
+            "failures",
+            "p50_ms",
+            "p99_ms",
+            "bytes_in",
+            "bytes_out",
         ] {
             assert!(!b[field].is_null(), "{field}");
         }

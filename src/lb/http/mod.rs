@@ -342,7 +342,7 @@ impl HttpBalancer {
         }
         let Some(ck) = upstream.client else {
             // A parked connection has nothing to say: it was closed or sent junk.
-            if upstream.readable {
+            if readiness.readable || readiness.read_closed || readiness.error {
                 self.close_upstream(uk);
             }
             return;

@@ -4,6 +4,7 @@
 //! dispatches. Parse errors become clap errors, which print one line and exit 2.
 
 pub mod cluster;
+pub mod config_file;
 pub mod lb;
 
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod dht;
 pub mod reactor;

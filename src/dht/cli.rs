@@ -3,13 +3,19 @@
 //! and the simulation.
 
 use std::error::Error;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::config::{Config, DEFAULT_REPLICAS};
+use super::client::Client;
+use super::config::{Config, DEFAULT_REPLICAS, DEFAULT_STABILIZE_INTERVAL};
 use super::id::Ring;
 use super::sim::{self, Experiment, Failure, NetworkConfig, Report};
+use super::udp::UdpNode;
+use crate::reactor::Reactor;
 
 /// `distloop dht ...`
 #[derive(Debug, Args)]
@@ -22,6 +28,16 @@ pub struct DhtArgs {
 /// The `dht` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DhtCommand {
+    /// Run a node: start a ring, or join one with --join.
+    Node(NodeArgs),
+    /// Store a value under a key.
+    Put(PutArgs),
+    /// Print the value of a key (exit code 1 when absent).
+    Get(KeyArgs),
+    /// Delete a key (exit code 1 when absent).
+    Delete(KeyArgs),
+    /// Walk the ring and print each node's id, address and key counts.
+    Ring(RingWalkArgs),
     /// Simulate a ring in one process and measure lookups and key loss.
     Simulate(SimulateArgs),
 }
@@ -44,6 +60,53 @@ impl RingArgs {
         }
         Ok(Config::with(Ring::new(self.bits)?, self.replicas))
     }
+}
+
+/// `distloop dht node`
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// UDP address to serve on (port 0: any free port).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Address of any node of the ring to join.
+    #[arg(long)]
+    pub join: Option<SocketAddr>,
+    /// Period of stabilize, fix_fingers and check_predecessor, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_STABILIZE_INTERVAL.as_millis() as u64)]
+    pub stabilize_ms: u64,
+    /// Ring settings (every node of a ring must agree).
+    #[command(flatten)]
+    pub ring: RingArgs,
+}
+
+/// `distloop dht put`
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// `distloop dht get` and `delete`
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
+    /// The key.
+    pub key: String,
+}
+
+/// `distloop dht ring`
+#[derive(Debug, Args)]
+pub struct RingWalkArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
 }
 
 /// `distloop dht simulate`
@@ -81,8 +144,79 @@ pub struct SimulateArgs {
 /// Runs one `distloop dht` command.
 pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
     match args.command {
+        DhtCommand::Node(args) => node(&args),
+        DhtCommand::Put(args) => {
+            Client::new(args.node)?.put(args.node, &args.key, args.value.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DhtCommand::Get(args) => match Client::new(args.node)?.get(args.node, &args.key)? {
+            Some(value) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&value)?;
+                out.write_all(b"\n")?;
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("{}: no such key", args.key);
+                Ok(ExitCode::from(1))
+            }
+        },
+        DhtCommand::Delete(args) => {
+            if Client::new(args.node)?.delete(args.node, &args.key)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{}: no such key", args.key);
+                Ok(ExitCode::from(1))
+            }
+        }
+        DhtCommand::Ring(args) => {
+            let ring = Client::new(args.node)?.walk(args.node)?;
+            println!(
+                "{:<20}  {:<22}  {:>8}  {:>8}",
+                "id", "address", "stored", "owned"
+            );
+            for info in &ring {
+                println!(
+                    "{:<20}  {:<22}  {:>8}  {:>8}",
+                    info.node.id, info.node.addr, info.stored, info.owned
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         DhtCommand::Simulate(args) => simulate(&args),
     }
+}
+
+/// How long a stopping node may take to hand its keys over.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn node(args: &NodeArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let mut config = args.ring.config()?;
+    if args.stabilize_ms == 0 {
+        return Err("--stabilize-ms must be positive".into());
+    }
+    let period = Duration::from_millis(args.stabilize_ms);
+    config.stabilize_interval = period;
+    config.fix_fingers_interval = period;
+    config.check_predecessor_interval = period;
+    config.replica_refresh_interval = config.replica_refresh_interval.max(period * 4);
+    let mut reactor = Reactor::new()?;
+    reactor.watch_signals()?;
+    reactor.set_drain_timeout(LEAVE_TIMEOUT);
+    let mut service = UdpNode::bind(args.listen, args.join, config, Instant::now())?;
+    service.register(&mut reactor)?;
+    let me = service.node().me();
+    println!("listening on {}", me.addr);
+    std::io::stdout().flush()?;
+    eprintln!(
+        "dht: node {} at {} ({}-bit ring)",
+        me.id,
+        me.addr,
+        config.ring.bits()
+    );
+    reactor.run(&mut service)?;
+    eprintln!("dht: node {} left the ring", me.id);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn simulate(args: &SimulateArgs) -> Result<ExitCode, Box<dyn Error>> {

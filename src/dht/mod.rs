@@ -13,6 +13,7 @@
 //! network adapter.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod id;
 pub mod message;
@@ -21,6 +22,8 @@ mod operation;
 pub mod routing;
 pub mod sim;
 pub mod store;
+pub mod udp;
+pub mod wire;
 
 pub use config::Config;
 pub use id::{Id, Ring};

@@ -64,7 +64,10 @@ impl Server {
                 .recv_timeout(STARTUP_TIMEOUT)
                 .unwrap_or_else(|_| panic!("{} {args:?} printed no listening line", bin.display()));
             if let Some((label, addr)) = line.rsplit_once("listening on ") {
-                let addr: SocketAddr = addr.trim().parse().expect("an address after `listening on`");
+                let addr: SocketAddr = addr
+                    .trim()
+                    .parse()
+                    .expect("an address after `listening on`");
                 found.push((label.trim().to_string(), addr));
             }
         }

@@ -1,9 +1,12 @@
 //! The network adapter: one [`Node`] on the reactor, over one UDP socket.
 //! It feeds datagrams and timer ticks into the node and sends what the node
 //! returns; retries and timeouts live in the node, so no call waits forever.
+//! Datagrams that are not JSON are read as the original Python client's
+//! pickles (see [`super::legacy`]) and answered in its format.
 //! On SIGTERM or SIGINT the node leaves gracefully and the loop ends once
 //! its keys are handed over (or the hand-over timed out).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,8 +14,9 @@ use std::time::{Duration, Instant};
 use crate::reactor::{Context, Interest, Reactor, Readiness, Service, TimerId, Token, UdpSocket};
 
 use super::config::Config;
+use super::legacy::{self, Method};
 use super::message::{Message, NodeRef};
-use super::node::{Node, Outgoing};
+use super::node::{Node, OpId, Outgoing};
 use super::wire;
 
 /// How often the node's maintenance and timeouts run.
@@ -22,16 +26,13 @@ pub const DATAGRAMS_PER_WAKEUP: usize = 256;
 
 const SOCKET: Token = Token(0);
 
-/// Extra handling for datagrams that are not JSON messages (the original
-/// client's pickles): returns the answer to send back, if any.
-pub type ForeignHandler = fn(&mut Node<SocketAddr>, Instant, SocketAddr, &[u8]) -> Option<Vec<u8>>;
-
 /// A Chord node serving on a UDP socket.
 pub struct UdpNode {
     socket: UdpSocket,
     node: Node<SocketAddr>,
     buffer: Vec<u8>,
-    foreign: Option<ForeignHandler>,
+    /// Operations started for the original client, and who waits for them.
+    legacy: BTreeMap<OpId, (SocketAddr, Method)>,
     timer: Option<TimerId>,
 }
 
@@ -58,15 +59,9 @@ impl UdpNode {
             socket,
             node,
             buffer: vec![0; wire::MAX_DATAGRAM_BYTES],
-            foreign: None,
+            legacy: BTreeMap::new(),
             timer: None,
         })
-    }
-
-    /// Answers datagrams that are not JSON messages with `handler`.
-    pub fn with_foreign_handler(mut self, handler: ForeignHandler) -> Self {
-        self.foreign = Some(handler);
-        self
     }
 
     /// The bound address.
@@ -88,9 +83,16 @@ impl UdpNode {
         Ok(())
     }
 
-    fn send(&self, out: Vec<Outgoing<SocketAddr>>) {
+    fn send(&mut self, out: Vec<Outgoing<SocketAddr>>) {
         for (to, message) in out {
             self.send_one(to, &message);
+        }
+        for done in self.node.take_completions() {
+            if let Some((client, method)) = self.legacy.remove(&done.op) {
+                let _ = self
+                    .socket
+                    .send_to(&legacy::encode_reply(method, &done.outcome), client);
+            }
         }
     }
 
@@ -120,10 +122,18 @@ impl UdpNode {
                     }
                     Err(e) => eprintln!("dht: dropped a datagram from {from}: {e}"),
                 }
-            } else if let Some(handler) = self.foreign {
-                let datagram = datagram.to_vec();
-                if let Some(answer) = handler(&mut self.node, now, from, &datagram) {
-                    let _ = self.socket.send_to(&answer, from);
+            } else {
+                // Anything else is taken for the original client's pickles.
+                match legacy::parse_request(datagram) {
+                    Ok((method, request)) => {
+                        let (op, out) = self.node.start(now, request);
+                        self.legacy.insert(op, (from, method));
+                        self.send(out);
+                    }
+                    Err(e) => {
+                        eprintln!("dht: NACK to {from}: {e}");
+                        let _ = self.socket.send_to(&legacy::nack(), from);
+                    }
                 }
             }
         }

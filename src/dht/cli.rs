@@ -40,6 +40,25 @@ pub enum DhtCommand {
     Ring(RingWalkArgs),
     /// Simulate a ring in one process and measure lookups and key loss.
     Simulate(SimulateArgs),
+    /// Measure put and get operations per second on a loopback ring.
+    Bench(BenchArgs),
+}
+
+/// `distloop dht bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Nodes in the loopback ring (each on its own reactor thread).
+    #[arg(long, default_value_t = 16)]
+    pub nodes: usize,
+    /// Puts, then as many gets.
+    #[arg(long, default_value_t = 20_000)]
+    pub operations: usize,
+    /// Client threads issuing operations at once.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Ring settings.
+    #[command(flatten)]
+    pub ring: RingArgs,
 }
 
 /// Ring-wide settings shared by the commands that create nodes.
@@ -184,6 +203,27 @@ pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
             Ok(ExitCode::SUCCESS)
         }
         DhtCommand::Simulate(args) => simulate(&args),
+        DhtCommand::Bench(args) => {
+            let result = super::bench::run(
+                args.ring.config()?,
+                args.nodes,
+                args.operations,
+                args.clients,
+            )?;
+            println!(
+                "{} nodes, {} clients: put {:.0} ops/s, get {:.0} ops/s, {} wrong gets",
+                args.nodes,
+                args.clients,
+                result.puts_per_second,
+                result.gets_per_second,
+                result.wrong_gets
+            );
+            Ok(if result.wrong_gets == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! This module never reads a clock and never opens a socket outside the
 //! network adapter.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -553,6 +553,12 @@ impl<A: Address> Node<A> {
                 let mut rest = vec![successor];
                 rest.extend_from_slice(successors);
                 self.routing.set_successors(x, &rest);
+                // Ask the closer successor at once instead of next period:
+                // when many nodes joined behind the same successor, this
+                // walks the whole chain back in one period (each step moves
+                // strictly closer, so it ends).
+                self.request(now, x.addr, Body::GetNeighbors, Purpose::Stabilize);
+                return;
             }
             _ => self.routing.set_successors(successor, successors),
         }

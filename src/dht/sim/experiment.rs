@@ -94,6 +94,8 @@ pub struct Report {
     pub lookup_failures: usize,
     /// Keys stored.
     pub keys: usize,
+    /// Puts that did not report the key stored.
+    pub put_failures: usize,
     /// Keys no get could read back at the end.
     pub keys_lost: usize,
     /// Keys whose owner and every replica crashed (lost by any design).
@@ -240,6 +242,10 @@ pub fn run(experiment: &Experiment) -> Result<Report, ExperimentError> {
         sim.run_for(OPERATION_SPACING);
     }
     sim.run_until_done(&puts, OPERATIONS_LIMIT);
+    let put_failures = puts
+        .iter()
+        .filter(|op| sim.outcome(**op) != Some(&Outcome::Stored))
+        .count();
     // Let the owners' copies reach their replicas.
     sim.run_for(STABILITY_CHECK_STEP);
 
@@ -302,6 +308,7 @@ pub fn run(experiment: &Experiment) -> Result<Report, ExperimentError> {
         mean_timeouts: mean(&timeouts),
         lookup_failures,
         keys: experiment.keys,
+        put_failures,
         keys_lost,
         keys_without_live_copy,
         build_seconds: build.as_secs_f64(),
@@ -380,18 +387,26 @@ fn measure_lookups(sim: &mut Simulation, experiment: &Experiment) -> (Vec<u32>, 
 }
 
 /// Reads every key back through a random live node; counts the ones missing.
+/// A get that failed (timeouts on a lossy network) is tried once more
+/// through another node before its key is counted lost.
 pub fn count_lost_keys(sim: &mut Simulation, keys: usize) -> usize {
-    let mut gets = Vec::with_capacity(keys);
-    for i in 0..keys {
-        let from = random_live(sim);
-        gets.push(sim.start(from, ClientRequest::Get { key: key_name(i) }));
-        sim.run_for(OPERATION_SPACING);
+    let mut missing: Vec<usize> = (0..keys).collect();
+    for _ in 0..2 {
+        let mut gets = Vec::with_capacity(missing.len());
+        for &i in &missing {
+            let from = random_live(sim);
+            gets.push(sim.start(from, ClientRequest::Get { key: key_name(i) }));
+            sim.run_for(OPERATION_SPACING);
+        }
+        sim.run_until_done(&gets, OPERATIONS_LIMIT);
+        missing = missing
+            .into_iter()
+            .zip(gets)
+            .filter(|(i, op)| {
+                !matches!(sim.outcome(*op), Some(Outcome::Value(Some(v))) if *v == key_name(*i).into_bytes())
+            })
+            .map(|(i, _)| i)
+            .collect();
     }
-    sim.run_until_done(&gets, OPERATIONS_LIMIT);
-    gets.iter()
-        .enumerate()
-        .filter(|(i, op)| {
-            !matches!(sim.outcome(**op), Some(Outcome::Value(Some(v))) if *v == key_name(*i).into_bytes())
-        })
-        .count()
+    missing.len()
 }

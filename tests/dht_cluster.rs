@@ -258,7 +258,16 @@ fn the_command_line_puts_gets_deletes_and_walks_the_ring() {
 
 #[test]
 fn the_bench_command_measures_puts_and_gets_on_a_loopback_ring() {
-    let (code, out) = cli(&["dht", "bench", "--nodes", "4", "--operations", "300", "--clients", "2"]);
+    let (code, out) = cli(&[
+        "dht",
+        "bench",
+        "--nodes",
+        "4",
+        "--operations",
+        "300",
+        "--clients",
+        "2",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("4 nodes, 2 clients: put "), "{out}");
     assert!(out.contains(" 0 wrong gets"), "{out}");

@@ -661,3 +661,143 @@ impl<A: Address> Node<A> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dht::id::Ring;
+
+    fn config() -> Config {
+        Config::with(Ring::tiny(16), 3)
+    }
+
+    fn me(id: Id) -> NodeRef<u32> {
+        NodeRef {
+            id,
+            addr: id as u32,
+        }
+    }
+
+    #[test]
+    fn an_unanswered_request_is_sent_again_with_the_same_id_then_given_up() {
+        let start = Instant::now();
+        let mut node = Node::join(config(), me(100), 7, start);
+        let first = node.tick(start);
+        assert_eq!(first.len(), 1);
+        let (to, sent) = &first[0];
+        assert_eq!(*to, 7);
+        assert!(matches!(sent.body, Body::FindSuccessor { target: 100 }));
+
+        let timeout = config().request_timeout;
+        let retry = node.tick(start + timeout);
+        assert_eq!(retry, first, "the same datagram, same id");
+        assert_eq!(node.tick(start + timeout * 2), first);
+        // Third timeout: the bootstrap is taken for dead, the join fails and
+        // is tried again later.
+        assert!(node.tick(start + timeout * 3).is_empty());
+        assert_eq!(node.requests_in_flight(), 0);
+        assert_eq!(node.phase(), Phase::Joining);
+        let again = node.tick(start + Duration::from_secs(2));
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].1.id, sent.id);
+    }
+
+    #[test]
+    fn a_join_answered_by_the_owner_links_and_notifies_it() {
+        let start = Instant::now();
+        let mut node = Node::join(config(), me(100), 7, start);
+        let out = node.tick(start);
+        let id = out[0].1.id;
+        let owner = me(200);
+        let answer = Message {
+            id,
+            body: Body::Owner {
+                owner,
+                replicas: vec![owner, me(300)],
+            },
+        };
+        let out = node.handle(start, 7, answer);
+        assert_eq!(node.phase(), Phase::Active);
+        assert_eq!(node.routing().successor(), owner);
+        assert_eq!(node.routing().successors(), &[owner, me(300)]);
+        assert!(matches!(
+            out.as_slice(),
+            [(
+                200,
+                Message {
+                    body: Body::Notify { joining: true, .. },
+                    ..
+                }
+            )]
+        ));
+    }
+
+    #[test]
+    fn an_answer_from_the_wrong_address_is_ignored() {
+        let start = Instant::now();
+        let mut node = Node::join(config(), me(100), 7, start);
+        let id = node.tick(start)[0].1.id;
+        let forged = Message {
+            id,
+            body: Body::Owner {
+                owner: me(5),
+                replicas: vec![me(5)],
+            },
+        };
+        node.handle(start, 9, forged);
+        assert_eq!(node.phase(), Phase::Joining);
+        assert_eq!(node.requests_in_flight(), 1);
+    }
+
+    #[test]
+    fn a_lone_node_answers_every_lookup_with_itself() {
+        let start = Instant::now();
+        let mut node = Node::create(config(), me(100), start);
+        let out = node.handle(
+            start,
+            9,
+            Message {
+                id: 4,
+                body: Body::FindSuccessor { target: 5 },
+            },
+        );
+        assert_eq!(
+            out,
+            vec![(
+                9,
+                Message {
+                    id: 4,
+                    body: Body::Owner {
+                        owner: me(100),
+                        replicas: vec![me(100)],
+                    },
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_notify_from_a_closer_node_replaces_the_predecessor() {
+        let start = Instant::now();
+        let mut node = Node::create(config(), me(100), start);
+        let notify = |n: Id| Message {
+            id: 1,
+            body: Body::Notify {
+                node: me(n),
+                joining: false,
+            },
+        };
+        node.handle(start, 50, notify(50));
+        assert_eq!(node.routing().predecessor(), Some(me(50)));
+        node.handle(start, 80, notify(80));
+        assert_eq!(node.routing().predecessor(), Some(me(80)));
+        node.handle(start, 60, notify(60));
+        assert_eq!(
+            node.routing().predecessor(),
+            Some(me(80)),
+            "60 is farther than 80"
+        );
+    }
+}

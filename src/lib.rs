@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod dht;
 pub mod http;
 pub mod lb;
 pub mod logging;

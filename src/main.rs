@@ -31,6 +31,8 @@ enum Command {
     Cluster(ClusterArgs),
     /// Run or talk to the message broker.
     Broker(distloop::broker::cli::BrokerArgs),
+    /// Run or talk to a Chord DHT node, or simulate a ring.
+    Dht(distloop::dht::cli::DhtArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("distloop broker: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Dht(args) => match distloop::dht::cli::run(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("distloop dht: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -1,0 +1,302 @@
+//! The `distloop dht` command line: clap types and the function that runs
+//! them. Parsing and output only; the work is done by the node, the client
+//! and the simulation.
+
+use std::error::Error;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+
+use super::client::Client;
+use super::config::{Config, DEFAULT_REPLICAS, DEFAULT_STABILIZE_INTERVAL};
+use super::id::Ring;
+use super::sim::{self, Experiment, Failure, NetworkConfig, Report};
+use super::udp::UdpNode;
+use crate::reactor::Reactor;
+
+/// `distloop dht ...`
+#[derive(Debug, Args)]
+pub struct DhtArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DhtCommand,
+}
+
+/// The `dht` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DhtCommand {
+    /// Run a node: start a ring, or join one with --join.
+    Node(NodeArgs),
+    /// Store a value under a key.
+    Put(PutArgs),
+    /// Print the value of a key (exit code 1 when absent).
+    Get(KeyArgs),
+    /// Delete a key (exit code 1 when absent).
+    Delete(KeyArgs),
+    /// Walk the ring and print each node's id, address and key counts.
+    Ring(RingWalkArgs),
+    /// Simulate a ring in one process and measure lookups and key loss.
+    Simulate(SimulateArgs),
+    /// Measure put and get operations per second on a loopback ring.
+    Bench(BenchArgs),
+}
+
+/// `distloop dht bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Nodes in the loopback ring (each on its own reactor thread).
+    #[arg(long, default_value_t = 16)]
+    pub nodes: usize,
+    /// Puts, then as many gets.
+    #[arg(long, default_value_t = 20_000)]
+    pub operations: usize,
+    /// Client threads issuing operations at once.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Ring settings.
+    #[command(flatten)]
+    pub ring: RingArgs,
+}
+
+/// Ring-wide settings shared by the commands that create nodes.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RingArgs {
+    /// Width of the ring's ids in bits (10 to 64).
+    #[arg(long, default_value_t = 64)]
+    pub bits: u32,
+    /// Copies of every key in all, the owner included.
+    #[arg(long, default_value_t = DEFAULT_REPLICAS)]
+    pub replicas: usize,
+}
+
+impl RingArgs {
+    fn config(&self) -> Result<Config, Box<dyn Error>> {
+        if self.replicas == 0 {
+            return Err("--replicas must be at least 1".into());
+        }
+        Ok(Config::with(Ring::new(self.bits)?, self.replicas))
+    }
+}
+
+/// `distloop dht node`
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// UDP address to serve on (port 0: any free port).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Address of any node of the ring to join.
+    #[arg(long)]
+    pub join: Option<SocketAddr>,
+    /// Period of stabilize, fix_fingers and check_predecessor, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_STABILIZE_INTERVAL.as_millis() as u64)]
+    pub stabilize_ms: u64,
+    /// Ring settings (every node of a ring must agree).
+    #[command(flatten)]
+    pub ring: RingArgs,
+}
+
+/// `distloop dht put`
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// `distloop dht get` and `delete`
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
+    /// The key.
+    pub key: String,
+}
+
+/// `distloop dht ring`
+#[derive(Debug, Args)]
+pub struct RingWalkArgs {
+    /// Any node of the ring.
+    #[arg(long)]
+    pub node: SocketAddr,
+}
+
+/// `distloop dht simulate`
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Ring sizes to simulate, comma-separated (one table row each).
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    pub nodes: Vec<usize>,
+    /// Random lookups measured per ring.
+    #[arg(long, default_value_t = 10_000)]
+    pub lookups: usize,
+    /// Keys stored before the failures and read back after.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Fraction of the nodes that crash at once after the keys are stored.
+    #[arg(long, conflicts_with = "adjacent")]
+    pub fail: Option<f64>,
+    /// Instead of --fail: crash this many nodes adjacent on the ring.
+    #[arg(long)]
+    pub adjacent: Option<usize>,
+    /// Probability that the simulated network loses a message.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Seed of every random choice (same seed, same result).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the reports as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Ring settings.
+    #[command(flatten)]
+    pub ring: RingArgs,
+}
+
+/// Runs one `distloop dht` command.
+pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
+    match args.command {
+        DhtCommand::Node(args) => node(&args),
+        DhtCommand::Put(args) => {
+            Client::new(args.node)?.put(args.node, &args.key, args.value.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DhtCommand::Get(args) => match Client::new(args.node)?.get(args.node, &args.key)? {
+            Some(value) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&value)?;
+                out.write_all(b"\n")?;
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("{}: no such key", args.key);
+                Ok(ExitCode::from(1))
+            }
+        },
+        DhtCommand::Delete(args) => {
+            if Client::new(args.node)?.delete(args.node, &args.key)? {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{}: no such key", args.key);
+                Ok(ExitCode::from(1))
+            }
+        }
+        DhtCommand::Ring(args) => {
+            let ring = Client::new(args.node)?.walk(args.node)?;
+            println!(
+                "{:<20}  {:<22}  {:>8}  {:>8}",
+                "id", "address", "stored", "owned"
+            );
+            for info in &ring {
+                println!(
+                    "{:<20}  {:<22}  {:>8}  {:>8}",
+                    info.node.id, info.node.addr, info.stored, info.owned
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DhtCommand::Simulate(args) => simulate(&args),
+        DhtCommand::Bench(args) => {
+            let result = super::bench::run(
+                args.ring.config()?,
+                args.nodes,
+                args.operations,
+                args.clients,
+            )?;
+            println!(
+                "{} nodes, {} clients: put {:.0} ops/s, get {:.0} ops/s, {} wrong gets",
+                args.nodes,
+                args.clients,
+                result.puts_per_second,
+                result.gets_per_second,
+                result.wrong_gets
+            );
+            Ok(if result.wrong_gets == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// How long a stopping node may take to hand its keys over.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn node(args: &NodeArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let mut config = args.ring.config()?;
+    if args.stabilize_ms == 0 {
+        return Err("--stabilize-ms must be positive".into());
+    }
+    let period = Duration::from_millis(args.stabilize_ms);
+    config.stabilize_interval = period;
+    config.fix_fingers_interval = period;
+    config.check_predecessor_interval = period;
+    config.replica_refresh_interval = config.replica_refresh_interval.max(period * 4);
+    let mut reactor = Reactor::new()?;
+    reactor.watch_signals()?;
+    reactor.set_drain_timeout(LEAVE_TIMEOUT);
+    let mut service = UdpNode::bind(args.listen, args.join, config, Instant::now())?;
+    service.register(&mut reactor)?;
+    let me = service.node().me();
+    println!("listening on {}", me.addr);
+    std::io::stdout().flush()?;
+    eprintln!(
+        "dht: node {} at {} ({}-bit ring)",
+        me.id,
+        me.addr,
+        config.ring.bits()
+    );
+    reactor.run(&mut service)?;
+    eprintln!("dht: node {} left the ring", me.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn simulate(args: &SimulateArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let config = args.ring.config()?;
+    let failure = match (args.fail, args.adjacent) {
+        (Some(p), _) if !(0.0..1.0).contains(&p) => {
+            return Err(format!("--fail {p} is not a fraction in [0, 1)").into());
+        }
+        (Some(p), _) => Failure::Fraction(p),
+        (None, Some(count)) => Failure::Adjacent(count),
+        (None, None) => Failure::None,
+    };
+    if !(0.0..1.0).contains(&args.loss) {
+        return Err(format!("--loss {} is not a probability in [0, 1)", args.loss).into());
+    }
+    let mut reports: Vec<Report> = Vec::new();
+    if !args.json {
+        println!("{}", Report::TABLE_HEADER);
+    }
+    for &nodes in &args.nodes {
+        let experiment = Experiment {
+            nodes,
+            lookups: args.lookups,
+            keys: args.keys,
+            failure,
+            config,
+            network: NetworkConfig {
+                loss: args.loss,
+                ..NetworkConfig::default()
+            },
+            seed: args.seed,
+        };
+        let report = sim::run(&experiment)?;
+        if !args.json {
+            println!("{report}");
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

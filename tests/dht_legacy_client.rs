@@ -1,0 +1,97 @@
+//! The original Python client's pickled requests against a distloop ring.
+//! Runs CPython's own pickle module as the client (python3 must be on PATH).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use distloop::dht::client::Client;
+use support::{Server, distloop_bin};
+
+const CLIENT: &str = r#"
+import pickle, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+def call(message, protocol):
+    s.sendto(pickle.dumps(message, protocol=protocol), (host, int(port)))
+    data, _ = s.recvfrom(65536)
+    return pickle.loads(data)
+for protocol in (0, 2, pickle.DEFAULT_PROTOCOL):
+    print(call({"method": "PUT", "args": {"key": "greeting", "value": "hello"}}, protocol))
+    print(call({"method": "GET", "args": {"key": "greeting"}}, protocol))
+    print(call({"method": "GET", "args": {"key": "missing"}}, protocol))
+print(call({"method": "PUT", "args": {"key": 7, "value": "seven"}}, 4))
+import os
+class Attack:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+print(call({"method": "PUT", "args": {"key": "x", "value": Attack()}}, 4))
+"#;
+
+#[test]
+fn the_original_python_client_puts_and_gets_through_any_node() {
+    let first = Server::start(
+        distloop_bin(),
+        &[
+            "dht",
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--stabilize-ms",
+            "100",
+        ],
+    );
+    let bootstrap = first.addr.to_string();
+    let second = Server::start(
+        distloop_bin(),
+        &[
+            "dht",
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--join",
+            &bootstrap,
+            "--stabilize-ms",
+            "100",
+        ],
+    );
+    // Let the two nodes link up.
+    std::thread::sleep(Duration::from_millis(800));
+
+    let output = Command::new("python3")
+        .args(["-c", CLIENT, &first.addr.to_string()])
+        .output()
+        .expect("python3 on PATH runs the original client");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    for round in lines[..9].chunks(3) {
+        assert_eq!(round[0], "{'method': 'ACK'}");
+        assert_eq!(round[1], "{'method': 'ACK', 'args': 'hello'}");
+        assert_eq!(round[2], "{'method': 'NACK'}");
+    }
+    assert_eq!(lines[9], "{'method': 'ACK'}");
+    assert_eq!(
+        lines[10], "{'method': 'NACK'}",
+        "a pickle that loads code is refused"
+    );
+    assert!(!stdout.contains("pwned"));
+
+    // The keys are in the ring like any other, readable through the other node.
+    let mut client = Client::new(second.addr).unwrap();
+    assert_eq!(
+        client.get(second.addr, "greeting").unwrap(),
+        Some(b"hello".to_vec())
+    );
+    assert_eq!(
+        client.get(second.addr, "7").unwrap(),
+        Some(b"seven".to_vec())
+    );
+    assert_eq!(client.get(second.addr, "x").unwrap(), None);
+}

@@ -263,3 +263,26 @@ fn response_errors_map_to_502() {
     assert_eq!(error.status(), 502);
     assert!(matches!(error, HttpError::InvalidResponse(_)));
 }
+
+#[test]
+fn status_codes_outside_100_to_599_are_refused() {
+    for line in [
+        "HTTP/1.1 099 Continue",
+        "HTTP/1.1 000 Zero",
+        "HTTP/1.1 600 Custom",
+    ] {
+        let head = format!("{line}\r\n\r\n");
+        let error = response(head.as_bytes(), "GET").unwrap_err();
+        assert_eq!(
+            error,
+            HttpError::InvalidResponse(Box::new(HttpError::InvalidStatusLine))
+        );
+    }
+    assert_eq!(
+        response(b"HTTP/1.1 599 Edge\r\n\r\n", "GET")
+            .unwrap()
+            .0
+            .status,
+        599
+    );
+}

@@ -286,3 +286,20 @@ fn status_codes_outside_100_to_599_are_refused() {
         599
     );
 }
+
+#[test]
+fn an_oversized_response_head_maps_to_502() {
+    let limits = HeadLimits {
+        max_head_bytes: 32,
+        ..HeadLimits::default()
+    };
+    let long = b"HTTP/1.1 200 OK\r\nServer: a-very-long-server-name\r\n\r\n";
+    let error = super::super::ResponseParser::new(limits)
+        .parse(long, "GET")
+        .unwrap_err();
+    assert_eq!(
+        error,
+        HttpError::InvalidResponse(Box::new(HttpError::HeadTooLarge { limit: 32 }))
+    );
+    assert_eq!(error.status(), 502);
+}

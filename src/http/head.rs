@@ -97,7 +97,7 @@ pub struct RequestHead {
 pub struct ResponseHead {
     /// The protocol version.
     pub version: Version,
-    /// The status code, 100..=999.
+    /// The status code, 100..=599.
     pub status: u16,
     /// The reason phrase as sent (may be empty).
     pub reason: String,
@@ -223,6 +223,11 @@ impl ResponseParser {
         };
         let version = version_of(response.version);
         let status = response.code.unwrap_or_default();
+        // httparse takes any three digits; RFC 9110 §15 calls the codes
+        // outside 100..=599 invalid.
+        if !(100..=599).contains(&status) {
+            return Err(HttpError::InvalidStatusLine);
+        }
         let fields = response.headers.len();
         let headers = Headers::from_parsed(&view[..consumed], &response.headers[..fields]);
         let framing = response_framing(version, status, request_method, &headers)?;

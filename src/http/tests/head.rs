@@ -263,3 +263,43 @@ fn response_errors_map_to_502() {
     assert_eq!(error.status(), 502);
     assert!(matches!(error, HttpError::InvalidResponse(_)));
 }
+
+#[test]
+fn status_codes_outside_100_to_599_are_refused() {
+    for line in [
+        "HTTP/1.1 099 Continue",
+        "HTTP/1.1 000 Zero",
+        "HTTP/1.1 600 Custom",
+    ] {
+        let head = format!("{line}\r\n\r\n");
+        let error = response(head.as_bytes(), "GET").unwrap_err();
+        assert_eq!(
+            error,
+            HttpError::InvalidResponse(Box::new(HttpError::InvalidStatusLine))
+        );
+    }
+    assert_eq!(
+        response(b"HTTP/1.1 599 Edge\r\n\r\n", "GET")
+            .unwrap()
+            .0
+            .status,
+        599
+    );
+}
+
+#[test]
+fn an_oversized_response_head_maps_to_502() {
+    let limits = HeadLimits {
+        max_head_bytes: 32,
+        ..HeadLimits::default()
+    };
+    let long = b"HTTP/1.1 200 OK\r\nServer: a-very-long-server-name\r\n\r\n";
+    let error = super::super::ResponseParser::new(limits)
+        .parse(long, "GET")
+        .unwrap_err();
+    assert_eq!(
+        error,
+        HttpError::InvalidResponse(Box::new(HttpError::HeadTooLarge { limit: 32 }))
+    );
+    assert_eq!(error.status(), 502);
+}

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::{parse_addr, parse_duration};
 use crate::lb::config::{
     DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES,
-    DEFAULT_MAX_IDLE_PER_BACKEND,
+    DEFAULT_MAX_IDLE_PER_BACKEND, HashOn,
 };
 use crate::lb::{BackendSpec, LbConfig, Mode, Strategy};
 
@@ -19,6 +19,15 @@ pub enum ModeArg {
     Tcp,
     /// Layer 7: HTTP/1.1 requests are balanced one by one.
     Http,
+}
+
+/// What `consistent-hash` balances on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HashOnArg {
+    /// The client's IP address.
+    ClientIp,
+    /// HTTP: the request target.
+    Uri,
 }
 
 /// `distloop lb`: a reverse proxy in front of backends.
@@ -35,6 +44,9 @@ pub struct LbArgs {
     /// (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
     #[arg(long, default_value = "round-robin")]
     pub strategy: Strategy,
+    /// What consistent-hash balances on: client-ip or uri (HTTP mode).
+    #[arg(long, value_enum, default_value = "client-ip")]
+    pub hash_on: HashOnArg,
     /// http (layer 7: each request balanced on its own) or tcp (layer 4).
     #[arg(long, value_enum, default_value = "http")]
     pub mode: ModeArg,
@@ -84,6 +96,10 @@ impl LbArgs {
             ModeArg::Http => Mode::Http,
         };
         let mut config = LbConfig::new(self.listen, self.backends.clone(), self.strategy, mode);
+        config.hash_on = match self.hash_on {
+            HashOnArg::ClientIp => HashOn::ClientIp,
+            HashOnArg::Uri => HashOn::Uri,
+        };
         config.connect_timeout = self.connect_timeout;
         config.idle_timeout = self.idle_timeout;
         config.backoff = self.backoff;
@@ -121,10 +137,17 @@ mod tests {
         assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
         assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
         assert_eq!(cfg.strategy, Strategy::RoundRobin);
+        assert_eq!(cfg.hash_on, HashOn::ClientIp);
         assert_eq!(cfg.mode, crate::lb::Mode::Http);
         assert_eq!(cfg.head_timeout, config::DEFAULT_HEAD_TIMEOUT);
         assert_eq!(cfg.response_timeout, config::DEFAULT_RESPONSE_TIMEOUT);
         assert_eq!(cfg.pool_idle_timeout, config::DEFAULT_POOL_IDLE_TIMEOUT);
+    }
+
+    #[test]
+    fn hash_on_uri_reaches_the_config() {
+        let args = Wrapper::parse_from(["lb", "--backend", "127.0.0.1:1", "--hash-on", "uri"]).lb;
+        assert_eq!(args.to_config().hash_on, HashOn::Uri);
     }
 
     #[test]

@@ -46,6 +46,17 @@ impl fmt::Display for Mode {
     }
 }
 
+/// What `consistent-hash` balances on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashOn {
+    /// The client's IP address: a client sticks to one backend.
+    #[default]
+    ClientIp,
+    /// HTTP: the request target: a resource sticks to one backend (cache
+    /// affinity). TCP mode has no target and uses the client's IP.
+    Uri,
+}
+
 /// Everything a balancer needs to run, already checked.
 #[derive(Debug, Clone)]
 pub struct LbConfig {
@@ -55,6 +66,8 @@ pub struct LbConfig {
     pub backends: Vec<BackendSpec>,
     /// How backends are chosen.
     pub strategy: Strategy,
+    /// What `consistent-hash` hashes.
+    pub hash_on: HashOn,
     /// Layer 4 or layer 7.
     pub mode: Mode,
     /// Backend connect deadline.
@@ -118,6 +131,7 @@ impl LbConfig {
             listen,
             backends,
             strategy,
+            hash_on: HashOn::default(),
             mode,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,

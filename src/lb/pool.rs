@@ -1,80 +1,165 @@
-//! The backend pool: per-backend counters and the choice of the next backend.
+//! The backend pool: per-backend state, weights and counters, and the choice
+//! of the next backend.
 //!
 //! Sans-IO, time passed in. The adapter asks [`BackendPool::pick`] for a
 //! backend, and reports back exactly once per pick: [`BackendPool::finish`]
-//! when the connection (or request) ends, or [`BackendPool::fail`] when the
-//! backend could not be reached. A failed backend sits out a backoff period
-//! that doubles with each consecutive failure (a passive health check).
+//! when the connection (or request) ends, [`BackendPool::fail`] when the
+//! backend could not be reached, or [`BackendPool::release`] when it ended
+//! before it counted. A failed backend sits out a backoff period that doubles
+//! with each consecutive failure (a passive health check). Health checks and
+//! agents report through [`BackendPool::set_state`], [`BackendPool::set_weight`],
+//! [`BackendPool::set_load`] and [`BackendPool::set_max_conn`]; a config reload
+//! goes through [`BackendPool::reconfigure`].
+//!
+//! Only backends that are [`BackendState::Up`], have a non-zero effective
+//! weight and are under their connection cap get new picks.
 
+mod choose;
+mod latency;
+mod member;
+#[cfg(test)]
+mod strategy_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use self::member::Member;
+use super::backend::{BackendSpec, MAX_WEIGHT};
 use super::strategy::Strategy;
+use super::strategy::random::{DEFAULT_SEED, SplitMix64};
+use super::strategy::ring::HashRing;
+
+pub use self::latency::LatencyHistogram;
+pub use self::member::{BackendState, BackendStats};
+pub use super::strategy::{hash_ip, hash_key};
 
 /// First backoff after a failure; doubles with each consecutive failure.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest a failing backend sits out.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Counters the strategies read, one set per backend.
-#[derive(Debug, Clone, Default)]
-pub struct BackendStats {
-    /// Connections (requests, in HTTP mode) picked and not yet finished.
-    pub active: u32,
-    /// Finished picks with a measured duration.
-    pub completed: u64,
-    /// Sum of the measured durations.
-    pub total_time: Duration,
-    /// Connect failures since the last success.
-    pub consecutive_failures: u32,
-    /// All connect failures.
-    pub failures: u64,
-    /// Sits out of rotation until then (passive check).
-    pub backoff_until: Option<Instant>,
-}
-
-impl BackendStats {
-    /// Mean of the completed durations; zero before the first one.
-    pub fn mean_time(&self) -> Duration {
-        if self.completed == 0 {
-            Duration::ZERO
-        } else {
-            self.total_time / self.completed as u32
-        }
-    }
-
-    fn in_backoff(&self, now: Instant) -> bool {
-        self.backoff_until.is_some_and(|until| now < until)
-    }
-}
-
 /// A chosen backend. Hand it back to the pool exactly once.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a pick must be finished or failed, or the backend stays counted as active"]
 pub struct Pick {
-    /// Index of the backend in the pool.
+    /// Index of the backend in the pool when it was picked (see
+    /// [`BackendPool::index_of`] after a [`BackendPool::reconfigure`]).
     pub backend: usize,
     /// When it was picked: the start of the measured duration.
     pub started: Instant,
+    /// The backend's serial: finishing the pick of a backend that a reload
+    /// removed is a no-op, and one whose index moved is still counted right.
+    serial: u64,
 }
 
 /// The backends behind one listener and the strategy that chooses among them.
 #[derive(Debug)]
 pub struct BackendPool {
     strategy: Strategy,
-    stats: Vec<BackendStats>,
-    next: usize,
+    members: Vec<Member>,
+    next_serial: u64,
     backoff: Duration,
+    /// Round-robin and least-load: where the next scan starts.
+    next: usize,
+    /// Smooth weighted round-robin: the running values, by index.
+    smooth: Vec<i64>,
+    /// Consistent hashing: built on first use, dropped when weights change.
+    ring: Option<HashRing>,
+    rng: SplitMix64,
+    /// Reused candidate list of the two-choice strategies.
+    scratch: Vec<usize>,
 }
 
 impl BackendPool {
-    /// A pool of `count` backends chosen by `strategy`.
-    pub fn new(count: usize, strategy: Strategy) -> Self {
-        Self {
+    /// A pool of the configured backends, chosen by `strategy`.
+    pub fn new(specs: &[BackendSpec], strategy: Strategy) -> Self {
+        Self::named(specs.iter().map(|s| (s.name.clone(), s.weight)), strategy)
+    }
+
+    /// A pool of backends with these weights, named `#0`, `#1`, ... (for tests
+    /// and benches; the balancer uses [`BackendPool::new`]).
+    pub fn from_weights(weights: &[u16], strategy: Strategy) -> Self {
+        Self::named(
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| (format!("#{i}"), w)),
             strategy,
-            stats: vec![BackendStats::default(); count],
-            next: 0,
+        )
+    }
+
+    fn named(backends: impl Iterator<Item = (String, u16)>, strategy: Strategy) -> Self {
+        let mut pool = Self {
+            strategy,
+            members: Vec::new(),
+            next_serial: 0,
             backoff: DEFAULT_BACKOFF,
+            next: 0,
+            smooth: Vec::new(),
+            ring: None,
+            rng: SplitMix64::new(DEFAULT_SEED),
+            scratch: Vec::new(),
+        };
+        for (name, weight) in backends {
+            let member = pool.fresh_member(name, weight);
+            pool.members.push(member);
         }
+        pool.smooth = vec![0; pool.members.len()];
+        pool
+    }
+
+    fn fresh_member(&mut self, name: String, weight: u16) -> Member {
+        self.next_serial += 1;
+        Member::new(self.next_serial, name, weight.min(MAX_WEIGHT))
+    }
+
+    /// Applies a reloaded backend list. Backends are matched by name: a kept
+    /// one keeps its counters, state and agent reports (and its effective
+    /// weight, unless its configured weight changed); a new one starts fresh
+    /// and up; a removed one disappears. Returns, for each old index, the new
+    /// index of that backend (`None` if removed). Picks made before the reload
+    /// stay valid: finishing one counts on the backend wherever it moved, and
+    /// is a no-op for a removed backend.
+    pub fn reconfigure(&mut self, specs: &[BackendSpec]) -> Vec<Option<usize>> {
+        let mut old: Vec<Option<Member>> = std::mem::take(&mut self.members)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let by_name: HashMap<String, usize> = old
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.as_ref().map_or(String::new(), |m| m.name.clone()), i))
+            .collect();
+        let mut moved = vec![None; old.len()];
+        for spec in specs {
+            let kept = by_name
+                .get(&spec.name)
+                .and_then(|&i| old[i].take().map(|m| (i, m)));
+            let member = match kept {
+                Some((i, mut member)) => {
+                    moved[i] = Some(self.members.len());
+                    let weight = spec.weight.min(MAX_WEIGHT);
+                    if member.weight != weight {
+                        member.weight = weight;
+                        member.effective_weight = weight;
+                    }
+                    member
+                }
+                None => self.fresh_member(spec.name.clone(), spec.weight),
+            };
+            self.members.push(member);
+        }
+        self.smooth = vec![0; self.members.len()];
+        self.ring = None;
+        self.next = 0;
+        moved
+    }
+
+    /// Changes the strategy (a reload); counters stay.
+    pub fn set_strategy(&mut self, strategy: Strategy) {
+        self.strategy = strategy;
     }
 
     /// Sets the first backoff period after a failure.
@@ -82,19 +167,20 @@ impl BackendPool {
         self.backoff = backoff;
     }
 
+    /// Seeds the generator behind the random choices (`power-of-two`,
+    /// `peak-ewma`, `random`), for reproducible runs.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.rng = SplitMix64::new(seed);
+    }
+
     /// Number of backends.
     pub fn len(&self) -> usize {
-        self.stats.len()
+        self.members.len()
     }
 
     /// True when the pool has no backend.
     pub fn is_empty(&self) -> bool {
-        self.stats.is_empty()
-    }
-
-    /// The counters of one backend.
-    pub fn stats(&self, backend: usize) -> &BackendStats {
-        &self.stats[backend]
+        self.members.is_empty()
     }
 
     /// The strategy in use.
@@ -102,58 +188,145 @@ impl BackendPool {
         self.strategy
     }
 
-    /// Chooses a backend not in `tried`. Backends in backoff are passed over
-    /// while any other remains; when all are in backoff they are tried anyway,
-    /// so that a pool recovers without waiting out every backoff.
-    pub fn pick(&mut self, now: Instant, tried: &[usize]) -> Option<Pick> {
-        let healthy = |i: usize, s: &BackendStats| !tried.contains(&i) && !s.in_backoff(now);
-        let untried = |i: usize, _: &BackendStats| !tried.contains(&i);
-        let backend = self.choose(&healthy).or_else(|| self.choose(&untried))?;
-        self.stats[backend].active += 1;
+    /// The index of the backend named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.name == name)
+    }
+
+    /// The current index of a pick's backend: `None` once a reload removed it.
+    pub fn index_of(&self, pick: &Pick) -> Option<usize> {
+        match self.members.get(pick.backend) {
+            Some(m) if m.serial == pick.serial => Some(pick.backend),
+            _ => self.members.iter().position(|m| m.serial == pick.serial),
+        }
+    }
+
+    // Per-backend reads and writes; each panics if `backend` is out of range.
+
+    /// The name of one backend.
+    pub fn name(&self, backend: usize) -> &str {
+        &self.members[backend].name
+    }
+
+    /// The counters of one backend.
+    pub fn stats(&self, backend: usize) -> &BackendStats {
+        &self.members[backend].stats
+    }
+
+    /// The state of one backend.
+    pub fn state(&self, backend: usize) -> BackendState {
+        self.members[backend].state
+    }
+
+    /// Puts one backend up, down, draining or in maintenance. In-flight picks
+    /// are unaffected; only `Up` backends get new ones.
+    pub fn set_state(&mut self, backend: usize, state: BackendState) {
+        self.members[backend].state = state;
+    }
+
+    /// The configured weight of one backend.
+    pub fn weight(&self, backend: usize) -> u16 {
+        self.members[backend].weight
+    }
+
+    /// The weight the strategies use (the configured one unless an agent set it).
+    pub fn effective_weight(&self, backend: usize) -> u16 {
+        self.members[backend].effective_weight
+    }
+
+    /// Sets the weight the strategies use (an agent's `weight:N`), capped at
+    /// [`MAX_WEIGHT`]; 0 takes the backend out of rotation like a drain.
+    pub fn set_weight(&mut self, backend: usize, effective: u16) {
+        let effective = effective.min(MAX_WEIGHT);
+        let member = &mut self.members[backend];
+        if member.effective_weight != effective {
+            member.effective_weight = effective;
+            self.ring = None;
+        }
+    }
+
+    /// Sets the effective weight to `percent` of the configured one (an
+    /// agent's `N%`), rounded to nearest; a non-zero percent keeps weight 1 at least.
+    pub fn set_weight_percent(&mut self, backend: usize, percent: u16) {
+        let configured = u32::from(self.members[backend].weight);
+        let scaled = (configured * u32::from(percent) + 50) / 100;
+        let scaled = if percent > 0 { scaled.max(1) } else { 0 };
+        self.set_weight(backend, u16::try_from(scaled).unwrap_or(MAX_WEIGHT));
+    }
+
+    /// The load in percent the backend's agent last reported.
+    pub fn load(&self, backend: usize) -> Option<u8> {
+        self.members[backend].load
+    }
+
+    /// Records (or forgets) the load the backend's agent reported, in percent.
+    pub fn set_load(&mut self, backend: usize, percent: Option<u8>) {
+        self.members[backend].load = percent.map(|p| p.min(100));
+    }
+
+    /// The cap on active picks of one backend, if any.
+    pub fn max_conn(&self, backend: usize) -> Option<u32> {
+        self.members[backend].max_conn
+    }
+
+    /// Caps (or uncaps) the active picks of one backend (an agent's `maxconn:N`).
+    pub fn set_max_conn(&mut self, backend: usize, cap: Option<u32>) {
+        self.members[backend].max_conn = cap;
+    }
+
+    /// The peak-EWMA latency estimate of one backend at `now`.
+    pub fn latency_ewma(&self, backend: usize, now: Instant) -> Option<Duration> {
+        self.members[backend].ewma.estimate(now)
+    }
+
+    /// The latency below which a fraction `q` (0.0 to 1.0, e.g. 0.99) of one
+    /// backend's finished picks fell, within 12.5%; `None` before the first.
+    pub fn latency_percentile(&self, backend: usize, q: f64) -> Option<Duration> {
+        self.members[backend].latency.percentile(q)
+    }
+
+    /// Chooses a backend not in `tried` among the available ones (see the
+    /// module doc). Backends in backoff are passed over while any other
+    /// remains; when all are in backoff they are tried anyway, so that a pool
+    /// recovers without waiting out every backoff. `key` is the request's
+    /// [`hash_key`] (client IP or URI) for `consistent-hash`; the other
+    /// strategies ignore it.
+    pub fn pick(&mut self, now: Instant, tried: &[usize], key: u64) -> Option<Pick> {
+        let backend = self
+            .choose(now, tried, key, true)
+            .or_else(|| self.choose(now, tried, key, false))?;
+        let member = &mut self.members[backend];
+        member.stats.active += 1;
         Some(Pick {
             backend,
             started: now,
+            serial: member.serial,
         })
-    }
-
-    fn choose(&mut self, eligible: &dyn Fn(usize, &BackendStats) -> bool) -> Option<usize> {
-        let candidates = self
-            .stats
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| eligible(*i, s));
-        match self.strategy {
-            Strategy::NToOne => candidates.map(|(i, _)| i).next(),
-            Strategy::RoundRobin => {
-                let n = self.stats.len();
-                let chosen = (0..n)
-                    .map(|k| (self.next + k) % n)
-                    .find(|&i| eligible(i, &self.stats[i]))?;
-                self.next = (chosen + 1) % n;
-                Some(chosen)
-            }
-            Strategy::LeastConnections => candidates
-                .min_by_key(|(i, s)| (s.active, *i))
-                .map(|(i, _)| i),
-            Strategy::LeastResponseTime => candidates
-                .min_by_key(|(i, s)| (s.mean_time(), s.active, *i))
-                .map(|(i, _)| i),
-        }
     }
 
     /// The picked connection (request) ended: release it and record its duration.
     pub fn finish(&mut self, pick: Pick, now: Instant) {
-        let stats = &mut self.stats[pick.backend];
+        let Some(backend) = self.index_of(&pick) else {
+            return;
+        };
+        let member = &mut self.members[backend];
+        let elapsed = now.saturating_duration_since(pick.started);
+        let stats = &mut member.stats;
         stats.active = stats.active.saturating_sub(1);
         stats.completed += 1;
-        stats.total_time += now.saturating_duration_since(pick.started);
+        stats.total_time += elapsed;
         stats.consecutive_failures = 0;
         stats.backoff_until = None;
+        member.ewma.observe(elapsed, now);
+        member.latency.record(elapsed);
     }
 
     /// The backend could not be reached: release the pick and start a backoff.
     pub fn fail(&mut self, pick: Pick, now: Instant) {
-        let stats = &mut self.stats[pick.backend];
+        let Some(backend) = self.index_of(&pick) else {
+            return;
+        };
+        let stats = &mut self.members[backend].stats;
         stats.active = stats.active.saturating_sub(1);
         stats.failures += 1;
         stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
@@ -165,159 +338,9 @@ impl BackendPool {
     /// The connection was reached but ended before it counted (for example the
     /// client left during the connect): release it without a sample.
     pub fn release(&mut self, pick: Pick) {
-        let stats = &mut self.stats[pick.backend];
-        stats.active = stats.active.saturating_sub(1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: usize = 0;
-    const B: usize = 1;
-    const C: usize = 2;
-    const D: usize = 3;
-
-    fn name(i: usize) -> char {
-        (b'A' + i as u8) as char
-    }
-
-    /// Replays the original project's test: 8 picks from A B C D, 100 ms apart;
-    /// with `ends`, after each of picks 5 to 8 the oldest open connection of the
-    /// next backend in A, D, C, A, ... ends.
-    fn sequence(strategy: Strategy, ends: bool) -> String {
-        let t0 = Instant::now();
-        let mut pool = BackendPool::new(4, strategy);
-        let mut open: Vec<Vec<Pick>> = (0..4).map(|_| Vec::new()).collect();
-        let enders = [A, D, C];
-        let mut out = String::new();
-        for k in 0..8 {
-            let now = t0 + Duration::from_millis(100 * k as u64);
-            let pick = pool.pick(now, &[]).expect("a backend");
-            out.push(name(pick.backend));
-            open[pick.backend].push(pick);
-            if ends && k >= 4 {
-                let who = enders[(k - 4) % enders.len()];
-                if !open[who].is_empty() {
-                    let oldest = open[who].remove(0);
-                    pool.finish(oldest, now);
-                }
-            }
+        if let Some(backend) = self.index_of(&pick) {
+            let stats = &mut self.members[backend].stats;
+            stats.active = stats.active.saturating_sub(1);
         }
-        out
-    }
-
-    #[test]
-    fn n_to_one_always_picks_the_first_backend() {
-        assert_eq!(sequence(Strategy::NToOne, false), "AAAAAAAA");
-        assert_eq!(sequence(Strategy::NToOne, true), "AAAAAAAA");
-    }
-
-    #[test]
-    fn round_robin_cycles_in_list_order() {
-        assert_eq!(sequence(Strategy::RoundRobin, false), "ABCDABCD");
-        assert_eq!(sequence(Strategy::RoundRobin, true), "ABCDABCD");
-    }
-
-    #[test]
-    fn least_connections_picks_fewest_active_with_ties_to_list_order() {
-        assert_eq!(sequence(Strategy::LeastConnections, false), "ABCDABCD");
-        assert_eq!(sequence(Strategy::LeastConnections, true), "ABCDAADC");
-    }
-
-    #[test]
-    fn least_response_time_follows_the_smallest_mean_duration() {
-        assert_eq!(sequence(Strategy::LeastResponseTime, true), "ABCDABCB");
-    }
-
-    #[test]
-    fn tried_backends_are_not_picked_again() {
-        let now = Instant::now();
-        for strategy in Strategy::ALL {
-            let mut pool = BackendPool::new(3, strategy);
-            let first = pool.pick(now, &[]).unwrap();
-            let second = pool.pick(now, &[first.backend]).unwrap();
-            let third = pool.pick(now, &[first.backend, second.backend]).unwrap();
-            let mut seen = vec![first.backend, second.backend, third.backend];
-            seen.sort();
-            assert_eq!(seen, vec![0, 1, 2], "{strategy}");
-            assert_eq!(pool.pick(now, &[0, 1, 2]), None, "{strategy}");
-        }
-    }
-
-    #[test]
-    fn failed_backend_sits_out_its_backoff_then_returns() {
-        let t0 = Instant::now();
-        let mut pool = BackendPool::new(2, Strategy::NToOne);
-        let pick = pool.pick(t0, &[]).unwrap();
-        assert_eq!(pick.backend, A);
-        pool.fail(pick, t0);
-        let during = pool.pick(t0 + Duration::from_millis(500), &[]).unwrap();
-        assert_eq!(during.backend, B, "A is in backoff");
-        pool.finish(during, t0 + Duration::from_millis(500));
-        let after = pool.pick(t0 + DEFAULT_BACKOFF, &[]).unwrap();
-        assert_eq!(after.backend, A, "A is back after its backoff");
-    }
-
-    #[test]
-    fn backoff_doubles_with_consecutive_failures_up_to_a_cap() {
-        let t0 = Instant::now();
-        let mut pool = BackendPool::new(1, Strategy::RoundRobin);
-        for _ in 0..3 {
-            let pick = pool.pick(t0, &[]).unwrap();
-            pool.fail(pick, t0);
-        }
-        assert_eq!(pool.stats(A).backoff_until, Some(t0 + DEFAULT_BACKOFF * 4));
-        for _ in 0..20 {
-            let pick = pool.pick(t0, &[]).unwrap();
-            pool.fail(pick, t0);
-        }
-        assert_eq!(pool.stats(A).backoff_until, Some(t0 + MAX_BACKOFF));
-    }
-
-    #[test]
-    fn when_every_backend_is_in_backoff_they_are_tried_anyway() {
-        let t0 = Instant::now();
-        let mut pool = BackendPool::new(2, Strategy::RoundRobin);
-        for _ in 0..2 {
-            let pick = pool.pick(t0, &[]).unwrap();
-            pool.fail(pick, t0);
-        }
-        assert!(pool.pick(t0, &[]).is_some());
-    }
-
-    #[test]
-    fn round_robin_skips_backends_in_backoff_without_losing_its_place() {
-        let t0 = Instant::now();
-        let mut pool = BackendPool::new(3, Strategy::RoundRobin);
-        let a = pool.pick(t0, &[]).unwrap();
-        let b = pool.pick(t0, &[]).unwrap();
-        pool.fail(b, t0);
-        pool.finish(a, t0);
-        let order: String = (0..4)
-            .map(|_| {
-                let p = pool.pick(t0, &[]).unwrap();
-                let c = name(p.backend);
-                pool.finish(p, t0);
-                c
-            })
-            .collect();
-        assert_eq!(order, "CACA");
-    }
-
-    #[test]
-    fn original_class_names_are_accepted_as_aliases() {
-        assert_eq!("N2One".parse(), Ok(Strategy::NToOne));
-        assert_eq!("RoundRobin".parse(), Ok(Strategy::RoundRobin));
-        assert_eq!("LeastConnections".parse(), Ok(Strategy::LeastConnections));
-        assert_eq!("LeastResponseTime".parse(), Ok(Strategy::LeastResponseTime));
-        assert!(
-            "fastest"
-                .parse::<Strategy>()
-                .unwrap_err()
-                .to_string()
-                .contains("round-robin")
-        );
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::config::LbConfig;
-use super::pool::{BackendPool, Pick};
+use super::pool::{BackendPool, Pick, hash_ip};
 use crate::reactor::{
     self, Buffer, Context, Interest, ReadStop, Readiness, Service, TcpListener, TcpStream, TimerId,
     Token, WriteStop,
@@ -186,7 +186,7 @@ impl TcpBalancer {
     /// A balancer that accepts on `listener` (already registered by
     /// [`TcpBalancer::register`]) and forwards to the configured backends.
     pub fn new(config: LbConfig, listener: TcpListener) -> Self {
-        let mut pool = BackendPool::new(config.backends.len(), config.strategy);
+        let mut pool = BackendPool::new(&config.backends, config.strategy);
         pool.set_backoff(config.backoff);
         let max_sessions = config.max_connections;
         Self {
@@ -283,7 +283,8 @@ impl TcpBalancer {
     fn connect_next(&mut self, ctx: &mut Context<'_>, key: usize) -> bool {
         let now = ctx.now();
         let session = &mut self.sessions[key];
-        while let Some(pick) = self.pool.pick(now, &session.tried) {
+        let hash = hash_ip(session.client_addr.ip());
+        while let Some(pick) = self.pool.pick(now, &session.tried, hash) {
             session.tried.push(pick.backend);
             let addr = self.config.backends[pick.backend].addr;
             let started = reactor::connect(addr).and_then(|mut stream| {

@@ -11,6 +11,8 @@ use crate::http::{
     BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, write_request_head,
     write_response_head,
 };
+use crate::lb::config::HashOn;
+use crate::lb::pool::{hash_ip, hash_key};
 use crate::reactor::{self, Context, Interest, WriteStop};
 use crate::warn;
 
@@ -115,9 +117,10 @@ impl HttpBalancer {
     /// backend or a new one. Answers 503 when every backend failed.
     pub(super) fn assign_upstream(&mut self, ctx: &mut Context<'_>, ck: usize, fresh_only: bool) {
         let now = ctx.now();
+        let key = self.balance_key(ck);
         loop {
             let tried = std::mem::take(&mut self.exchange(ck).tried);
-            let pick = self.pool.pick(now, &tried);
+            let pick = self.pool.pick(now, &tried, key);
             self.exchange(ck).tried = tried;
             let Some(pick) = pick else {
                 let detail = format!(
@@ -152,6 +155,18 @@ impl HttpBalancer {
             exchange.last_backend_activity = now;
             exchange.head_written = 0;
             return;
+        }
+    }
+
+    /// The key `consistent-hash` balances on: the client's IP, or the request
+    /// target (read back from the rewritten head's request line).
+    fn balance_key(&mut self, ck: usize) -> u64 {
+        match self.config.hash_on {
+            HashOn::ClientIp => hash_ip(self.clients[ck].addr.ip()),
+            HashOn::Uri => {
+                let mut request_line = self.exchange(ck).head.split(|&b| b == b' ');
+                hash_key(request_line.nth(1).unwrap_or_default())
+            }
         }
     }
 

@@ -74,7 +74,7 @@ impl HttpBalancer {
     /// A balancer that accepts on `listener` (registered by
     /// [`HttpBalancer::register`]) and forwards requests to the backends.
     pub fn new(config: LbConfig, listener: TcpListener) -> Self {
-        let mut pool = BackendPool::new(config.backends.len(), config.strategy);
+        let mut pool = BackendPool::new(&config.backends, config.strategy);
         pool.set_backoff(config.backoff);
         let limits = HeadLimits {
             max_head_bytes: config.max_head_bytes,

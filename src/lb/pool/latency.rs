@@ -1,0 +1,133 @@
+//! A fixed-size latency histogram for per-backend percentiles.
+//!
+//! Log-linear buckets over microseconds: four buckets per power of two, so a
+//! reported percentile is within 25% of the true value (half that when read
+//! at the bucket's middle), from 1 µs up to [`MAX_TRACKED`]; longer samples
+//! count in the last bucket. 1.2 KiB per backend, no allocation per sample.
+
+use std::time::Duration;
+
+/// Buckets per power of two.
+const SUB_BUCKETS: usize = 4;
+/// Powers of two tracked above the first four microseconds: up to 2^36 µs.
+const OCTAVES: usize = 35;
+/// Number of buckets.
+const BUCKETS: usize = SUB_BUCKETS + OCTAVES * SUB_BUCKETS;
+/// The longest sample told apart from longer ones (about 19 hours).
+pub const MAX_TRACKED: Duration = Duration::from_micros(1 << 36);
+
+/// Counts of samples per latency bucket, since the backend was added.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    counts: Box<[u64; BUCKETS]>,
+    total: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+        }
+    }
+}
+
+fn bucket_of(micros: u64) -> usize {
+    if micros < SUB_BUCKETS as u64 {
+        return micros as usize;
+    }
+    let octave = 63 - micros.leading_zeros() as usize; // >= 2
+    let shift = octave - 2;
+    let sub = ((micros >> shift) & 3) as usize;
+    (SUB_BUCKETS + shift * SUB_BUCKETS + sub).min(BUCKETS - 1)
+}
+
+/// The middle of a bucket, in microseconds.
+fn middle_of(bucket: usize) -> u64 {
+    if bucket < SUB_BUCKETS {
+        return bucket as u64;
+    }
+    let shift = (bucket - SUB_BUCKETS) / SUB_BUCKETS;
+    let sub = ((bucket - SUB_BUCKETS) % SUB_BUCKETS) as u64;
+    let low = (4 | sub) << shift;
+    low + (1u64 << shift) / 2
+}
+
+impl LatencyHistogram {
+    /// Counts one sample.
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let bucket = bucket_of(micros);
+        self.counts[bucket] = self.counts[bucket].saturating_add(1);
+        self.total = self.total.saturating_add(1);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The latency below which a fraction `q` (0.0 to 1.0) of the samples
+    /// fall, at bucket precision; `None` without samples.
+    pub fn percentile(&self, q: f64) -> Option<Duration> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(Duration::from_micros(middle_of(bucket)));
+            }
+        }
+        Some(MAX_TRACKED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn an_empty_histogram_has_no_percentile() {
+        assert_eq!(LatencyHistogram::default().percentile(0.5), None);
+    }
+
+    #[test]
+    fn percentiles_are_within_an_eighth_of_the_samples() {
+        let mut h = LatencyHistogram::default();
+        for ms in 1..=100 {
+            h.record(ms * MS);
+        }
+        for (q, want) in [(0.5, 50 * MS), (0.99, 99 * MS), (0.01, MS)] {
+            let got = h.percentile(q).unwrap();
+            let error = got.abs_diff(want).as_secs_f64() / want.as_secs_f64();
+            assert!(error <= 0.125, "p{q}: {got:?} for {want:?}");
+        }
+    }
+
+    #[test]
+    fn one_slow_sample_shows_in_p99_not_in_p50() {
+        let mut h = LatencyHistogram::default();
+        for _ in 0..99 {
+            h.record(2 * MS);
+        }
+        h.record(3 * Duration::from_secs(1));
+        assert!(h.percentile(0.5).unwrap() < 3 * MS);
+        assert!(h.percentile(1.0).unwrap() > 2 * Duration::from_secs(1));
+    }
+
+    #[test]
+    fn buckets_are_ordered_and_cover_every_sample() {
+        let mut last = 0;
+        for micros in [0, 1, 3, 4, 5, 7, 8, 1000, 1 << 20, 1 << 36, u64::MAX] {
+            let b = bucket_of(micros);
+            assert!(b >= last && b < BUCKETS);
+            last = b;
+        }
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+}

@@ -1,0 +1,90 @@
+//! Finagle's peak-EWMA latency estimate.
+//!
+//! A sample above the estimate replaces it at once (peak-sensitive: a backend
+//! that slows down is avoided immediately); a sample below it is blended in
+//! with weight `1 - exp(-elapsed / DECAY)`. When read, the estimate decays
+//! towards zero with the time since the last sample, so a backend that was
+//! avoided for being slow is tried again after a while and gets a fresh sample.
+
+use std::time::{Duration, Instant};
+
+/// The EWMA's time constant: after this long without a sample, an estimate has
+/// decayed to 1/e of its value (Finagle's default).
+pub const DECAY: Duration = Duration::from_secs(10);
+
+/// A latency estimate in nanoseconds, stamped with its last sample.
+#[derive(Debug, Clone, Default)]
+pub struct PeakEwma {
+    nanos: f64,
+    stamp: Option<Instant>,
+}
+
+impl PeakEwma {
+    /// Folds in one measured latency.
+    pub fn observe(&mut self, rtt: Duration, now: Instant) {
+        let rtt = rtt.as_nanos() as f64;
+        let weight = self.decay_factor(now);
+        self.nanos = if rtt > self.nanos {
+            rtt
+        } else {
+            self.nanos * weight + rtt * (1.0 - weight)
+        };
+        self.stamp = Some(now);
+    }
+
+    /// The estimate at `now` in nanoseconds; `None` before the first sample.
+    pub fn nanos(&self, now: Instant) -> Option<f64> {
+        self.stamp.map(|_| self.nanos * self.decay_factor(now))
+    }
+
+    /// The estimate at `now`; `None` before the first sample.
+    pub fn estimate(&self, now: Instant) -> Option<Duration> {
+        self.nanos(now).map(|n| Duration::from_nanos(n as u64))
+    }
+
+    fn decay_factor(&self, now: Instant) -> f64 {
+        match self.stamp {
+            Some(stamp) => {
+                let elapsed = now.saturating_duration_since(stamp).as_secs_f64();
+                (-elapsed / DECAY.as_secs_f64()).exp()
+            }
+            None => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_higher_sample_replaces_the_estimate_at_once() {
+        let t0 = Instant::now();
+        let mut ewma = PeakEwma::default();
+        assert_eq!(ewma.estimate(t0), None);
+        ewma.observe(10 * MS, t0);
+        ewma.observe(500 * MS, t0 + MS);
+        assert_eq!(ewma.estimate(t0 + MS), Some(500 * MS));
+    }
+
+    #[test]
+    fn lower_samples_pull_the_estimate_down_gradually() {
+        let t0 = Instant::now();
+        let mut ewma = PeakEwma::default();
+        ewma.observe(500 * MS, t0);
+        ewma.observe(10 * MS, t0 + DECAY);
+        let after = ewma.estimate(t0 + DECAY).unwrap();
+        assert!(after > 10 * MS && after < 500 * MS, "{after:?}");
+    }
+
+    #[test]
+    fn the_estimate_decays_with_time_without_samples() {
+        let t0 = Instant::now();
+        let mut ewma = PeakEwma::default();
+        ewma.observe(1000 * MS, t0);
+        let later = ewma.estimate(t0 + DECAY * 5).unwrap();
+        assert!(later < 10 * MS, "{later:?}");
+    }
+}

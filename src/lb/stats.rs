@@ -1,5 +1,5 @@
-//! Counters for the stats page: per-backend traffic and latency histograms,
-//! snapshots of them, and the sum of several workers' snapshots.
+//! Counters for the stats page: per-backend traffic, snapshots of the pool
+//! and the traffic, and the sum of several workers' snapshots.
 //!
 //! Each worker counts on its own (single-threaded, no atomics, no locks) and
 //! publishes a [`Snapshot`] now and then; the admin server adds them up.
@@ -8,83 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// Latency buckets: 8 per doubling, from 1 µs up to about 2^36 µs (19 hours).
-const SUB_BUCKETS: u32 = 8;
-const DOUBLINGS: u32 = 36;
-const BUCKETS: usize = (SUB_BUCKETS * DOUBLINGS) as usize;
-
-/// A log-scale latency histogram: constant memory, about 9% relative error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatencyHistogram {
-    counts: Vec<u64>,
-    total: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        Self {
-            counts: vec![0; BUCKETS],
-            total: 0,
-        }
-    }
-}
-
-impl LatencyHistogram {
-    fn bucket_of(micros: u64) -> usize {
-        let micros = micros.max(1);
-        let doubling = 63 - micros.leading_zeros();
-        let sub = if doubling >= 3 {
-            ((micros >> (doubling - 3)) & 7) as u32
-        } else {
-            ((micros << (3 - doubling)) & 7) as u32
-        };
-        ((doubling * SUB_BUCKETS + sub) as usize).min(BUCKETS - 1)
-    }
-
-    /// The upper edge of a bucket, in microseconds.
-    fn bucket_ceiling(index: usize) -> u64 {
-        let doubling = index as u32 / SUB_BUCKETS;
-        let sub = u64::from(index as u32 % SUB_BUCKETS);
-        let base = 1u64 << doubling;
-        base + (base * (sub + 1)) / u64::from(SUB_BUCKETS)
-    }
-
-    /// Counts one duration.
-    pub fn record(&mut self, duration: Duration) {
-        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
-        self.counts[Self::bucket_of(micros)] += 1;
-        self.total += 1;
-    }
-
-    /// How many durations were counted.
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
-    /// The duration below which a fraction `q` (0 to 1) of the samples fall.
-    pub fn percentile(&self, q: f64) -> Option<Duration> {
-        if self.total == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (index, &count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                return Some(Duration::from_micros(Self::bucket_ceiling(index)));
-            }
-        }
-        None
-    }
-
-    /// Adds another histogram's counts to this one.
-    pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine += theirs;
-        }
-        self.total += other.total;
-    }
-}
+pub use super::pool::LatencyHistogram;
 
 /// What the adapters count per backend, beside the pool's own counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -187,28 +111,6 @@ pub fn to_ms(duration: Option<Duration>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_are_within_the_bucket_error() {
-        let mut h = LatencyHistogram::default();
-        for ms in 1..=100 {
-            h.record(Duration::from_millis(ms));
-        }
-        let p50 = h.percentile(0.5).unwrap().as_secs_f64() * 1000.0;
-        let p99 = h.percentile(0.99).unwrap().as_secs_f64() * 1000.0;
-        assert!((50.0..=56.0).contains(&p50), "p50 {p50}");
-        assert!((99.0..=109.0).contains(&p99), "p99 {p99}");
-        assert_eq!(LatencyHistogram::default().percentile(0.5), None);
-    }
-
-    #[test]
-    fn tiny_and_huge_durations_land_in_the_end_buckets() {
-        let mut h = LatencyHistogram::default();
-        h.record(Duration::ZERO);
-        h.record(Duration::from_secs(1_000_000));
-        assert_eq!(h.count(), 2);
-        assert!(h.percentile(0.0).unwrap() <= Duration::from_micros(2));
-    }
 
     fn backend(name: &str, requests: u64, ms: u64) -> BackendSnapshot {
         let mut latency = LatencyHistogram::default();

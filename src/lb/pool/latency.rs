@@ -83,6 +83,22 @@ impl LatencyHistogram {
         }
         Some(MAX_TRACKED)
     }
+
+    /// Adds another histogram's samples to this one (workers' stats add up).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.total = self.total.saturating_add(other.total);
+    }
+}
+
+impl Eq for LatencyHistogram {}
+
+impl PartialEq for LatencyHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.total == other.total && self.counts[..] == other.counts[..]
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +134,20 @@ mod tests {
         h.record(3 * Duration::from_secs(1));
         assert!(h.percentile(0.5).unwrap() < 3 * MS);
         assert!(h.percentile(1.0).unwrap() > 2 * Duration::from_secs(1));
+    }
+
+    #[test]
+    fn merged_histograms_hold_both_sets_of_samples() {
+        let mut fast = LatencyHistogram::default();
+        let mut slow = LatencyHistogram::default();
+        for _ in 0..50 {
+            fast.record(MS);
+            slow.record(100 * MS);
+        }
+        fast.merge(&slow);
+        assert_eq!(fast.count(), 100);
+        assert!(fast.percentile(0.25).unwrap() < 2 * MS);
+        assert!(fast.percentile(0.99).unwrap() > 80 * MS);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod pool;
 pub mod strategy;

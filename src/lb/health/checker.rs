@@ -88,6 +88,17 @@ pub struct BackendHealth {
     pub agent_error: Option<String>,
 }
 
+impl BackendHealth {
+    /// False when a check or the agent says the backend should get no new
+    /// work: the active check is down, the agent said down, drain or maint,
+    /// or it asked for weight 0.
+    pub fn takes_new_work(&self) -> bool {
+        self.healthy != Some(false)
+            && self.agent_state.is_none_or(AgentState::takes_new_work)
+            && self.agent_weight != Some(0)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Slot {
     timer: Option<TimerId>,
@@ -508,6 +519,58 @@ impl HealthChecker {
         if let Some(limit) = max_conn.filter(|&m| Some(m) != tracked.view.max_conn) {
             tracked.view.max_conn = Some(limit);
             out.push(HealthEvent::MaxConn(index, limit));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_work_is_refused_by_any_one_signal() {
+        let fine = BackendHealth::default();
+        assert!(fine.takes_new_work(), "nothing known: serve");
+        for (health, expected) in [
+            (
+                BackendHealth {
+                    healthy: Some(false),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_state: Some(AgentState::Maint),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_state: Some(AgentState::Down),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_weight: Some(0),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    healthy: Some(true),
+                    agent_state: Some(AgentState::Ready),
+                    agent_weight: Some(3),
+                    ..fine.clone()
+                },
+                true,
+            ),
+        ] {
+            assert_eq!(health.takes_new_work(), expected, "{health:?}");
         }
     }
 }

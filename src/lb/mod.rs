@@ -11,6 +11,7 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod pool;
 pub mod stats;

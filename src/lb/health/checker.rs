@@ -1,0 +1,576 @@
+//! The health checker on the reactor: schedules checks, owns their sockets
+//! and timers, and turns results into [`HealthEvent`]s for the balancer.
+//!
+//! Each backend has up to two check slots: the active health check (when one
+//! is configured) and the agent check (when the backend has an agent port).
+//! A slot is either waiting for its next turn (a timer) or has a probe in
+//! flight (a socket and a deadline timer), never both, so one slot holds at
+//! most one timer. Slot `s` uses token `HEALTH_TOKEN_BASE + s` and timer
+//! payload `(s << 2) | HEALTH_TIMER_KIND`; a timer is trusted only when its
+//! id is the one the slot holds, so a stale timer after a reload is ignored.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::agent::{AgentState, AgentWord, parse_agent_reply, relative_weight};
+use super::config::{CheckKind, HealthConfig};
+use super::http_check::{CheckFailure, check_request};
+use super::probe::{Probe, ProbeEnd, ProbeGoal};
+use super::state::{CheckState, Transition};
+use crate::lb::backend::BackendSpec;
+use crate::reactor::{Context, FIRST_RESERVED_TOKEN, Interest, Readiness, TimerId, Token};
+use crate::{debug, info, warn};
+
+/// The first token the checker uses: far above any slab key of a service.
+pub const HEALTH_TOKEN_BASE: usize = 1 << 40;
+/// The low two bits of every checker timer payload; services use 0 to 2.
+pub const HEALTH_TIMER_KIND: u64 = 3;
+
+const SLOTS_PER_BACKEND: usize = 2;
+const HEALTH_SLOT: usize = 0;
+const AGENT_SLOT: usize = 1;
+
+/// A change the balancer applies to its pool. Indexes are positions in the
+/// backend list last given to [`HealthChecker::new`] or
+/// [`HealthChecker::reconfigure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// The active check passed `rise` times in a row: give it new work again.
+    Up(usize),
+    /// The active check failed `fall` times in a row: give it no new work.
+    Down(usize),
+    /// The agent reported a new state.
+    AgentState(usize, AgentState),
+    /// The agent asked for a new effective weight (0 means no new work).
+    Weight(usize, u16),
+    /// The agent reported a new load, in percent.
+    Load(usize, u8),
+    /// The agent set (`Some`) or lifted (`None`) a connection limit.
+    MaxConn(usize, Option<u32>),
+}
+
+/// The outcome of the last finished active check of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRecord {
+    /// When it finished.
+    pub at: Instant,
+    /// How long it took from connect to verdict.
+    pub took: Duration,
+    /// `None` when it passed, else why it failed.
+    pub failure: Option<CheckFailure>,
+}
+
+/// What the agent last asked for about the weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightRequest {
+    Percent(u32),
+    Absolute(u16),
+}
+
+/// The health of one backend, for a stats page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendHealth {
+    /// The active check's verdict; `None` when no active check is configured.
+    pub healthy: Option<bool>,
+    /// The last finished active check.
+    pub last_check: Option<CheckRecord>,
+    /// The agent's last reported state.
+    pub agent_state: Option<AgentState>,
+    /// The effective weight the agent asked for.
+    pub agent_weight: Option<u16>,
+    /// The load the agent last reported, in percent.
+    pub load: Option<u8>,
+    /// The connection limit the agent set (`Some(None)`: it lifted the limit).
+    pub max_conn: Option<Option<u32>>,
+    /// When the agent last answered with a valid line.
+    pub last_agent_reply: Option<Instant>,
+    /// Why the last agent check was not understood or not heard, if it was not.
+    pub agent_error: Option<String>,
+}
+
+impl BackendHealth {
+    /// False when a check or the agent says the backend should get no new
+    /// work: the active check is down, the agent said down, drain or maint,
+    /// or it asked for weight 0.
+    pub fn takes_new_work(&self) -> bool {
+        self.healthy != Some(false)
+            && self.agent_state.is_none_or(AgentState::takes_new_work)
+            && self.agent_weight != Some(0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    timer: Option<TimerId>,
+    probe: Option<Probe>,
+    started: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    spec: BackendSpec,
+    health: Option<CheckState>,
+    weight_request: Option<WeightRequest>,
+    view: BackendHealth,
+    slots: [Slot; SLOTS_PER_BACKEND],
+}
+
+impl Tracked {
+    fn new(spec: &BackendSpec, config: &HealthConfig) -> Self {
+        let health = config
+            .check
+            .as_ref()
+            .map(|_| CheckState::new(config.rise, config.fall));
+        Self {
+            spec: spec.clone(),
+            view: BackendHealth {
+                healthy: health.as_ref().map(CheckState::is_up),
+                ..BackendHealth::default()
+            },
+            health,
+            weight_request: None,
+            slots: Default::default(),
+        }
+    }
+
+    fn effective_weight(&self) -> Option<u16> {
+        self.weight_request.map(|request| match request {
+            WeightRequest::Percent(p) => relative_weight(self.spec.weight, p),
+            WeightRequest::Absolute(w) => w,
+        })
+    }
+}
+
+/// Active health checks and agent checks of one balancer's backends, run on
+/// the balancer's own reactor.
+#[derive(Debug)]
+pub struct HealthChecker {
+    config: HealthConfig,
+    backends: Vec<Tracked>,
+    stopped: bool,
+}
+
+impl HealthChecker {
+    /// A checker for `backends` (in the balancer's order); checks start with
+    /// [`HealthChecker::start`].
+    pub fn new(config: HealthConfig, backends: &[BackendSpec]) -> Self {
+        let backends = backends.iter().map(|s| Tracked::new(s, &config)).collect();
+        Self {
+            config,
+            backends,
+            stopped: false,
+        }
+    }
+
+    /// True when `token` is one of the checker's sockets.
+    pub fn owns(token: Token) -> bool {
+        (HEALTH_TOKEN_BASE..FIRST_RESERVED_TOKEN).contains(&token.0)
+    }
+
+    /// True when a timer `payload` is one of the checker's.
+    pub fn owns_timer(payload: u64) -> bool {
+        payload & 3 == HEALTH_TIMER_KIND
+    }
+
+    /// True when at least one check will run (else the checker can be left out).
+    pub fn has_checks(&self) -> bool {
+        self.backends
+            .iter()
+            .any(|b| self.slot_active(b, HEALTH_SLOT) || self.slot_active(b, AGENT_SLOT))
+    }
+
+    /// Arms the first checks, spread over one interval so that they do not
+    /// all hit the network in the same turn.
+    pub fn start(&mut self, ctx: &mut Context<'_>) {
+        self.stopped = false;
+        let total = self.backends.len() * SLOTS_PER_BACKEND;
+        let now = ctx.now();
+        for index in 0..self.backends.len() {
+            for kind in [HEALTH_SLOT, AGENT_SLOT] {
+                if !self.slot_active(&self.backends[index], kind) {
+                    continue;
+                }
+                let slot = index * SLOTS_PER_BACKEND + kind;
+                let offset = self.config.interval.mul_f64(slot as f64 / total as f64);
+                self.arm(ctx, slot, now + offset);
+            }
+        }
+    }
+
+    /// Stops every check (on shutdown): sockets closed, timers cancelled.
+    pub fn stop(&mut self, ctx: &mut Context<'_>) {
+        self.stopped = true;
+        for index in 0..self.backends.len() {
+            for kind in [HEALTH_SLOT, AGENT_SLOT] {
+                self.abort_slot(ctx, index * SLOTS_PER_BACKEND + kind);
+            }
+        }
+    }
+
+    /// A readiness event for one of the checker's tokens.
+    pub fn on_ready(
+        &mut self,
+        ctx: &mut Context<'_>,
+        token: Token,
+        _readiness: Readiness,
+        out: &mut Vec<HealthEvent>,
+    ) {
+        // The probe asks the socket itself (take_error, read, write), so the
+        // readiness flags only say that it is worth asking.
+        let slot = token.0.wrapping_sub(HEALTH_TOKEN_BASE);
+        let Some(state) = self.slot_mut(slot) else {
+            return;
+        };
+        let Some(probe) = state.probe.as_mut() else {
+            return;
+        };
+        if let Some(end) = probe.drive() {
+            self.finish(ctx, slot, end, out);
+        }
+    }
+
+    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due or
+    /// a check in flight ran out of time.
+    pub fn on_timer(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: TimerId,
+        payload: u64,
+        out: &mut Vec<HealthEvent>,
+    ) {
+        let slot = (payload >> 2) as usize;
+        let Some(state) = self.slot_mut(slot) else {
+            return;
+        };
+        if state.timer != Some(id) {
+            return;
+        }
+        state.timer = None;
+        if state.probe.is_some() {
+            self.finish(ctx, slot, ProbeEnd::Failed(CheckFailure::Timeout), out);
+        } else {
+            self.launch(ctx, slot, out);
+        }
+    }
+
+    /// Takes a reloaded backend list. A backend with the same name and
+    /// address as before keeps its health and agent state, and `out` gets
+    /// that state again under its new index (the pool it applies to may have
+    /// been rebuilt from the configuration). Checks in flight are dropped and
+    /// every check is scheduled anew.
+    pub fn reconfigure(
+        &mut self,
+        ctx: &mut Context<'_>,
+        backends: &[BackendSpec],
+        out: &mut Vec<HealthEvent>,
+    ) {
+        let was_stopped = self.stopped;
+        self.stop(ctx);
+        let mut old: Vec<Option<Tracked>> = self.backends.drain(..).map(Some).collect();
+        for (index, spec) in backends.iter().enumerate() {
+            let kept = old
+                .iter_mut()
+                .find(|t| {
+                    t.as_ref()
+                        .is_some_and(|t| t.spec.name == spec.name && t.spec.addr == spec.addr)
+                })
+                .and_then(Option::take);
+            let mut tracked = Tracked::new(spec, &self.config);
+            if let Some(kept) = kept {
+                if tracked.health.is_some() {
+                    tracked.health = kept.health.or(tracked.health);
+                }
+                tracked.weight_request = kept.weight_request;
+                tracked.view = BackendHealth {
+                    healthy: tracked.health.as_ref().map(CheckState::is_up),
+                    agent_weight: tracked.effective_weight(),
+                    ..kept.view
+                };
+                Self::restate(index, &tracked, out);
+            }
+            self.backends.push(tracked);
+        }
+        if !was_stopped {
+            self.start(ctx);
+        }
+    }
+
+    /// The health of backend `index`, for a stats page.
+    pub fn status(&self, index: usize) -> Option<&BackendHealth> {
+        self.backends.get(index).map(|b| &b.view)
+    }
+
+    fn restate(index: usize, tracked: &Tracked, out: &mut Vec<HealthEvent>) {
+        let view = &tracked.view;
+        if view.healthy == Some(false) {
+            out.push(HealthEvent::Down(index));
+        }
+        if let Some(state) = view.agent_state {
+            out.push(HealthEvent::AgentState(index, state));
+        }
+        if let Some(weight) = view.agent_weight {
+            out.push(HealthEvent::Weight(index, weight));
+        }
+        if let Some(load) = view.load {
+            out.push(HealthEvent::Load(index, load));
+        }
+        if let Some(limit) = view.max_conn {
+            out.push(HealthEvent::MaxConn(index, limit));
+        }
+    }
+
+    fn slot_active(&self, backend: &Tracked, kind: usize) -> bool {
+        match kind {
+            HEALTH_SLOT => self.config.check.is_some(),
+            _ => backend.spec.agent_port.is_some(),
+        }
+    }
+
+    fn slot_mut(&mut self, slot: usize) -> Option<&mut Slot> {
+        self.backends
+            .get_mut(slot / SLOTS_PER_BACKEND)
+            .map(|b| &mut b.slots[slot % SLOTS_PER_BACKEND])
+    }
+
+    fn arm(&mut self, ctx: &mut Context<'_>, slot: usize, at: Instant) {
+        let payload = ((slot as u64) << 2) | HEALTH_TIMER_KIND;
+        let id = ctx.set_timer(at, payload);
+        if let Some(state) = self.slot_mut(slot) {
+            state.timer = Some(id);
+        }
+    }
+
+    fn abort_slot(&mut self, ctx: &mut Context<'_>, slot: usize) {
+        let Some(state) = self.slot_mut(slot) else {
+            return;
+        };
+        let timer = state.timer.take();
+        let probe = state.probe.take();
+        state.started = None;
+        if let Some(timer) = timer {
+            ctx.cancel_timer(timer);
+        }
+        if let Some(mut probe) = probe {
+            let _ = ctx.registry().deregister(&mut probe.stream);
+        }
+    }
+
+    /// Opens the connection of a due check.
+    fn launch(&mut self, ctx: &mut Context<'_>, slot: usize, out: &mut Vec<HealthEvent>) {
+        let index = slot / SLOTS_PER_BACKEND;
+        let spec = &self.backends[index].spec;
+        let (addr, goal): (SocketAddr, ProbeGoal) = if slot % SLOTS_PER_BACKEND == HEALTH_SLOT {
+            let goal = match &self.config.check {
+                Some(CheckKind::Tcp) => ProbeGoal::Connect,
+                Some(CheckKind::Http { path }) => ProbeGoal::Http {
+                    request: check_request(path, spec.addr),
+                    sent: 0,
+                },
+                None => return,
+            };
+            (spec.addr, goal)
+        } else {
+            match spec.agent_addr() {
+                Some(addr) => (addr, ProbeGoal::AgentLine),
+                None => return,
+            }
+        };
+        let now = ctx.now();
+        let timeout = self.config.timeout;
+        let token = Token(HEALTH_TOKEN_BASE + slot);
+        let probe = Probe::connect(addr, goal).and_then(|mut probe| {
+            ctx.registry()
+                .register(
+                    &mut probe.stream,
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(|e| CheckFailure::Connect(e.to_string()))?;
+            Ok(probe)
+        });
+        let state = self.slot_mut(slot).expect("slot of a known backend");
+        state.started = Some(now);
+        match probe {
+            Ok(probe) => {
+                state.probe = Some(probe);
+                let payload = ((slot as u64) << 2) | HEALTH_TIMER_KIND;
+                state.timer = Some(ctx.set_timer(now + timeout, payload));
+            }
+            Err(failure) => self.finish(ctx, slot, ProbeEnd::Failed(failure), out),
+        }
+    }
+
+    /// Closes a finished check, records its result and schedules the next.
+    fn finish(
+        &mut self,
+        ctx: &mut Context<'_>,
+        slot: usize,
+        end: ProbeEnd,
+        out: &mut Vec<HealthEvent>,
+    ) {
+        let now = ctx.now();
+        let started = self.slot_mut(slot).and_then(|s| s.started).unwrap_or(now);
+        self.abort_slot(ctx, slot);
+        let index = slot / SLOTS_PER_BACKEND;
+        if slot % SLOTS_PER_BACKEND == HEALTH_SLOT {
+            self.record_check(index, now, now.saturating_duration_since(started), end, out);
+        } else {
+            self.record_agent(index, now, end, out);
+        }
+        if !self.stopped {
+            self.arm(ctx, slot, now + self.config.interval);
+        }
+    }
+
+    fn record_check(
+        &mut self,
+        index: usize,
+        now: Instant,
+        took: Duration,
+        end: ProbeEnd,
+        out: &mut Vec<HealthEvent>,
+    ) {
+        let tracked = &mut self.backends[index];
+        let failure = match end {
+            ProbeEnd::Passed => None,
+            ProbeEnd::Failed(failure) => Some(failure),
+            ProbeEnd::AgentReply(_) => unreachable!("an agent reply on the health slot"),
+        };
+        let Some(health) = tracked.health.as_mut() else {
+            return;
+        };
+        let name = &tracked.spec.name;
+        match (health.record(failure.is_none()), &failure) {
+            (Some(Transition::Fell), Some(why)) => {
+                warn!("backend {name} is down: health check {why}");
+                out.push(HealthEvent::Down(index));
+            }
+            (Some(Transition::Rose), _) => {
+                info!("backend {name} is up again: health check passed");
+                out.push(HealthEvent::Up(index));
+            }
+            (_, Some(why)) => debug!("backend {name}: health check {why}"),
+            _ => {}
+        }
+        tracked.view.healthy = Some(health.is_up());
+        tracked.view.last_check = Some(CheckRecord {
+            at: now,
+            took,
+            failure,
+        });
+    }
+
+    fn record_agent(
+        &mut self,
+        index: usize,
+        now: Instant,
+        end: ProbeEnd,
+        out: &mut Vec<HealthEvent>,
+    ) {
+        let tracked = &mut self.backends[index];
+        let name = tracked.spec.name.clone();
+        let line = match end {
+            ProbeEnd::AgentReply(line) => line,
+            ProbeEnd::Failed(failure) => {
+                // An agent that cannot be heard changes nothing.
+                debug!("backend {name}: agent check {failure}");
+                tracked.view.agent_error = Some(failure.to_string());
+                return;
+            }
+            ProbeEnd::Passed => unreachable!("a pass on the agent slot"),
+        };
+        let words = match parse_agent_reply(&line) {
+            Ok(words) => words,
+            Err(e) => {
+                debug!("backend {name}: {e}");
+                tracked.view.agent_error = Some(e.to_string());
+                return;
+            }
+        };
+        tracked.view.agent_error = None;
+        tracked.view.last_agent_reply = Some(now);
+        let (mut state, mut load, mut max_conn) = (None, None, None);
+        for word in words {
+            match word {
+                AgentWord::State(s) => state = Some(s),
+                AgentWord::WeightPercent(p) => {
+                    tracked.weight_request = Some(WeightRequest::Percent(p))
+                }
+                AgentWord::Weight(w) => tracked.weight_request = Some(WeightRequest::Absolute(w)),
+                AgentWord::Load(l) => load = Some(l),
+                AgentWord::MaxConn(m) => max_conn = Some(m),
+            }
+        }
+        // Only changes are reported: the balancer keeps what it was told.
+        if let Some(state) = state.filter(|&s| Some(s) != tracked.view.agent_state) {
+            info!("backend {name}: agent says {state}");
+            tracked.view.agent_state = Some(state);
+            out.push(HealthEvent::AgentState(index, state));
+        }
+        let weight = tracked.effective_weight();
+        if let Some(weight) = weight.filter(|&w| Some(w) != tracked.view.agent_weight) {
+            tracked.view.agent_weight = Some(weight);
+            out.push(HealthEvent::Weight(index, weight));
+        }
+        if let Some(load) = load.filter(|&l| Some(l) != tracked.view.load) {
+            tracked.view.load = Some(load);
+            out.push(HealthEvent::Load(index, load));
+        }
+        if let Some(limit) = max_conn.filter(|&m| Some(m) != tracked.view.max_conn) {
+            tracked.view.max_conn = Some(limit);
+            out.push(HealthEvent::MaxConn(index, limit));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_work_is_refused_by_any_one_signal() {
+        let fine = BackendHealth::default();
+        assert!(fine.takes_new_work(), "nothing known: serve");
+        for (health, expected) in [
+            (
+                BackendHealth {
+                    healthy: Some(false),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_state: Some(AgentState::Maint),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_state: Some(AgentState::Down),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    agent_weight: Some(0),
+                    ..fine.clone()
+                },
+                false,
+            ),
+            (
+                BackendHealth {
+                    healthy: Some(true),
+                    agent_state: Some(AgentState::Ready),
+                    agent_weight: Some(3),
+                    ..fine.clone()
+                },
+                true,
+            ),
+        ] {
+            assert_eq!(health.takes_new_work(), expected, "{health:?}");
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::backend::BackendSpec;
+use super::health::HealthConfig;
 use super::strategy::Strategy;
 
 /// Give up on a backend connect after this long.
@@ -94,6 +95,14 @@ pub struct LbConfig {
     pub max_idle_per_backend: usize,
     /// HTTP: how long a parked backend connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Active health checks and agent checks.
+    pub health: HealthConfig,
+    /// Event-loop workers, each with its own listener (SO_REUSEPORT).
+    pub workers: usize,
+    /// Where the admin listener serves stats and commands.
+    pub admin: Option<SocketAddr>,
+    /// The access log's path (`-` for standard output).
+    pub access_log: Option<String>,
 }
 
 /// Why a configuration was refused.
@@ -145,6 +154,10 @@ impl LbConfig {
             max_body_bytes: None,
             max_idle_per_backend: DEFAULT_MAX_IDLE_PER_BACKEND,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            health: HealthConfig::default(),
+            workers: 1,
+            admin: None,
+            access_log: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod backend;
+pub mod backends;
 pub mod config;
 pub mod health;
 pub mod http;

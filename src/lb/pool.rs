@@ -285,6 +285,11 @@ impl BackendPool {
         self.members[backend].latency.percentile(q)
     }
 
+    /// All finished picks' latencies of one backend (for stats that add up).
+    pub fn latency_histogram(&self, backend: usize) -> &LatencyHistogram {
+        &self.members[backend].latency
+    }
+
     /// Chooses a backend not in `tried` among the available ones (see the
     /// module doc). Backends in backoff are passed over while any other
     /// remains; when all are in backoff they are tried anyway, so that a pool

@@ -17,10 +17,6 @@ pub struct Traffic {
     pub bytes_out: u64,
     /// Bytes received from the backend.
     pub bytes_in: u64,
-    /// Requests (connections, in TCP mode) the backend finished.
-    pub requests: u64,
-    /// Durations from pick to end.
-    pub latency: LatencyHistogram,
 }
 
 /// One backend's line in the stats.

@@ -77,6 +77,10 @@ impl Readiness {
 
 /// A service that runs on the reactor.
 pub trait Service {
+    /// Called once when [`Reactor::run`] starts, before the first poll: the
+    /// place to arm first timers (periodic work, health checks).
+    fn on_start(&mut self, _ctx: &mut Context<'_>) {}
+
     /// A registered socket is ready, or a deferred token is handed back
     /// (then `readiness` is all false).
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness);
@@ -248,6 +252,13 @@ impl Reactor {
     pub fn run<S: Service>(&mut self, service: &mut S) -> io::Result<()> {
         let mut stop = false;
         let mut drain_deadline: Option<Instant> = None;
+        service.on_start(&mut Context {
+            registry: self.poll.registry(),
+            timers: &mut self.timers,
+            deferred: &mut self.deferred,
+            now: Instant::now(),
+            stop: &mut stop,
+        });
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.poll_timeout(now);
@@ -340,6 +351,9 @@ mod tests {
     }
 
     impl Service for Ticker {
+        fn on_start(&mut self, ctx: &mut Context<'_>) {
+            ctx.set_timer_after(Duration::from_millis(1), 10);
+        }
         fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
         fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, payload: u64) {
             self.fired.push(payload);
@@ -356,9 +370,8 @@ mod tests {
     }
 
     #[test]
-    fn loop_sleeps_until_timers_and_stops_on_request() {
+    fn start_arms_timers_and_the_loop_sleeps_until_them() {
         let mut reactor = Reactor::new().unwrap();
-        reactor.set_timer(Instant::now() + Duration::from_millis(2), 10);
         let mut ticker = Ticker { fired: Vec::new() };
         reactor.run(&mut ticker).unwrap();
         assert_eq!(ticker.fired, vec![10, 11, 12]);

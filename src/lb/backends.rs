@@ -1,0 +1,240 @@
+//! The backends as one worker sees them: the configured list, the pool that
+//! picks among them, the health and agent checks that change their state,
+//! the operator's drain/ready commands, and per-backend traffic counters.
+//!
+//! Both adapters (TCP and HTTP) hold one of these, so the rules that combine
+//! check results, agent words and commands into a pool state live here once.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::access_log::{AccessLog, Entry};
+use super::admin::AdminCommand;
+use super::backend::BackendSpec;
+use super::config::LbConfig;
+use super::health::{AgentState, HealthChecker, HealthEvent};
+use super::pool::{BackendPool, BackendState, Pick};
+use super::stats::{BackendSnapshot, Snapshot, Traffic};
+use crate::reactor::{Context, Readiness, TimerId, Token};
+use crate::{info, warn};
+
+/// What one worker knows about its backends.
+pub struct Backends {
+    specs: Vec<BackendSpec>,
+    pool: BackendPool,
+    traffic: Vec<Traffic>,
+    /// An operator asked to drain this backend (admin `drain`, undone by `ready`).
+    drained: Vec<bool>,
+    health: HealthChecker,
+    events: Vec<HealthEvent>,
+    access_log: Option<AccessLog>,
+}
+
+impl Backends {
+    /// The backends of `config`, with its strategy and health checks.
+    pub fn new(config: &LbConfig, access_log: Option<AccessLog>) -> Self {
+        let mut pool = BackendPool::new(&config.backends, config.strategy);
+        pool.set_backoff(config.backoff);
+        Self {
+            specs: config.backends.clone(),
+            traffic: vec![Traffic::default(); config.backends.len()],
+            drained: vec![false; config.backends.len()],
+            pool,
+            health: HealthChecker::new(config.health.clone(), &config.backends),
+            events: Vec::new(),
+            access_log,
+        }
+    }
+
+    /// Starts the checks; call from the service's `on_start`.
+    pub fn start(&mut self, ctx: &mut Context<'_>) {
+        self.health.start(ctx);
+    }
+
+    /// Stops the checks, so that a shutdown waits only for client work.
+    pub fn stop(&mut self, ctx: &mut Context<'_>) {
+        self.health.stop(ctx);
+        if let Some(log) = self.access_log.as_mut() {
+            log.flush();
+        }
+    }
+
+    /// The pool, to pick, finish and fail.
+    pub fn pool(&mut self) -> &mut BackendPool {
+        &mut self.pool
+    }
+
+    /// Number of backends.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// True when there is no backend.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// Where backend `i` listens.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.specs[i].addr
+    }
+
+    /// Backend `i`'s name.
+    pub fn name(&self, i: usize) -> &str {
+        &self.specs[i].name
+    }
+
+    /// Counts bytes to (`out`) and from (`inbound`) the backend of `pick`.
+    pub fn count_bytes(&mut self, pick: &Pick, out: u64, inbound: u64) {
+        if let Some(i) = self.pool.index_of(pick) {
+            self.traffic[i].bytes_out += out;
+            self.traffic[i].bytes_in += inbound;
+        }
+    }
+
+    /// True when `token` belongs to the health checks.
+    pub fn owns_token(token: Token) -> bool {
+        HealthChecker::owns(token)
+    }
+
+    /// True when a timer payload belongs to the health checks.
+    pub fn owns_timer(payload: u64) -> bool {
+        HealthChecker::owns_timer(payload)
+    }
+
+    /// A health or agent check socket is ready.
+    pub fn on_check_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        self.health
+            .on_ready(ctx, token, readiness, &mut self.events);
+        self.apply_events();
+    }
+
+    /// A health or agent check timer fired.
+    pub fn on_check_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
+        self.health.on_timer(ctx, id, payload, &mut self.events);
+        self.apply_events();
+    }
+
+    fn apply_events(&mut self) {
+        for event in std::mem::take(&mut self.events) {
+            match event {
+                HealthEvent::Weight(i, weight) => self.pool.set_weight(i, weight),
+                HealthEvent::Load(i, load) => self.pool.set_load(i, Some(load)),
+                HealthEvent::MaxConn(i, cap) => self.pool.set_max_conn(i, cap),
+                HealthEvent::Up(i) | HealthEvent::Down(i) | HealthEvent::AgentState(i, _) => {
+                    self.refresh_state(i);
+                }
+            }
+        }
+    }
+
+    /// Combines the check, the agent and the operator into the pool's state:
+    /// down wins over drain and maintenance, which win over up.
+    fn refresh_state(&mut self, i: usize) {
+        let status = self.health.status(i).cloned().unwrap_or_default();
+        let agent = status.agent_state;
+        let state = if status.healthy == Some(false) || agent == Some(AgentState::Down) {
+            BackendState::Down
+        } else if agent == Some(AgentState::Maint) {
+            BackendState::Maint
+        } else if self.drained[i] || agent == Some(AgentState::Drain) {
+            BackendState::Drain
+        } else {
+            BackendState::Up
+        };
+        if self.pool.state(i) != state {
+            info!("backend {} is now {state}", self.specs[i].name);
+            self.pool.set_state(i, state);
+        }
+    }
+
+    /// Applies an operator's command.
+    pub fn command(&mut self, command: &AdminCommand) {
+        let (name, drain) = match command {
+            AdminCommand::Drain(name) => (name, true),
+            AdminCommand::Ready(name) => (name, false),
+        };
+        match self.pool.find(name) {
+            Some(i) => {
+                self.drained[i] = drain;
+                self.refresh_state(i);
+            }
+            None => warn!("no backend named `{name}`"),
+        }
+    }
+
+    /// Applies a reloaded configuration: backends matched by name keep their
+    /// counters, state and checks.
+    pub fn reconfigure(&mut self, ctx: &mut Context<'_>, config: &LbConfig) {
+        let moved = self.pool.reconfigure(&config.backends);
+        self.pool.set_strategy(config.strategy);
+        self.pool.set_backoff(config.backoff);
+        let mut traffic = vec![Traffic::default(); config.backends.len()];
+        let mut drained = vec![false; config.backends.len()];
+        for (old, new) in moved.iter().enumerate() {
+            if let Some(new) = *new {
+                traffic[new] = std::mem::take(&mut self.traffic[old]);
+                drained[new] = self.drained[old];
+            }
+        }
+        self.traffic = traffic;
+        self.drained = drained;
+        self.specs = config.backends.clone();
+        self.health.reconfigure(ctx, &config.backends, &mut self.events);
+        self.apply_events();
+        for i in 0..self.specs.len() {
+            self.refresh_state(i);
+        }
+    }
+
+    /// Writes one access log line, if the log is on.
+    pub fn log(&mut self, entry: &Entry<'_>) {
+        if let Some(log) = self.access_log.as_mut() {
+            log.record(entry, SystemTime::now());
+        }
+    }
+
+    /// True when the access log is on (so that callers skip building entries).
+    pub fn logging(&self) -> bool {
+        self.access_log.is_some()
+    }
+
+    /// Periodic upkeep: hands buffered log lines to the writer.
+    pub fn tick(&mut self) {
+        if let Some(log) = self.access_log.as_mut() {
+            log.flush();
+        }
+    }
+
+    /// The stats of these backends at `now`.
+    pub fn snapshot(&self, mode: &str, clients: u64, accepted: u64) -> Snapshot {
+        let backends = (0..self.specs.len())
+            .map(|i| {
+                let stats = self.pool.stats(i);
+                let latency = self.pool.latency_histogram(i).clone();
+                BackendSnapshot {
+                    name: self.specs[i].name.clone(),
+                    address: self.specs[i].addr.to_string(),
+                    state: self.pool.state(i).name().to_string(),
+                    weight: u32::from(self.pool.effective_weight(i)),
+                    active: u64::from(stats.active),
+                    requests: stats.completed,
+                    failures: stats.failures,
+                    p50_ms: super::stats::to_ms(latency.percentile(0.5)),
+                    p99_ms: super::stats::to_ms(latency.percentile(0.99)),
+                    bytes_in: self.traffic[i].bytes_in,
+                    bytes_out: self.traffic[i].bytes_out,
+                    latency,
+                }
+            })
+            .collect();
+        Snapshot {
+            mode: mode.to_string(),
+            strategy: self.pool.strategy().name().to_string(),
+            workers: 1,
+            clients,
+            accepted,
+            backends,
+        }
+    }
+}

@@ -40,8 +40,9 @@ pub struct LbArgs {
     /// `ADDR[,name=NAME][,weight=N][,agent=PORT]`.
     #[arg(long = "backend", value_name = "ADDR", required = true)]
     pub backends: Vec<BackendSpec>,
-    /// n-to-1, round-robin, least-connections or least-response-time
-    /// (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
+    /// n-to-1, round-robin, least-connections, least-response-time,
+    /// weighted-round-robin, power-of-two, peak-ewma, consistent-hash, random
+    /// or least-load (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
     #[arg(long, default_value = "round-robin")]
     pub strategy: Strategy,
     /// What consistent-hash balances on: client-ip or uri (HTTP mode).

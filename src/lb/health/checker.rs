@@ -28,6 +28,10 @@ use crate::{debug, info, warn};
 pub const HEALTH_TOKEN_BASE: usize = 1 << 40;
 /// The low two bits of every checker timer payload; services use 0 to 2.
 pub const HEALTH_TIMER_KIND: u64 = 3;
+/// A timer payload that starts the checks when it fires: arm it with
+/// `Reactor::set_timer(Instant::now(), HEALTH_START_PAYLOAD)` before the loop
+/// runs, for services that have no context before their first callback.
+pub const HEALTH_START_PAYLOAD: u64 = u64::MAX;
 
 const SLOTS_PER_BACKEND: usize = 2;
 const HEALTH_SLOT: usize = 0;
@@ -160,8 +164,8 @@ impl HealthChecker {
         }
     }
 
-    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due or
-    /// a check in flight ran out of time.
+    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due, a
+    /// check in flight ran out of time, or [`HEALTH_START_PAYLOAD`].
     pub fn on_timer(
         &mut self,
         ctx: &mut Context<'_>,
@@ -169,6 +173,10 @@ impl HealthChecker {
         payload: u64,
         out: &mut Vec<HealthEvent>,
     ) {
+        if payload == HEALTH_START_PAYLOAD {
+            self.start(ctx);
+            return;
+        }
         let slot = (payload >> 2) as usize;
         let Some(state) = self.slot_mut(slot) else {
             return;

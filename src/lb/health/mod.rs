@@ -27,7 +27,7 @@ pub mod state;
 mod tests;
 
 pub use agent::{AgentError, AgentState, AgentWord, parse_agent_reply};
-pub use checker::{HEALTH_TIMER_KIND, HEALTH_TOKEN_BASE, HealthChecker};
+pub use checker::{HEALTH_START_PAYLOAD, HEALTH_TIMER_KIND, HEALTH_TOKEN_BASE, HealthChecker};
 pub use config::{CheckKind, HealthConfig, HealthConfigError};
 pub use http_check::CheckFailure;
 pub use report::{BackendHealth, CheckRecord, HealthEvent};

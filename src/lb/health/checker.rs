@@ -12,10 +12,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::agent::{AgentState, AgentWord, parse_agent_reply, relative_weight};
+use super::agent::parse_agent_reply;
 use super::config::{CheckKind, HealthConfig};
 use super::http_check::{CheckFailure, check_request};
 use super::probe::{Probe, ProbeEnd, ProbeGoal};
+use super::report::{
+    BackendHealth, CheckRecord, HealthEvent, WeightRequest, apply_agent_words, effective_weight,
+};
 use super::state::{CheckState, Transition};
 use crate::lb::backend::BackendSpec;
 use crate::reactor::{Context, FIRST_RESERVED_TOKEN, Interest, Readiness, TimerId, Token};
@@ -25,79 +28,14 @@ use crate::{debug, info, warn};
 pub const HEALTH_TOKEN_BASE: usize = 1 << 40;
 /// The low two bits of every checker timer payload; services use 0 to 2.
 pub const HEALTH_TIMER_KIND: u64 = 3;
+/// A timer payload that starts the checks when it fires: arm it with
+/// `Reactor::set_timer(Instant::now(), HEALTH_START_PAYLOAD)` before the loop
+/// runs, for services that have no context before their first callback.
+pub const HEALTH_START_PAYLOAD: u64 = u64::MAX;
 
 const SLOTS_PER_BACKEND: usize = 2;
 const HEALTH_SLOT: usize = 0;
 const AGENT_SLOT: usize = 1;
-
-/// A change the balancer applies to its pool. Indexes are positions in the
-/// backend list last given to [`HealthChecker::new`] or
-/// [`HealthChecker::reconfigure`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthEvent {
-    /// The active check passed `rise` times in a row: give it new work again.
-    Up(usize),
-    /// The active check failed `fall` times in a row: give it no new work.
-    Down(usize),
-    /// The agent reported a new state.
-    AgentState(usize, AgentState),
-    /// The agent asked for a new effective weight (0 means no new work).
-    Weight(usize, u16),
-    /// The agent reported a new load, in percent.
-    Load(usize, u8),
-    /// The agent set (`Some`) or lifted (`None`) a connection limit.
-    MaxConn(usize, Option<u32>),
-}
-
-/// The outcome of the last finished active check of a backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckRecord {
-    /// When it finished.
-    pub at: Instant,
-    /// How long it took from connect to verdict.
-    pub took: Duration,
-    /// `None` when it passed, else why it failed.
-    pub failure: Option<CheckFailure>,
-}
-
-/// What the agent last asked for about the weight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WeightRequest {
-    Percent(u32),
-    Absolute(u16),
-}
-
-/// The health of one backend, for a stats page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackendHealth {
-    /// The active check's verdict; `None` when no active check is configured.
-    pub healthy: Option<bool>,
-    /// The last finished active check.
-    pub last_check: Option<CheckRecord>,
-    /// The agent's last reported state.
-    pub agent_state: Option<AgentState>,
-    /// The effective weight the agent asked for.
-    pub agent_weight: Option<u16>,
-    /// The load the agent last reported, in percent.
-    pub load: Option<u8>,
-    /// The connection limit the agent set (`Some(None)`: it lifted the limit).
-    pub max_conn: Option<Option<u32>>,
-    /// When the agent last answered with a valid line.
-    pub last_agent_reply: Option<Instant>,
-    /// Why the last agent check was not understood or not heard, if it was not.
-    pub agent_error: Option<String>,
-}
-
-impl BackendHealth {
-    /// False when a check or the agent says the backend should get no new
-    /// work: the active check is down, the agent said down, drain or maint,
-    /// or it asked for weight 0.
-    pub fn takes_new_work(&self) -> bool {
-        self.healthy != Some(false)
-            && self.agent_state.is_none_or(AgentState::takes_new_work)
-            && self.agent_weight != Some(0)
-    }
-}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -134,10 +72,7 @@ impl Tracked {
     }
 
     fn effective_weight(&self) -> Option<u16> {
-        self.weight_request.map(|request| match request {
-            WeightRequest::Percent(p) => relative_weight(self.spec.weight, p),
-            WeightRequest::Absolute(w) => w,
-        })
+        effective_weight(self.spec.weight, self.weight_request)
     }
 }
 
@@ -229,8 +164,8 @@ impl HealthChecker {
         }
     }
 
-    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due or
-    /// a check in flight ran out of time.
+    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due, a
+    /// check in flight ran out of time, or [`HEALTH_START_PAYLOAD`].
     pub fn on_timer(
         &mut self,
         ctx: &mut Context<'_>,
@@ -238,6 +173,10 @@ impl HealthChecker {
         payload: u64,
         out: &mut Vec<HealthEvent>,
     ) {
+        if payload == HEALTH_START_PAYLOAD {
+            self.start(ctx);
+            return;
+        }
         let slot = (payload >> 2) as usize;
         let Some(state) = self.slot_mut(slot) else {
             return;
@@ -489,88 +428,20 @@ impl HealthChecker {
         };
         tracked.view.agent_error = None;
         tracked.view.last_agent_reply = Some(now);
-        let (mut state, mut load, mut max_conn) = (None, None, None);
-        for word in words {
-            match word {
-                AgentWord::State(s) => state = Some(s),
-                AgentWord::WeightPercent(p) => {
-                    tracked.weight_request = Some(WeightRequest::Percent(p))
-                }
-                AgentWord::Weight(w) => tracked.weight_request = Some(WeightRequest::Absolute(w)),
-                AgentWord::Load(l) => load = Some(l),
-                AgentWord::MaxConn(m) => max_conn = Some(m),
+        let configured = tracked.spec.weight;
+        let before = out.len();
+        apply_agent_words(
+            index,
+            &words,
+            configured,
+            &mut tracked.weight_request,
+            &mut tracked.view,
+            out,
+        );
+        for event in &out[before..] {
+            if let HealthEvent::AgentState(_, state) = event {
+                info!("backend {name}: agent says {state}");
             }
-        }
-        // Only changes are reported: the balancer keeps what it was told.
-        if let Some(state) = state.filter(|&s| Some(s) != tracked.view.agent_state) {
-            info!("backend {name}: agent says {state}");
-            tracked.view.agent_state = Some(state);
-            out.push(HealthEvent::AgentState(index, state));
-        }
-        let weight = tracked.effective_weight();
-        if let Some(weight) = weight.filter(|&w| Some(w) != tracked.view.agent_weight) {
-            tracked.view.agent_weight = Some(weight);
-            out.push(HealthEvent::Weight(index, weight));
-        }
-        if let Some(load) = load.filter(|&l| Some(l) != tracked.view.load) {
-            tracked.view.load = Some(load);
-            out.push(HealthEvent::Load(index, load));
-        }
-        if let Some(limit) = max_conn.filter(|&m| Some(m) != tracked.view.max_conn) {
-            tracked.view.max_conn = Some(limit);
-            out.push(HealthEvent::MaxConn(index, limit));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_work_is_refused_by_any_one_signal() {
-        let fine = BackendHealth::default();
-        assert!(fine.takes_new_work(), "nothing known: serve");
-        for (health, expected) in [
-            (
-                BackendHealth {
-                    healthy: Some(false),
-                    ..fine.clone()
-                },
-                false,
-            ),
-            (
-                BackendHealth {
-                    agent_state: Some(AgentState::Maint),
-                    ..fine.clone()
-                },
-                false,
-            ),
-            (
-                BackendHealth {
-                    agent_state: Some(AgentState::Down),
-                    ..fine.clone()
-                },
-                false,
-            ),
-            (
-                BackendHealth {
-                    agent_weight: Some(0),
-                    ..fine.clone()
-                },
-                false,
-            ),
-            (
-                BackendHealth {
-                    healthy: Some(true),
-                    agent_state: Some(AgentState::Ready),
-                    agent_weight: Some(3),
-                    ..fine.clone()
-                },
-                true,
-            ),
-        ] {
-            assert_eq!(health.takes_new_work(), expected, "{health:?}");
         }
     }
 }

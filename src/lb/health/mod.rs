@@ -20,15 +20,15 @@ mod checker;
 pub mod config;
 pub mod http_check;
 mod probe;
+mod report;
 pub mod state;
 
 #[cfg(test)]
 mod tests;
 
 pub use agent::{AgentError, AgentState, AgentWord, parse_agent_reply};
-pub use checker::{
-    BackendHealth, CheckRecord, HEALTH_TIMER_KIND, HEALTH_TOKEN_BASE, HealthChecker, HealthEvent,
-};
+pub use checker::{HEALTH_START_PAYLOAD, HEALTH_TIMER_KIND, HEALTH_TOKEN_BASE, HealthChecker};
 pub use config::{CheckKind, HealthConfig, HealthConfigError};
 pub use http_check::CheckFailure;
+pub use report::{BackendHealth, CheckRecord, HealthEvent};
 pub use state::CheckState;

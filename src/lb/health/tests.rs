@@ -16,7 +16,6 @@ use crate::reactor::{Context, Reactor, Readiness, Service, TimerId, Token};
 
 /// A run that has not finished by then failed.
 const RUN_BOUND: Duration = Duration::from_secs(10);
-const KICKOFF: u64 = 0;
 const GIVE_UP: u64 = 1;
 
 /// Decides after each callback whether the run is over; may act on the checker.
@@ -49,8 +48,6 @@ impl Service for Harness {
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
         if HealthChecker::owns_timer(payload) {
             self.checker.on_timer(ctx, id, payload, &mut self.events);
-        } else if payload == KICKOFF {
-            self.checker.start(ctx);
         } else {
             self.gave_up = true;
             ctx.stop();
@@ -72,7 +69,7 @@ impl Service for Harness {
 fn run(checker: HealthChecker, step: Step) -> (Vec<HealthEvent>, HealthChecker, bool) {
     let mut reactor = Reactor::new().unwrap();
     let now = Instant::now();
-    reactor.set_timer(now, KICKOFF);
+    reactor.set_timer(now, HEALTH_START_PAYLOAD);
     reactor.set_timer(now + RUN_BOUND, GIVE_UP);
     let mut harness = Harness {
         checker,
@@ -465,6 +462,7 @@ fn only_the_checkers_tokens_and_timers_are_claimed() {
         assert!(!HealthChecker::owns_timer((5 << 2) | kind));
     }
     assert!(HealthChecker::owns_timer((5 << 2) | HEALTH_TIMER_KIND));
+    assert!(HealthChecker::owns_timer(HEALTH_START_PAYLOAD));
 }
 
 #[test]

@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 
 use distloop::cli::cluster::{self, ClusterArgs};
 use distloop::cli::lb::LbArgs;
-use distloop::lb::{Balancer, LbError};
 use distloop::logging::{self, Level};
 
 #[derive(Debug, Parser)]
@@ -26,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the load balancer.
-    Lb(LbArgs),
+    Lb(Box<LbArgs>),
     /// Run Pi backends and a balancer in front of them, in one process.
     Cluster(ClusterArgs),
     /// Run or talk to the message broker.
@@ -42,7 +41,7 @@ fn main() -> ExitCode {
         logging::set_level(level);
     }
     match cli.command {
-        Command::Lb(args) => run_lb(&args),
+        Command::Lb(args) => distloop::cli::lb::run(&args),
         Command::Cluster(args) => match cluster::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -64,38 +63,5 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-    }
-}
-
-fn run_lb(args: &LbArgs) -> ExitCode {
-    let config = args.to_config();
-    let mut balancer = match Balancer::bind(config.clone()) {
-        Ok(balancer) => balancer,
-        Err(e @ LbError::Config(_)) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = balancer.watch_signals() {
-        eprintln!("distloop lb: cannot watch signals: {e}");
-        return ExitCode::FAILURE;
-    }
-    println!("listening on {}", balancer.local_addr());
-    distloop::info!(
-        "balancing {} mode, {} over {} backend(s)",
-        config.mode,
-        config.strategy,
-        config.backends.len()
-    );
-    match balancer.run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("distloop lb: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -89,14 +89,10 @@ pub fn run(args: &ClusterArgs) -> Result<(), ClusterError> {
         .into_iter()
         .map(|server| thread::spawn(move || server.run()))
         .collect();
-    let mode = match args.mode {
-        ModeArg::Tcp => Mode::Tcp,
-        ModeArg::Http => Mode::Http,
-    };
+    let mode: Mode = args.mode.into();
     let specs = servers_specs(&backends);
     let config = LbConfig::new(args.listen, specs, args.strategy, mode);
-    let outcome = Balancer::bind(config).and_then(|mut balancer| {
-        balancer.watch_signals()?;
+    let outcome = Balancer::bind(config).and_then(|balancer| {
         println!("listening on {}", balancer.local_addr());
         crate::info!(
             "{} mode, {} over {} Pi backends; Ctrl-C stops everything",
@@ -104,7 +100,7 @@ pub fn run(args: &ClusterArgs) -> Result<(), ClusterError> {
             args.strategy,
             args.backends
         );
-        balancer.run()
+        balancer.run(|| Err("the cluster has no configuration file to reload".into()))
     });
     for stopper in &stoppers {
         stopper.stop();

@@ -1,16 +1,20 @@
-//! Flags of `distloop lb`.
+//! `distloop lb`: flags and config file, merged into a validated
+//! [`LbConfig`] (flags win over the file), then the balancer run.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::config_file::{ConfigFile, FileSettings};
 use super::{parse_addr, parse_duration};
-use crate::lb::config::{
-    DEFAULT_BUFFER_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEAD_BYTES,
-    DEFAULT_MAX_IDLE_PER_BACKEND, HashOn,
-};
-use crate::lb::{BackendSpec, LbConfig, Mode, Strategy};
+use crate::lb::config::HashOn;
+use crate::lb::health::config::default_timeout;
+use crate::lb::health::{CheckKind, HealthConfig};
+use crate::lb::{BackendSpec, Balancer, LbConfig, LbError, Mode, Strategy};
 
 /// The layer the balancer works at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -19,6 +23,15 @@ pub enum ModeArg {
     Tcp,
     /// Layer 7: HTTP/1.1 requests are balanced one by one.
     Http,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Tcp => Mode::Tcp,
+            ModeArg::Http => Mode::Http,
+        }
+    }
 }
 
 /// What `consistent-hash` balances on.
@@ -30,90 +43,316 @@ pub enum HashOnArg {
     Uri,
 }
 
-/// `distloop lb`: a reverse proxy in front of backends.
-#[derive(Debug, Clone, Args)]
+impl From<HashOnArg> for HashOn {
+    fn from(on: HashOnArg) -> HashOn {
+        match on {
+            HashOnArg::ClientIp => HashOn::ClientIp,
+            HashOnArg::Uri => HashOn::Uri,
+        }
+    }
+}
+
+/// `distloop lb`: a reverse proxy in front of backends. Every setting can
+/// also come from `--config FILE` (TOML); flags win over the file.
+#[derive(Debug, Clone, Default, Args)]
 pub struct LbArgs {
-    /// Address to accept clients on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
-    pub listen: SocketAddr,
-    /// A backend address; repeat for each backend, in priority order.
-    /// `ADDR[,name=NAME][,weight=N][,agent=PORT]`.
-    #[arg(long = "backend", value_name = "ADDR", required = true)]
+    /// A TOML file with the same settings (`[[backend]]` tables, `[health]`);
+    /// SIGHUP rereads it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to accept clients on (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, value_parser = parse_addr)]
+    pub listen: Option<SocketAddr>,
+    /// A backend, `ADDR[,name=NAME][,weight=N][,agent=PORT]`; repeat for each,
+    /// in priority order.
+    #[arg(long = "backend", value_name = "SPEC")]
     pub backends: Vec<BackendSpec>,
     /// n-to-1, round-robin, least-connections, least-response-time,
     /// weighted-round-robin, power-of-two, peak-ewma, consistent-hash, random
-    /// or least-load (also N2One, RoundRobin, LeastConnections, LeastResponseTime).
-    #[arg(long, default_value = "round-robin")]
-    pub strategy: Strategy,
-    /// What consistent-hash balances on: client-ip or uri (HTTP mode).
-    #[arg(long, value_enum, default_value = "client-ip")]
-    pub hash_on: HashOnArg,
-    /// http (layer 7: each request balanced on its own) or tcp (layer 4).
-    #[arg(long, value_enum, default_value = "http")]
-    pub mode: ModeArg,
-    /// Give up on a backend connect after this long (e.g. 3s, 500ms).
-    #[arg(long, value_parser = parse_duration, default_value = "3s")]
-    pub connect_timeout: Duration,
-    /// Close a connection idle this long.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub idle_timeout: Duration,
-    /// Keep a backend that refused out of rotation this long (doubling per failure).
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
-    pub backoff: Duration,
-    /// On SIGINT/SIGTERM, wait at most this long for open connections.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
-    pub drain_timeout: Duration,
-    /// Bytes buffered per direction per connection.
-    #[arg(long, default_value_t = DEFAULT_BUFFER_BYTES)]
-    pub buffer_bytes: usize,
-    /// Client connections served at once.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-    /// HTTP: a request head must arrive whole within this long.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    pub head_timeout: Duration,
-    /// HTTP: answer 504 when the backend is silent this long.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
-    pub response_timeout: Duration,
-    /// HTTP: largest request head in bytes (431 beyond).
-    #[arg(long, default_value_t = DEFAULT_MAX_HEAD_BYTES)]
-    pub max_head_bytes: usize,
-    /// HTTP: largest request body in bytes (413 beyond); no limit by default.
+    /// or least-load (also N2One, RoundRobin, LeastConnections,
+    /// LeastResponseTime) [default: round-robin].
+    #[arg(long)]
+    pub strategy: Option<Strategy>,
+    /// What consistent-hash balances on [default: client-ip].
+    #[arg(long, value_enum)]
+    pub hash_on: Option<HashOnArg>,
+    /// http (layer 7: each request balanced on its own) or tcp (layer 4) [default: http].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Event-loop workers, each with its own listener on SO_REUSEPORT [default: 1].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Serve stats (/, /stats, /metrics) and drain/ready commands here.
+    #[arg(long, value_parser = parse_addr)]
+    pub admin: Option<SocketAddr>,
+    /// Write one line per request (connection, in TCP mode) here; `-` for stdout.
+    #[arg(long, value_name = "PATH")]
+    pub access_log: Option<String>,
+    /// Active health check: `tcp`, `http` or `http:/PATH` [default: none].
+    #[arg(long, value_parser = CheckKind::from_str)]
+    pub health_check: Option<CheckKind>,
+    /// Time between health (and agent) checks [default: 2s].
+    #[arg(long, value_parser = parse_duration)]
+    pub health_interval: Option<Duration>,
+    /// Longest one check may take [default: 1s, or the interval if shorter].
+    #[arg(long, value_parser = parse_duration)]
+    pub health_timeout: Option<Duration>,
+    /// Passed checks in a row that bring a backend back [default: 2].
+    #[arg(long)]
+    pub rise: Option<u32>,
+    /// Failed checks in a row that take a backend down [default: 3].
+    #[arg(long)]
+    pub fall: Option<u32>,
+    /// Give up on a backend connect after this long [default: 3s].
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// TCP: close a connection idle this long; HTTP: a kept-alive client [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// A backend that refused sits out this long, doubling per failure [default: 1s].
+    #[arg(long, value_parser = parse_duration)]
+    pub backoff: Option<Duration>,
+    /// On SIGINT/SIGTERM, wait at most this long for work in flight [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Bytes buffered per direction per connection [default: 32768].
+    #[arg(long)]
+    pub buffer_bytes: Option<usize>,
+    /// Client connections served at once [default: 10000].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// HTTP: a request head must arrive whole within this long [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub head_timeout: Option<Duration>,
+    /// HTTP: answer 504 when the backend is silent this long [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub response_timeout: Option<Duration>,
+    /// HTTP: largest request head in bytes, 431 beyond [default: 65536].
+    #[arg(long)]
+    pub max_head_bytes: Option<usize>,
+    /// HTTP: largest request body in bytes, 413 beyond [default: no limit].
     #[arg(long)]
     pub max_body_bytes: Option<u64>,
-    /// HTTP: kept-alive backend connections parked per backend.
-    #[arg(long, default_value_t = DEFAULT_MAX_IDLE_PER_BACKEND)]
-    pub max_idle_per_backend: usize,
-    /// HTTP: close a parked backend connection unused this long.
-    #[arg(long, value_parser = parse_duration, default_value = "15s")]
-    pub pool_idle_timeout: Duration,
+    /// HTTP: kept-alive backend connections parked per backend [default: 256].
+    #[arg(long)]
+    pub max_idle_per_backend: Option<usize>,
+    /// HTTP: close a parked backend connection unused this long [default: 15s].
+    #[arg(long, value_parser = parse_duration)]
+    pub pool_idle_timeout: Option<Duration>,
+}
+
+fn parse_mode(text: &str) -> Result<ModeArg, String> {
+    ModeArg::from_str(text, true).map_err(|_| format!("`{text}` is not http or tcp"))
+}
+
+fn parse_hash_on(text: &str) -> Result<HashOnArg, String> {
+    HashOnArg::from_str(text, true).map_err(|_| format!("`{text}` is not client-ip or uri"))
 }
 
 impl LbArgs {
-    /// The configuration these flags describe (checked by the balancer).
-    pub fn to_config(&self) -> LbConfig {
+    /// The configuration of the flags over the config file (read now), checked.
+    pub fn resolve(&self) -> Result<LbConfig, String> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
+            None => ConfigFile::parse("(none)", String::new()).map_err(|e| e.to_string())?,
+        };
+        let config = self.merge(&file).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// Flags first, then the file, then the defaults.
+    fn merge(&self, file: &ConfigFile) -> Result<LbConfig, super::config_file::FileError> {
+        let f: &FileSettings = &file.settings;
+        let listen = match self.listen {
+            Some(addr) => addr,
+            None => file
+                .value("listen", &f.listen, parse_addr)?
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        };
+        let backends = if self.backends.is_empty() {
+            f.backend
+                .iter()
+                .map(|b| {
+                    b.get_ref()
+                        .to_flag()
+                        .parse::<BackendSpec>()
+                        .map_err(|e| file.error_at(b.span(), e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.backends.clone()
+        };
+        let strategy = match self.strategy {
+            Some(s) => s,
+            None => file
+                .value("strategy", &f.strategy, Strategy::from_str)?
+                .unwrap_or(Strategy::RoundRobin),
+        };
         let mode = match self.mode {
-            ModeArg::Tcp => Mode::Tcp,
-            ModeArg::Http => Mode::Http,
+            Some(m) => m,
+            None => file
+                .value("mode", &f.mode, parse_mode)?
+                .unwrap_or(ModeArg::Http),
         };
-        let mut config = LbConfig::new(self.listen, self.backends.clone(), self.strategy, mode);
+        let mut config = LbConfig::new(listen, backends, strategy, mode.into());
+        let duration = |flag: Option<Duration>, key: &str, value, default: Duration| match flag {
+            Some(d) => Ok(d),
+            None => file
+                .value(key, value, parse_duration)
+                .map(|d| d.unwrap_or(default)),
+        };
+        config.connect_timeout = duration(
+            self.connect_timeout,
+            "connect_timeout",
+            &f.connect_timeout,
+            config.connect_timeout,
+        )?;
+        config.idle_timeout = duration(
+            self.idle_timeout,
+            "idle_timeout",
+            &f.idle_timeout,
+            config.idle_timeout,
+        )?;
+        config.backoff = duration(self.backoff, "backoff", &f.backoff, config.backoff)?;
+        config.drain_timeout = duration(
+            self.drain_timeout,
+            "drain_timeout",
+            &f.drain_timeout,
+            config.drain_timeout,
+        )?;
+        config.head_timeout = duration(
+            self.head_timeout,
+            "head_timeout",
+            &f.head_timeout,
+            config.head_timeout,
+        )?;
+        config.response_timeout = duration(
+            self.response_timeout,
+            "response_timeout",
+            &f.response_timeout,
+            config.response_timeout,
+        )?;
+        config.pool_idle_timeout = duration(
+            self.pool_idle_timeout,
+            "pool_idle_timeout",
+            &f.pool_idle_timeout,
+            config.pool_idle_timeout,
+        )?;
+        let number = |flag: Option<usize>, value: &Option<toml::Spanned<usize>>, default: usize| {
+            flag.or(value.as_ref().map(|v| *v.get_ref()))
+                .unwrap_or(default)
+        };
+        config.buffer_bytes = number(self.buffer_bytes, &f.buffer_bytes, config.buffer_bytes);
+        config.max_connections = number(
+            self.max_connections,
+            &f.max_connections,
+            config.max_connections,
+        );
+        config.max_head_bytes = number(
+            self.max_head_bytes,
+            &f.max_head_bytes,
+            config.max_head_bytes,
+        );
+        config.max_idle_per_backend = number(
+            self.max_idle_per_backend,
+            &f.max_idle_per_backend,
+            config.max_idle_per_backend,
+        );
+        config.workers = number(self.workers, &f.workers, config.workers);
+        config.max_body_bytes = self
+            .max_body_bytes
+            .or(f.max_body_bytes.as_ref().map(|v| *v.get_ref()));
         config.hash_on = match self.hash_on {
-            HashOnArg::ClientIp => HashOn::ClientIp,
-            HashOnArg::Uri => HashOn::Uri,
+            Some(on) => on.into(),
+            None => file
+                .value("hash_on", &f.hash_on, parse_hash_on)?
+                .map_or(HashOn::ClientIp, Into::into),
         };
-        config.connect_timeout = self.connect_timeout;
-        config.idle_timeout = self.idle_timeout;
-        config.backoff = self.backoff;
-        config.drain_timeout = self.drain_timeout;
-        config.buffer_bytes = self.buffer_bytes;
-        config.max_connections = self.max_connections;
-        config.head_timeout = self.head_timeout;
-        config.response_timeout = self.response_timeout;
-        config.max_head_bytes = self.max_head_bytes;
-        config.max_body_bytes = self.max_body_bytes;
-        config.max_idle_per_backend = self.max_idle_per_backend;
-        config.pool_idle_timeout = self.pool_idle_timeout;
-        config
+        config.admin = match self.admin {
+            Some(addr) => Some(addr),
+            None => file.value("admin", &f.admin, parse_addr)?,
+        };
+        config.access_log = self
+            .access_log
+            .clone()
+            .or(f.access_log.as_ref().map(|v| v.get_ref().clone()));
+        config.health = self.merge_health(file)?;
+        Ok(config)
+    }
+
+    fn merge_health(
+        &self,
+        file: &ConfigFile,
+    ) -> Result<HealthConfig, super::config_file::FileError> {
+        let empty = Default::default();
+        let h = file.settings.health.as_ref().unwrap_or(&empty);
+        let mut health = HealthConfig::default();
+        health.check = match &self.health_check {
+            Some(kind) => Some(kind.clone()),
+            None => file.value("health.check", &h.check, CheckKind::from_str)?,
+        };
+        health.interval = match self.health_interval {
+            Some(d) => d,
+            None => file
+                .value("health.interval", &h.interval, parse_duration)?
+                .unwrap_or(health.interval),
+        };
+        health.timeout = match self.health_timeout {
+            Some(d) => d,
+            None => file
+                .value("health.timeout", &h.timeout, parse_duration)?
+                .unwrap_or_else(|| default_timeout(health.interval)),
+        };
+        health.rise = self
+            .rise
+            .or(h.rise.as_ref().map(|v| *v.get_ref()))
+            .unwrap_or(health.rise);
+        health.fall = self
+            .fall
+            .or(h.fall.as_ref().map(|v| *v.get_ref()))
+            .unwrap_or(health.fall);
+        Ok(health)
+    }
+}
+
+/// Runs `distloop lb`: exit 2 for a bad configuration, 1 when it cannot run.
+pub fn run(args: &LbArgs) -> ExitCode {
+    let config = match args.resolve() {
+        Ok(config) => config,
+        Err(why) => {
+            eprintln!("distloop lb: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let balancer = match Balancer::bind(config.clone()) {
+        Ok(balancer) => balancer,
+        Err(e @ LbError::Config(_)) => {
+            eprintln!("distloop lb: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("distloop lb: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", balancer.local_addr());
+    if let Some(admin) = balancer.admin_addr() {
+        println!("admin listening on {admin}");
+    }
+    crate::info!(
+        "balancing in {} mode with {} over {} backend(s), {} worker(s)",
+        config.mode,
+        config.strategy,
+        config.backends.len(),
+        config.workers
+    );
+    match balancer.run(|| args.resolve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distloop lb: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -129,38 +368,108 @@ mod tests {
         lb: LbArgs,
     }
 
+    fn args(flags: &[&str]) -> LbArgs {
+        let mut all = vec!["lb"];
+        all.extend_from_slice(flags);
+        Wrapper::parse_from(all).lb
+    }
+
     #[test]
-    fn flag_defaults_match_the_named_limits() {
-        let args = Wrapper::parse_from(["lb", "--backend", "127.0.0.1:1"]).lb;
-        let cfg = args.to_config();
+    fn defaults_match_the_named_limits() {
+        let cfg = args(&["--backend", "127.0.0.1:1"]).resolve().unwrap();
         assert_eq!(cfg.connect_timeout, config::DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(cfg.idle_timeout, config::DEFAULT_IDLE_TIMEOUT);
         assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
         assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
         assert_eq!(cfg.strategy, Strategy::RoundRobin);
         assert_eq!(cfg.hash_on, HashOn::ClientIp);
-        assert_eq!(cfg.mode, crate::lb::Mode::Http);
+        assert_eq!(cfg.mode, Mode::Http);
         assert_eq!(cfg.head_timeout, config::DEFAULT_HEAD_TIMEOUT);
         assert_eq!(cfg.response_timeout, config::DEFAULT_RESPONSE_TIMEOUT);
         assert_eq!(cfg.pool_idle_timeout, config::DEFAULT_POOL_IDLE_TIMEOUT);
+        assert_eq!(cfg.workers, 1);
+        assert_eq!(cfg.health.check, None);
     }
 
     #[test]
     fn hash_on_uri_reaches_the_config() {
-        let args = Wrapper::parse_from(["lb", "--backend", "127.0.0.1:1", "--hash-on", "uri"]).lb;
-        assert_eq!(args.to_config().hash_on, HashOn::Uri);
+        let cfg = args(&["--backend", "127.0.0.1:1", "--hash-on", "uri"])
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.hash_on, HashOn::Uri);
     }
 
     #[test]
     fn original_strategy_names_parse_on_the_command_line() {
-        let args = Wrapper::parse_from([
-            "lb",
+        let a = args(&[
             "--backend",
             "127.0.0.1:1",
             "--strategy",
             "LeastResponseTime",
+        ]);
+        assert_eq!(a.strategy, Some(Strategy::LeastResponseTime));
+    }
+
+    fn write_file(name: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("distloop-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_file_fills_in_and_flags_win() {
+        let path = write_file(
+            "merge",
+            "strategy = \"least-connections\"\nconnect_timeout = \"5s\"\nworkers = 2\n\
+             [[backend]]\naddress = \"127.0.0.1:5000\"\nname = \"a\"\nweight = 3\n\
+             [health]\ncheck = \"http:/health\"\ninterval = \"500ms\"\n",
+        );
+        let mut a = args(&["--connect-timeout", "1s"]);
+        a.config = Some(path.clone());
+        let cfg = a.resolve().unwrap();
+        assert_eq!(cfg.strategy, Strategy::LeastConnections);
+        assert_eq!(cfg.connect_timeout, Duration::from_secs(1), "the flag wins");
+        assert_eq!(cfg.workers, 2);
+        assert_eq!(cfg.backends[0].name, "a");
+        assert_eq!(cfg.backends[0].weight, 3);
+        assert_eq!(
+            cfg.health.check,
+            Some(CheckKind::Http {
+                path: "/health".into()
+            })
+        );
+        assert_eq!(
+            cfg.health.timeout,
+            Duration::from_millis(500),
+            "defaults to the interval"
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_with_line_and_reason() {
+        let path = write_file(
+            "bad",
+            "strategy = \"round-robin\"\nconnect_timeout = \"soon\"\n",
+        );
+        let mut a = args(&["--backend", "127.0.0.1:1"]);
+        a.config = Some(path.clone());
+        let err = a.resolve().unwrap_err();
+        assert!(err.contains(":2: connect_timeout"), "{err}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn duplicate_backend_names_are_refused() {
+        let err = args(&[
+            "--backend",
+            "127.0.0.1:1,name=a",
+            "--backend",
+            "127.0.0.1:2,name=a",
         ])
-        .lb;
-        assert_eq!(args.strategy, Strategy::LeastResponseTime);
+        .resolve()
+        .unwrap_err();
+        assert!(err.contains("named `a`"), "{err}");
     }
 }

@@ -148,11 +148,12 @@ impl Backends {
         }
     }
 
-    /// Applies an operator's command.
+    /// Applies an operator's drain or ready (a reload goes to [`Backends::reconfigure`]).
     pub fn command(&mut self, command: &AdminCommand) {
         let (name, drain) = match command {
             AdminCommand::Drain(name) => (name, true),
             AdminCommand::Ready(name) => (name, false),
+            AdminCommand::Reload(_) => return,
         };
         match self.pool.find(name) {
             Some(i) => {
@@ -180,7 +181,8 @@ impl Backends {
         self.traffic = traffic;
         self.drained = drained;
         self.specs = config.backends.clone();
-        self.health.reconfigure(ctx, &config.backends, &mut self.events);
+        self.health
+            .reconfigure(ctx, &config.backends, &mut self.events);
         self.apply_events();
         for i in 0..self.specs.len() {
             self.refresh_state(i);

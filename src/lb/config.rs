@@ -18,6 +18,8 @@ pub const DEFAULT_BUFFER_BYTES: usize = 32 * 1024;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Client connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The most event-loop workers one balancer process runs.
+pub const MAX_WORKERS: usize = 64;
 /// HTTP: a request head must arrive whole within this long (slowloris).
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP: a backend silent this long while a request is in flight gets a 504.
@@ -114,6 +116,8 @@ pub enum ConfigError {
     Zero(&'static str),
     /// A setting this build does not support.
     Unsupported(&'static str),
+    /// A setting out of its range, with why.
+    Invalid(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -122,6 +126,7 @@ impl fmt::Display for ConfigError {
             ConfigError::NoBackends => f.write_str("no backend given (use --backend ADDR)"),
             ConfigError::Zero(what) => write!(f, "{what} must be greater than zero"),
             ConfigError::Unsupported(what) => f.write_str(what),
+            ConfigError::Invalid(why) => f.write_str(why),
         }
     }
 }
@@ -180,6 +185,22 @@ impl LbConfig {
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Zero("--idle-timeout"));
+        }
+        if self.workers == 0 || self.workers > MAX_WORKERS {
+            return Err(ConfigError::Invalid(format!(
+                "--workers must be 1 to {MAX_WORKERS}"
+            )));
+        }
+        self.health
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut names: Vec<&str> = self.backends.iter().map(|b| b.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::Invalid(format!(
+                "two backends are named `{}`; names must differ",
+                pair[0]
+            )));
         }
         Ok(())
     }

@@ -13,8 +13,12 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use super::access_log::Entry;
+use super::admin::AdminCommand;
+use super::backends::Backends;
 use super::config::LbConfig;
-use super::pool::{BackendPool, Pick, hash_ip};
+use super::pool::{Pick, hash_ip};
+use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
     self, Buffer, Context, Interest, ReadStop, Readiness, Service, TcpListener, TcpStream, TimerId,
     Token, WriteStop,
@@ -26,12 +30,10 @@ const LISTENER: Token = Token(0);
 const BYTES_PER_WAKE: usize = 256 * 1024;
 /// Connections accepted per wake-up before the listener yields to sessions.
 const ACCEPTS_PER_WAKE: usize = 128;
-/// After an accept error (for example out of file descriptors), try again this much later.
-const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 const TIMER_CONNECT: u64 = 0;
 const TIMER_IDLE: u64 = 1;
-const TIMER_ACCEPT: u64 = 2;
+const TIMER_TICK: u64 = 2;
 
 fn client_token(key: usize) -> Token {
     Token(2 * key + 1)
@@ -145,6 +147,12 @@ struct Session {
     up: Flow,
     /// Backend to client.
     down: Flow,
+    /// Where the picked backend listens (kept: a reload may renumber backends).
+    backend_addr: Option<SocketAddr>,
+    /// Bytes read from the client and from the backend.
+    bytes_up: u64,
+    bytes_down: u64,
+    opened: Instant,
 }
 
 enum Progress {
@@ -162,6 +170,8 @@ impl Session {
         };
         if up_moved + down_moved > 0 {
             self.last_active = now;
+            self.bytes_up += up_moved as u64;
+            self.bytes_down += down_moved as u64;
         }
         if self.connected && self.up.finished() && self.down.finished() {
             return Ok(Progress::Done);
@@ -176,26 +186,36 @@ impl Session {
 pub struct TcpBalancer {
     config: LbConfig,
     listener: Option<TcpListener>,
-    pool: BackendPool,
+    backends: Backends,
+    link: Option<WorkerLink>,
     sessions: Slab<Session>,
     max_sessions: usize,
     accept_paused: bool,
+    /// An accept failed (for example out of file descriptors): retry on the next tick.
+    accept_failed: bool,
+    accepted: u64,
 }
 
 impl TcpBalancer {
     /// A balancer that accepts on `listener` (already registered by
     /// [`TcpBalancer::register`]) and forwards to the configured backends.
-    pub fn new(config: LbConfig, listener: TcpListener) -> Self {
-        let mut pool = BackendPool::new(&config.backends, config.strategy);
-        pool.set_backoff(config.backoff);
+    pub fn new(
+        config: LbConfig,
+        listener: TcpListener,
+        backends: Backends,
+        link: Option<WorkerLink>,
+    ) -> Self {
         let max_sessions = config.max_connections;
         Self {
             config,
             listener: Some(listener),
-            pool,
+            backends,
+            link,
             sessions: Slab::new(),
             max_sessions,
             accept_paused: false,
+            accept_failed: false,
+            accepted: 0,
         }
     }
 
@@ -207,9 +227,20 @@ impl TcpBalancer {
         Ok(())
     }
 
-    /// The backend pool, for inspection.
-    pub fn pool(&self) -> &BackendPool {
-        &self.pool
+    fn publish(&self) {
+        if let Some(link) = &self.link {
+            let sessions = self.sessions.len() as u64;
+            link.publish(self.backends.snapshot("tcp", sessions, self.accepted));
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<'_>) {
+        self.publish();
+        self.backends.tick();
+        if std::mem::take(&mut self.accept_failed) {
+            self.accept(ctx);
+        }
+        ctx.set_timer_after(TICK, timer_payload(0, TIMER_TICK));
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
@@ -223,12 +254,15 @@ impl TcpBalancer {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.open_session(ctx, stream, addr),
+                Ok((stream, addr)) => {
+                    self.accepted += 1;
+                    self.open_session(ctx, stream, addr);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    ctx.set_timer_after(ACCEPT_RETRY, timer_payload(0, TIMER_ACCEPT));
+                    warn!("accept failed: {e}; retrying in {TICK:?}");
+                    self.accept_failed = true;
                     return;
                 }
             }
@@ -272,6 +306,10 @@ impl TcpBalancer {
             last_active: now,
             up: Flow::new(self.config.buffer_bytes),
             down: Flow::new(self.config.buffer_bytes),
+            backend_addr: None,
+            bytes_up: 0,
+            bytes_down: 0,
+            opened: now,
         });
         if !self.connect_next(ctx, key) {
             self.close(ctx, key);
@@ -284,9 +322,9 @@ impl TcpBalancer {
         let now = ctx.now();
         let session = &mut self.sessions[key];
         let hash = hash_ip(session.client_addr.ip());
-        while let Some(pick) = self.pool.pick(now, &session.tried, hash) {
+        while let Some(pick) = self.backends.pool().pick(now, &session.tried, hash) {
             session.tried.push(pick.backend);
-            let addr = self.config.backends[pick.backend].addr;
+            let addr = self.backends.addr(pick.backend);
             let started = reactor::connect(addr).and_then(|mut stream| {
                 ctx.registry()
                     .register(
@@ -299,6 +337,7 @@ impl TcpBalancer {
             match started {
                 Ok(stream) => {
                     session.backend = Some(stream);
+                    session.backend_addr = Some(addr);
                     session.pick = Some(pick);
                     session.connect_timer = Some(ctx.set_timer(
                         now + self.config.connect_timeout,
@@ -308,7 +347,7 @@ impl TcpBalancer {
                 }
                 Err(e) => {
                     warn!("backend {addr} failed: {e}");
-                    self.pool.fail(pick, now);
+                    self.backends.pool().fail(pick, now);
                 }
             }
         }
@@ -326,11 +365,10 @@ impl TcpBalancer {
         }
         session.backend = None;
         if let Some(pick) = session.pick.take() {
-            warn!(
-                "backend {} {reason}",
-                self.config.backends[pick.backend].addr
-            );
-            self.pool.fail(pick, ctx.now());
+            if let Some(addr) = session.backend_addr.take() {
+                warn!("backend {addr} {reason}");
+            }
+            self.backends.pool().fail(pick, ctx.now());
         }
         if !self.connect_next(ctx, key) {
             self.close(ctx, key);
@@ -404,10 +442,24 @@ impl TcpBalancer {
             ctx.cancel_timer(timer);
         }
         if let Some(pick) = session.pick {
+            self.backends
+                .count_bytes(&pick, session.bytes_up, session.bytes_down);
+            if self.backends.logging() {
+                let index = self.backends.pool().index_of(&pick);
+                let name = index.map(|i| self.backends.name(i).to_string());
+                self.backends.log(&Entry {
+                    client: session.client_addr,
+                    request: "TCP",
+                    status: 0,
+                    bytes: session.bytes_down,
+                    backend: name.as_deref().unwrap_or("-"),
+                    duration: ctx.now().saturating_duration_since(session.opened),
+                });
+            }
             if session.connected {
-                self.pool.finish(pick, ctx.now());
+                self.backends.pool().finish(pick, ctx.now());
             } else {
-                self.pool.release(pick);
+                self.backends.pool().release(pick);
             }
         }
         // Dropping the sockets closes them, which also removes them from epoll.
@@ -439,9 +491,30 @@ impl TcpBalancer {
 }
 
 impl Service for TcpBalancer {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.backends.start(ctx);
+        ctx.set_timer_after(TICK, timer_payload(0, TIMER_TICK));
+    }
+
+    fn on_wake(&mut self, ctx: &mut Context<'_>) {
+        while let Some(command) = self.link.as_ref().and_then(WorkerLink::next_command) {
+            match command {
+                AdminCommand::Reload(config) => {
+                    self.backends.reconfigure(ctx, &config);
+                    self.config = *config;
+                }
+                other => self.backends.command(&other),
+            }
+        }
+        self.publish();
+    }
+
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
         if token == LISTENER {
             return self.accept(ctx);
+        }
+        if Backends::owns_token(token) {
+            return self.backends.on_check_ready(ctx, token, readiness);
         }
         let key = (token.0 - 1) / 2;
         if !self.sessions.contains(key) {
@@ -454,10 +527,13 @@ impl Service for TcpBalancer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
+        if Backends::owns_timer(payload) {
+            return self.backends.on_check_timer(ctx, id, payload);
+        }
         let key = (payload >> 2) as usize;
         match payload & 3 {
-            TIMER_ACCEPT => self.accept(ctx),
+            TIMER_TICK => self.on_tick(ctx),
             TIMER_IDLE => self.on_idle_timer(ctx, key),
             _ => {
                 if let Some(session) = self.sessions.get_mut(key) {
@@ -469,9 +545,10 @@ impl Service for TcpBalancer {
         }
     }
 
-    fn on_shutdown(&mut self, _ctx: &mut Context<'_>) {
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
         // Dropping the listener stops new connections; open sessions go on.
         self.listener = None;
+        self.backends.stop(ctx);
     }
 
     fn is_drained(&self) -> bool {

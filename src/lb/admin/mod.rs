@@ -21,13 +21,15 @@ use crate::reactor::{
     self, Buffer, Context, Interest, Readiness, Service, TcpListener, TcpStream, TimerId, Token,
 };
 
-/// An operator's command for every worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A command for every worker, from an operator or a reload.
+#[derive(Debug, Clone)]
 pub enum AdminCommand {
     /// Take the named backend out of rotation; its in-flight work finishes.
     Drain(String),
     /// Put the named backend back into rotation.
     Ready(String),
+    /// Switch to a reloaded configuration (backends, weights, strategy).
+    Reload(Box<crate::lb::LbConfig>),
 }
 
 /// Where workers publish stats and find commands.
@@ -289,7 +291,7 @@ mod tests {
         let inboxes: Vec<_> = reactors.iter().map(|r| hub.attach(r.handle())).collect();
         hub.send(&AdminCommand::Drain("a".into()));
         for inbox in inboxes {
-            assert_eq!(inbox.try_recv(), Ok(AdminCommand::Drain("a".into())));
+            assert!(matches!(inbox.try_recv(), Ok(AdminCommand::Drain(name)) if name == "a"));
         }
     }
 }

@@ -71,6 +71,16 @@ pub(super) struct Exchange {
     pub response: Response,
     /// Some byte of the response arrived.
     pub response_started: bool,
+    /// The final response's status, once its head arrived.
+    pub status: u16,
+    /// Response head and body bytes read from the backend for this exchange.
+    pub response_bytes: u64,
+    /// Body bytes of the response relayed to the client.
+    pub body_bytes: u64,
+    /// The request line, kept for the access log (only when it is on).
+    pub request_line: Option<String>,
+    /// When the request head was complete.
+    pub started: Instant,
     pub last_backend_activity: Instant,
 }
 

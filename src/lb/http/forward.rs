@@ -8,9 +8,10 @@ use super::client::{Exchange, Phase, Response};
 use super::upstream::Upstream;
 use super::{BYTES_PER_WAKE, HttpBalancer, upstream_token};
 use crate::http::{
-    BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, write_request_head,
-    write_response_head,
+    BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, Version,
+    write_request_head, write_response_head,
 };
+use crate::lb::access_log::Entry;
 use crate::lb::config::HashOn;
 use crate::lb::pool::{hash_ip, hash_key};
 use crate::reactor::{self, Context, Interest, WriteStop};
@@ -99,6 +100,17 @@ impl HttpBalancer {
             request_bytes: 0,
             response: Response::Head(ResponseParser::new(self.limits)),
             response_started: false,
+            status: 0,
+            response_bytes: 0,
+            body_bytes: 0,
+            request_line: self.backends.logging().then(|| {
+                let version = match head.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                };
+                format!("{} {} {version}", head.method, head.target)
+            }),
+            started: now,
             last_backend_activity: now,
             method: head.method,
         };
@@ -120,7 +132,7 @@ impl HttpBalancer {
         let key = self.balance_key(ck);
         loop {
             let tried = std::mem::take(&mut self.exchange(ck).tried);
-            let pick = self.pool.pick(now, &tried, key);
+            let pick = self.backends.pool().pick(now, &tried, key);
             self.exchange(ck).tried = tried;
             let Some(pick) = pick else {
                 let detail = format!(
@@ -140,8 +152,8 @@ impl HttpBalancer {
                 None => match self.connect(ctx, backend) {
                     Ok(uk) => uk,
                     Err(e) => {
-                        warn!("backend {} failed: {e}", self.config.backends[backend].addr);
-                        self.pool.fail(pick, now);
+                        warn!("backend {} failed: {e}", self.backends.addr(backend));
+                        self.backends.pool().fail(pick, now);
                         self.exchange(ck).tried.push(backend);
                         continue;
                     }
@@ -171,7 +183,8 @@ impl HttpBalancer {
     }
 
     fn connect(&mut self, ctx: &mut Context<'_>, backend: usize) -> io::Result<usize> {
-        let mut socket = reactor::connect(self.config.backends[backend].addr)?;
+        let addr = self.backends.addr(backend);
+        let mut socket = reactor::connect(addr)?;
         let entry = self.upstreams.vacant_entry();
         let uk = entry.key();
         ctx.registry().register(
@@ -182,6 +195,8 @@ impl HttpBalancer {
         entry.insert(Upstream::new(
             socket,
             backend,
+            addr,
+            self.generation,
             self.config.buffer_bytes,
             ctx.now(),
         ));
@@ -198,14 +213,13 @@ impl HttpBalancer {
             return;
         };
         let upstream = &self.upstreams[uk];
-        let (connected, reused) = (upstream.connected, upstream.reused);
-        let addr = self.config.backends[pick.backend].addr;
+        let (connected, reused, addr) = (upstream.connected, upstream.reused, upstream.addr);
         self.close_upstream(uk);
         let exchange = self.exchange(ck);
         if !connected {
             warn!("backend {addr} {reason}");
             exchange.tried.push(pick.backend);
-            self.pool.fail(pick, now);
+            self.backends.pool().fail(pick, now);
             return self.assign_upstream(ctx, ck, false);
         }
         let untouched = !exchange.response_started && exchange.request_bytes == 0;
@@ -213,11 +227,11 @@ impl HttpBalancer {
             // The backend may close a kept-alive connection just as we reuse
             // it; an idempotent request without a body is safe to send again.
             exchange.retried = true;
-            self.pool.release(pick);
+            self.backends.pool().release(pick);
             return self.assign_upstream(ctx, ck, true);
         }
         let answered = !matches!(exchange.response, Response::Head(_));
-        self.pool.finish(pick, now);
+        self.backends.pool().finish(pick, now);
         if !answered {
             self.reject(ctx, ck, 502, &format!("backend {addr} {reason}"));
         } else {
@@ -268,7 +282,7 @@ impl HttpBalancer {
             Ok(Relay::Upgraded) => {
                 let exchange = self.exchange(ck);
                 if let Some(pick) = exchange.pick.take() {
-                    self.pool.finish(pick, now);
+                    self.backends.pool().finish(pick, now);
                 }
                 self.clients[ck].phase = Phase::Tunnel {
                     upstream: uk,
@@ -366,7 +380,7 @@ impl HttpBalancer {
         let read = upstream.fill(BYTES_PER_WAKE).map_err(Fault::Upstream)?;
         let mut moved = read > 0;
         exchange.response_started |= moved;
-        let addr = self.config.backends[upstream.backend].addr;
+        let addr = upstream.addr;
         if let Response::Head(parser) = &mut exchange.response {
             // A relayed interim response (100 Continue) must leave now: the
             // client may be waiting for it before it sends the body.
@@ -398,6 +412,7 @@ impl HttpBalancer {
                 }
                 Ok(HeadStatus::Complete { head, consumed }) => {
                     upstream.inbuf.consume(consumed);
+                    exchange.response_bytes += consumed as u64;
                     if head.is_interim() {
                         if exchange.expects_continue || head.status != 100 {
                             write_response_head(&head, true, &mut client.io.out);
@@ -409,6 +424,7 @@ impl HttpBalancer {
                         write_response_head(&head, false, &mut client.io.out);
                         return Ok(Relay::Upgraded);
                     }
+                    exchange.status = head.status;
                     let keep = exchange.keep_client && head.framing != BodyFraming::UntilClose;
                     exchange.keep_client = keep;
                     exchange.keep_backend = head.keep_alive;
@@ -429,6 +445,8 @@ impl HttpBalancer {
                 Fault::Upstream(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
             *pending = progress.consumed;
+            exchange.response_bytes += progress.consumed as u64;
+            exchange.body_bytes += progress.consumed as u64;
         }
         if !client.io.out.is_empty() && *pending > 0 {
             // A small body rides along with its head: one write, not two.
@@ -476,7 +494,25 @@ impl HttpBalancer {
             unreachable!()
         };
         if let Some(pick) = exchange.pick.take() {
-            self.pool.finish(pick, now);
+            let sent = (exchange.head.len() as u64) + exchange.request_bytes;
+            self.backends
+                .count_bytes(&pick, sent, exchange.response_bytes);
+            if let Some(request) = exchange.request_line.as_deref() {
+                let name = self
+                    .backends
+                    .pool()
+                    .index_of(&pick)
+                    .map(|i| self.backends.name(i).to_string());
+                self.backends.log(&Entry {
+                    client: self.clients[ck].addr,
+                    request,
+                    status: exchange.status,
+                    bytes: exchange.body_bytes,
+                    backend: name.as_deref().unwrap_or("-"),
+                    duration: now.saturating_duration_since(exchange.started),
+                });
+            }
+            self.backends.pool().finish(pick, now);
         }
         // A backend that answered before the whole request arrived leaves the
         // rest of the body unread: neither connection can carry another request.
@@ -486,11 +522,16 @@ impl HttpBalancer {
             upstream.client = None;
             upstream.reused = true;
             upstream.idle_since = now;
-            if complete && exchange.keep_backend && upstream.reusable() && !self.shutting_down {
+            let current = upstream.generation == self.generation;
+            if complete
+                && exchange.keep_backend
+                && upstream.reusable()
+                && current
+                && !self.shutting_down
+            {
                 if let Some(evicted) = self.idle.park(upstream.backend, uk) {
                     self.close_upstream(evicted);
                 }
-                self.arm_sweep(ctx);
             } else {
                 self.close_upstream(uk);
             }

@@ -22,8 +22,10 @@ use slab::Slab;
 
 use self::client::{Client, ClientIo, Phase};
 use self::upstream::{IdlePool, Upstream};
+use super::admin::AdminCommand;
+use super::backends::Backends;
 use super::config::LbConfig;
-use super::pool::BackendPool;
+use super::worker::{TICK, WorkerLink};
 use crate::http::{HeadLimits, RequestParser, error_response};
 use crate::reactor::{
     self, Context, FIRST_RESERVED_TOKEN, Interest, Readiness, Service, TcpListener, TcpStream,
@@ -38,15 +40,12 @@ const BYTES_PER_WAKE: usize = 256 * 1024;
 const ROUNDS_PER_WAKE: usize = 64;
 /// Connections accepted per wake-up before the listener yields.
 const ACCEPTS_PER_WAKE: usize = 128;
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-/// How often parked backend connections are checked for age.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// After an error response, how long the client may take to read it.
 const LINGER: Duration = Duration::from_secs(2);
 
 const TIMER_CLIENT: u64 = 0;
-const TIMER_SWEEP: u64 = 1;
-const TIMER_ACCEPT: u64 = 2;
+/// Periodic upkeep: parked connections' age, stats, the access log, accept retries.
+const TIMER_TICK: u64 = 1;
 
 fn client_token(key: usize) -> Token {
     Token(key * 2)
@@ -61,21 +60,28 @@ pub struct HttpBalancer {
     config: LbConfig,
     limits: HeadLimits,
     listener: Option<TcpListener>,
-    pool: BackendPool,
+    backends: Backends,
+    link: Option<WorkerLink>,
+    /// Bumped by each reload: upstreams from older generations are not parked again.
+    generation: u64,
+    accept_failed: bool,
+    accepted: u64,
     clients: Slab<Client>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
     accept_paused: bool,
-    sweep_armed: bool,
     shutting_down: bool,
 }
 
 impl HttpBalancer {
     /// A balancer that accepts on `listener` (registered by
     /// [`HttpBalancer::register`]) and forwards requests to the backends.
-    pub fn new(config: LbConfig, listener: TcpListener) -> Self {
-        let mut pool = BackendPool::new(&config.backends, config.strategy);
-        pool.set_backoff(config.backoff);
+    pub fn new(
+        config: LbConfig,
+        listener: TcpListener,
+        backends: Backends,
+        link: Option<WorkerLink>,
+    ) -> Self {
         let limits = HeadLimits {
             max_head_bytes: config.max_head_bytes,
             max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
@@ -86,12 +92,15 @@ impl HttpBalancer {
             config,
             limits,
             listener: Some(listener),
-            pool,
+            backends,
+            link,
+            generation: 0,
+            accept_failed: false,
+            accepted: 0,
             clients: Slab::new(),
             upstreams: Slab::new(),
             idle,
             accept_paused: false,
-            sweep_armed: false,
             shutting_down: false,
         }
     }
@@ -114,12 +123,15 @@ impl HttpBalancer {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.open_client(ctx, stream, addr),
+                Ok((stream, addr)) => {
+                    self.accepted += 1;
+                    self.open_client(ctx, stream, addr);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    ctx.set_timer_after(ACCEPT_RETRY, TIMER_ACCEPT);
+                    warn!("accept failed: {e}; retrying in {TICK:?}");
+                    self.accept_failed = true;
                     return;
                 }
             }
@@ -205,7 +217,7 @@ impl HttpBalancer {
         match phase {
             Phase::Forwarding(mut exchange) => {
                 if let Some(pick) = exchange.pick.take() {
-                    self.pool.finish(pick, ctx.now());
+                    self.backends.pool().finish(pick, ctx.now());
                 }
                 if let Some(uk) = exchange.upstream.take() {
                     self.close_upstream(uk);
@@ -308,10 +320,7 @@ impl HttpBalancer {
                     self.upstream_failed(ctx, ck, &format!("did not accept within {timeout:?}"));
                 } else if !exchange.response_started {
                     let timeout = self.config.response_timeout;
-                    let backend = exchange
-                        .pick
-                        .as_ref()
-                        .map(|p| self.config.backends[p.backend].addr);
+                    let backend = exchange.upstream.map(|uk| self.upstreams[uk].addr);
                     let who = backend.map_or_else(String::new, |b| format!("backend {b} "));
                     self.reject(
                         ctx,
@@ -364,9 +373,37 @@ impl HttpBalancer {
         self.drive(ctx, ck);
     }
 
-    fn sweep_idle(&mut self, ctx: &mut Context<'_>) {
-        self.sweep_armed = false;
-        let now = ctx.now();
+    fn on_tick(&mut self, ctx: &mut Context<'_>) {
+        self.sweep_idle(ctx.now());
+        self.publish();
+        self.backends.tick();
+        if std::mem::take(&mut self.accept_failed) {
+            self.accept(ctx);
+        }
+        ctx.set_timer_after(TICK, TIMER_TICK);
+    }
+
+    fn publish(&self) {
+        if let Some(link) = &self.link {
+            let clients = self.clients.len() as u64;
+            link.publish(self.backends.snapshot("http", clients, self.accepted));
+        }
+    }
+
+    /// Switches to a reloaded configuration. Parked connections are closed:
+    /// backend indices may have moved, and a removed backend must not be reused.
+    fn reload(&mut self, ctx: &mut Context<'_>, config: LbConfig) {
+        self.backends.reconfigure(ctx, &config);
+        self.generation += 1;
+        let parked: Vec<usize> = self.idle.iter().collect();
+        for uk in parked {
+            self.close_upstream(uk);
+        }
+        self.idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        self.config = config;
+    }
+
+    fn sweep_idle(&mut self, now: Instant) {
         let max_idle = self.config.pool_idle_timeout;
         let expired: Vec<usize> = self
             .idle
@@ -376,21 +413,31 @@ impl HttpBalancer {
         for uk in expired {
             self.close_upstream(uk);
         }
-        self.arm_sweep(ctx);
-    }
-
-    fn arm_sweep(&mut self, ctx: &mut Context<'_>) {
-        if !self.sweep_armed && self.idle.iter().next().is_some() {
-            self.sweep_armed = true;
-            ctx.set_timer_after(SWEEP_INTERVAL, TIMER_SWEEP);
-        }
     }
 }
 
 impl Service for HttpBalancer {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.backends.start(ctx);
+        ctx.set_timer_after(TICK, TIMER_TICK);
+    }
+
+    fn on_wake(&mut self, ctx: &mut Context<'_>) {
+        while let Some(command) = self.link.as_ref().and_then(WorkerLink::next_command) {
+            match command {
+                AdminCommand::Reload(config) => self.reload(ctx, *config),
+                other => self.backends.command(&other),
+            }
+        }
+        self.publish();
+    }
+
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
         if token == LISTENER {
             return self.accept(ctx);
+        }
+        if Backends::owns_token(token) {
+            return self.backends.on_check_ready(ctx, token, readiness);
         }
         let key = token.0 / 2;
         if token.0 % 2 == 1 {
@@ -409,17 +456,20 @@ impl Service for HttpBalancer {
         self.drive(ctx, key);
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
+        if Backends::owns_timer(payload) {
+            return self.backends.on_check_timer(ctx, id, payload);
+        }
         match payload & 3 {
             TIMER_CLIENT => self.on_client_timer(ctx, (payload >> 2) as usize),
-            TIMER_SWEEP => self.sweep_idle(ctx),
-            _ => self.accept(ctx),
+            _ => self.on_tick(ctx),
         }
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
         self.listener = None;
         self.shutting_down = true;
+        self.backends.stop(ctx);
         // Idle keep-alive clients have nothing in flight: let them go now.
         let idle: Vec<usize> = self
             .clients

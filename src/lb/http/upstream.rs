@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::reactor::{Buffer, ReadStop, TcpStream};
@@ -11,8 +12,13 @@ use crate::reactor::{Buffer, ReadStop, TcpStream};
 #[derive(Debug)]
 pub(super) struct Upstream {
     pub socket: TcpStream,
-    /// Index of the backend in the pool.
+    /// Index of the backend in the pool (valid while `generation` is current).
     pub backend: usize,
+    /// Where the backend listens.
+    pub addr: SocketAddr,
+    /// The configuration generation it was opened under: after a reload,
+    /// indices may have moved, so older connections are never parked again.
+    pub generation: u64,
     /// Response bytes read from the backend, parsed and forwarded from here.
     pub inbuf: Buffer,
     pub connected: bool,
@@ -31,10 +37,19 @@ pub(super) struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(socket: TcpStream, backend: usize, buffer_bytes: usize, now: Instant) -> Self {
+    pub fn new(
+        socket: TcpStream,
+        backend: usize,
+        addr: SocketAddr,
+        generation: u64,
+        buffer_bytes: usize,
+        now: Instant,
+    ) -> Self {
         Self {
             socket,
             backend,
+            addr,
+            generation,
             inbuf: Buffer::with_capacity(buffer_bytes),
             connected: false,
             readable: false,

@@ -1,0 +1,230 @@
+//! Running a balancer: one or more workers (each a reactor on its own
+//! thread with its own SO_REUSEPORT listener), the admin listener, and the
+//! main thread turning signals into shutdowns and reloads.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::access_log::AccessLog;
+use super::admin::{AdminCommand, AdminHub, AdminServer};
+use super::backends::Backends;
+use super::worker::WorkerLink;
+use super::{LbConfig, LbError, Mode, http, tcp};
+use crate::reactor::{self, Context, ListenOptions, Reactor, Readiness, Service, TimerId, Token};
+use crate::{error, info, warn};
+
+/// The balancer of either mode, as one service.
+enum Proxy {
+    Tcp(tcp::TcpBalancer),
+    Http(http::HttpBalancer),
+}
+
+impl Proxy {
+    fn service(&mut self) -> &mut dyn Service {
+        match self {
+            Proxy::Tcp(s) => s,
+            Proxy::Http(s) => s,
+        }
+    }
+}
+
+impl Service for Proxy {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.service().on_start(ctx);
+    }
+    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
+        self.service().on_ready(ctx, token, readiness);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
+        self.service().on_timer(ctx, id, payload);
+    }
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        self.service().on_shutdown(ctx);
+    }
+    fn is_drained(&self) -> bool {
+        match self {
+            Proxy::Tcp(s) => s.is_drained(),
+            Proxy::Http(s) => s.is_drained(),
+        }
+    }
+    fn on_wake(&mut self, ctx: &mut Context<'_>) {
+        self.service().on_wake(ctx);
+    }
+}
+
+struct Worker {
+    reactor: Reactor,
+    service: Proxy,
+}
+
+/// A bound balancer, ready to run.
+pub struct Balancer {
+    workers: Vec<Worker>,
+    admin: Option<(Reactor, AdminServer)>,
+    hub: Arc<AdminHub>,
+    local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    config: LbConfig,
+    signals: Signals,
+}
+
+impl Balancer {
+    /// Validates `config`, binds the listeners and prepares the event loops.
+    pub fn bind(config: LbConfig) -> Result<Self, LbError> {
+        config.validate().map_err(LbError::Config)?;
+        // Caught from here on: a signal sent as soon as the address is known
+        // stops the balancer gracefully instead of killing it.
+        let signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+        let count = config.workers.max(1);
+        let options = ListenOptions {
+            reuse_port: count > 1,
+            ..ListenOptions::default()
+        };
+        let bind_error = |addr, source| LbError::Bind { addr, source };
+        let first =
+            reactor::listen(config.listen, options).map_err(|e| bind_error(config.listen, e))?;
+        let local_addr = first.local_addr()?;
+        let hub = AdminHub::new(count);
+        let mut workers = Vec::with_capacity(count);
+        let mut listener = Some(first);
+        for id in 0..count {
+            let listener = match listener.take() {
+                Some(listener) => listener,
+                None => {
+                    reactor::listen(local_addr, options).map_err(|e| bind_error(local_addr, e))?
+                }
+            };
+            let mut reactor = Reactor::new()?;
+            reactor.set_drain_timeout(config.drain_timeout);
+            let link = WorkerLink::new(id, Arc::clone(&hub), hub.attach(reactor.handle()));
+            let access_log = match &config.access_log {
+                Some(path) => Some(AccessLog::open(path).map_err(LbError::Io)?),
+                None => None,
+            };
+            let backends = Backends::new(&config, access_log);
+            let service = match config.mode {
+                Mode::Tcp => {
+                    let mut service =
+                        tcp::TcpBalancer::new(config.clone(), listener, backends, Some(link));
+                    service.register(reactor.registry())?;
+                    Proxy::Tcp(service)
+                }
+                Mode::Http => {
+                    let mut service =
+                        http::HttpBalancer::new(config.clone(), listener, backends, Some(link));
+                    service.register(reactor.registry())?;
+                    Proxy::Http(service)
+                }
+            };
+            workers.push(Worker { reactor, service });
+        }
+        let (admin, admin_addr) = match config.admin {
+            Some(addr) => {
+                let reactor = Reactor::new()?;
+                let (server, bound) = AdminServer::bind(&reactor, addr, Arc::clone(&hub))
+                    .map_err(|e| bind_error(addr, e))?;
+                (Some((reactor, server)), Some(bound))
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            workers,
+            admin,
+            hub,
+            local_addr,
+            admin_addr,
+            config,
+            signals,
+        })
+    }
+
+    /// The address clients connect to (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains and returns. SIGHUP calls
+    /// `reload` for a new configuration and hands it to every worker; a
+    /// refused one (`Err`, already explained) leaves the running one.
+    pub fn run(self, mut reload: impl FnMut() -> Result<LbConfig, String>) -> Result<(), LbError> {
+        let mut signals = self.signals;
+        let mut handles: Vec<reactor::Handle> =
+            self.workers.iter().map(|w| w.reactor.handle()).collect();
+        let mut threads = Vec::new();
+        for (id, mut worker) in self.workers.into_iter().enumerate() {
+            let thread = thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || worker.reactor.run(&mut worker.service))?;
+            threads.push(thread);
+        }
+        let admin_thread = match self.admin {
+            Some((mut reactor, mut server)) => {
+                handles.push(reactor.handle());
+                Some(
+                    thread::Builder::new()
+                        .name("admin".into())
+                        .spawn(move || reactor.run(&mut server))?,
+                )
+            }
+            None => None,
+        };
+        // Ends the signal loop once every worker has stopped for any reason.
+        let closer = signals.handle();
+        let watcher = thread::spawn(move || {
+            let outcomes: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+            closer.close();
+            outcomes
+        });
+        let running = self.config;
+        for signal in signals.forever() {
+            match signal {
+                SIGHUP => match reload() {
+                    Ok(config) => {
+                        if config.mode != running.mode || config.listen != running.listen {
+                            warn!(
+                                "a reload changes backends, weights, strategy and limits; mode and listen address need a restart"
+                            );
+                        }
+                        info!(
+                            "reloading: {} backend(s), {}",
+                            config.backends.len(),
+                            config.strategy
+                        );
+                        self.hub.send(&AdminCommand::Reload(Box::new(config)));
+                    }
+                    Err(why) => error!("reload refused, running configuration kept: {why}"),
+                },
+                _ => {
+                    info!("stopping: finishing work in flight (a second signal stops at once)");
+                    for handle in &handles {
+                        handle.shutdown();
+                    }
+                }
+            }
+        }
+        let outcomes = watcher.join().unwrap_or_default();
+        for handle in &handles {
+            handle.shutdown();
+        }
+        if let Some(admin) = admin_thread {
+            let _ = admin.join();
+        }
+        for outcome in outcomes {
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(LbError::Io(e)),
+                Err(_) => return Err(LbError::Io(std::io::Error::other("a worker panicked"))),
+            }
+        }
+        Ok(())
+    }
+}

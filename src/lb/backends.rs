@@ -236,6 +236,7 @@ impl Backends {
             workers: 1,
             clients,
             accepted,
+            accepted_by_worker: vec![accepted],
             backends,
         }
     }

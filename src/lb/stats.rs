@@ -62,6 +62,8 @@ pub struct Snapshot {
     pub clients: u64,
     /// Client connections accepted since start.
     pub accepted: u64,
+    /// Connections accepted by each worker, in worker order.
+    pub accepted_by_worker: Vec<u64>,
     /// One entry per backend, in list order.
     pub backends: Vec<BackendSnapshot>,
 }
@@ -74,6 +76,10 @@ impl Snapshot {
             None => return Snapshot::default(),
         };
         total.workers = parts.iter().map(|p| p.workers).sum();
+        total.accepted_by_worker = parts
+            .iter()
+            .flat_map(|p| p.accepted_by_worker.iter().copied())
+            .collect();
         for part in &parts[1..] {
             total.clients += part.clients;
             total.accepted += part.accepted;

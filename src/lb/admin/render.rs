@@ -169,6 +169,7 @@ mod tests {
             workers: 1,
             clients: 3,
             accepted: 9,
+            accepted_by_worker: vec![9],
             backends: vec![BackendSnapshot {
                 name: "pi<0>".into(),
                 address: "127.0.0.1:5000".into(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use distloop::reactor::{
-    Buffer, Context, Interest, ListenOptions, Reactor, Readiness, ReadStop, Service, TcpListener,
+    Buffer, Context, Interest, ListenOptions, Reactor, ReadStop, Readiness, Service, TcpListener,
     TcpStream, TimerId, Token, WriteStop, listen, prepare_accepted,
 };
 use slab::Slab;

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -70,7 +71,7 @@ def install_guards(time_limit_s):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(time_limit_s))
+    signal.alarm(max(1, int(time_limit_s)))
 
 
 def pinned(cpu, argv):
@@ -90,8 +91,10 @@ def spawn(argv, **kwargs):
 
 def start_server(argv, cpu=None):
     """Starts a server and returns (process, "host:port") from its first line."""
-    proc = spawn(pinned(cpu, argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                 text=True)
+    # stderr goes to a file: read only when the server fails to start, so a
+    # logging server can never block on a full pipe.
+    errors = tempfile.TemporaryFile(mode="w+")
+    proc = spawn(pinned(cpu, argv), stdout=subprocess.PIPE, stderr=errors, text=True)
     found = {}
 
     def read_first_line():
@@ -102,7 +105,15 @@ def start_server(argv, cpu=None):
     reader.join(STARTUP_TIMEOUT_S)
     line = found.get("line", "")
     if not line.startswith("listening on "):
-        raise RuntimeError(f"{argv[0]} did not start (first line: {line!r})")
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        errors.seek(0)
+        said = errors.read().strip().splitlines()
+        # clap puts its one-line reason first and a "--help" hint last.
+        reason = next((l for l in said if l.startswith("error")),
+                      said[-1] if said else f"first line: {line!r}")
+        raise RuntimeError(f"{os.path.basename(argv[0])} did not start ({reason})")
     # Keep draining stdout so that a chatty server never blocks on a full pipe.
     threading.Thread(target=lambda: proc.stdout.read(), daemon=True).start()
     return proc, line.split()[-1]

@@ -22,7 +22,8 @@ RELEASE = os.path.join(ROOT, "target", "release")
 DISTLOOP = os.path.join(RELEASE, "distloop")
 PI_BACKEND = os.path.join(RELEASE, "pi-backend")
 
-DEFAULT_STRATEGIES = "n-to-1,round-robin,least-connections,least-response-time"
+DEFAULT_STRATEGIES = ("n-to-1,round-robin,least-connections,least-response-time,"
+                      "weighted-round-robin,power-of-two,peak-ewma,consistent-hash,random")
 
 # How long a started server may take to print its `listening on` line.
 STARTUP_TIMEOUT_S = 10

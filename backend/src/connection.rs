@@ -76,16 +76,24 @@ impl Connection {
                 }
             }
             let started = Instant::now();
+            let paced = std::cell::Cell::new(false);
+            let pace_computation = |took: Duration| {
+                pace(took, shared);
+                paced.set(true);
+            };
             let page_context = PageContext {
                 permits: &shared.permits,
                 abandoned: &shared.abandoned,
+                pace: &pace_computation,
             };
             let response = answer(
                 &route(&head.method, &head.target),
                 head.wants_text,
                 page_context,
             );
-            pace(started.elapsed(), shared);
+            if !paced.get() {
+                pace(started.elapsed(), shared);
+            }
             let close = !head.keep_alive || shared.stopping.load(Ordering::SeqCst);
             self.send(&response, shared, head.method == Method::Head, close)?;
             if close {

@@ -13,13 +13,17 @@ use crate::response::Response;
 use crate::route::Route;
 
 /// What answering may use besides the route.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct PageContext<'a> {
     /// Bounds concurrent π computations.
     pub permits: &'a ComputePermits,
     /// Set when a stopping server has waited long enough: slow pages give
     /// up and answer 503.
     pub abandoned: &'a AtomicBool,
+    /// Stretches a π computation that took the given time (`--slowdown`,
+    /// `--delay`). Called while the compute permit is held, so that a slowed
+    /// backend also serves fewer requests at once, as a slower machine would.
+    pub pace: &'a dyn Fn(std::time::Duration),
 }
 
 /// Answers `route`; `wants_text` picks text/plain over HTML for π.
@@ -28,7 +32,10 @@ pub fn answer(route: &Route, wants_text: bool, context: PageContext<'_>) -> Resp
         Route::Pi { places } => {
             let digits = {
                 let _permit = context.permits.acquire();
-                pi_digits(*places)
+                let started = std::time::Instant::now();
+                let digits = pi_digits(*places);
+                (context.pace)(started.elapsed());
+                digits
             };
             if wants_text {
                 Response::text(200, digits)
@@ -84,7 +91,11 @@ mod tests {
     use super::*;
 
     fn context<'a>(permits: &'a ComputePermits, abandoned: &'a AtomicBool) -> PageContext<'a> {
-        PageContext { permits, abandoned }
+        PageContext {
+            permits,
+            abandoned,
+            pace: &|_| {},
+        }
     }
 
     fn body(response: &Response) -> String {

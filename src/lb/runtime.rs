@@ -106,6 +106,9 @@ impl Balancer {
                 None => None,
             };
             let backends = Backends::new(&config, access_log);
+            // Published now, so that the admin port knows every backend (and
+            // accepts drain/ready for it) before the first periodic publish.
+            hub.publish(id, backends.snapshot(&config.mode.to_string(), 0, 0));
             let service = match config.mode {
                 Mode::Tcp => {
                     let mut service =

@@ -604,3 +604,94 @@ fn a_bad_config_file_at_start_exits_2_naming_the_file_and_line() {
     assert!(stderr.contains(&located), "{stderr}");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_reload_starts_the_checks_it_asks_for_on_the_backends_it_adds() {
+    const SIGHUP: i32 = 1;
+    let backends = start_backends(&[&[], &[], &[]]);
+    let agent = Agent::start("drain");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = temp_path("reload-checks.toml");
+    let two = format!(
+        "{}{}",
+        backend_table(&backends[0], "a"),
+        backend_table(&backends[1], "b")
+    );
+    std::fs::write(&path, &two).unwrap();
+    let (lb, admin_addr) = balancer(&[], &["--config", path.to_str().unwrap()]);
+    assert_eq!(answers(lb.addr, 4).len(), 4);
+
+    let more = format!(
+        "{two}{}agent = {}\n[[backend]]\naddress = \"{dead}\"\nname = \"d\"\n\
+         [health]\ncheck = \"http:/health\"\ninterval = \"{INTERVAL}\"\nfall = 1\n",
+        backend_table(&backends[2], "c"),
+        agent.port()
+    );
+    std::fs::write(&path, &more).unwrap();
+    lb.signal(SIGHUP);
+    wait_for_state(admin_addr, "c", "drain");
+    wait_for_state(admin_addr, "d", "down");
+    let seen = answers(lb.addr, 12);
+    assert!(
+        seen.iter().all(|b| b == "a" || b == "b"),
+        "c drains and d is down: {seen:?}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn with_two_workers_a_drain_reaches_both_and_sigterm_stops_both() {
+    const SIGTERM: i32 = 15;
+    let backends = start_backends(&[&[], &[]]);
+    let specs = [spec(&backends[0], "a", ""), spec(&backends[1], "b", "")];
+    let (mut lb, admin_addr) = balancer(&specs, &["--workers", "2", "--strategy", "n-to-1"]);
+    assert_eq!(admin(admin_addr, "POST", "/backends/a/drain").0, 200);
+    wait_for_state(admin_addr, "a", "drain");
+    // Fresh connections land on either worker; none may still send to a.
+    let seen = answers(lb.addr, 40);
+    assert!(seen.iter().all(|b| b == "b"), "{seen:?}");
+    lb.signal(SIGTERM);
+    assert_eq!(lb.wait_exit(SETTLE), Some(0));
+}
+
+#[test]
+fn tcp_mode_drain_and_access_log_work_per_connection() {
+    let backends = start_backends(&[&[], &[]]);
+    let specs = [spec(&backends[0], "a", ""), spec(&backends[1], "b", "")];
+    let path = temp_path("tcp-access.log");
+    let _ = std::fs::remove_file(&path);
+    let (lb, admin_addr) = balancer(
+        &specs,
+        &[
+            "--mode",
+            "tcp",
+            "--strategy",
+            "n-to-1",
+            "--access-log",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(who(lb.addr, "/50"), "a");
+    assert_eq!(admin(admin_addr, "POST", "/backends/a/drain").0, 200);
+    wait_for_state(admin_addr, "a", "drain");
+    assert_eq!(answers(lb.addr, 3), ["b", "b", "b"]);
+    let mut lines = Vec::new();
+    wait_for(
+        "four connections in the log",
+        Duration::from_secs(5),
+        || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            lines = text.lines().map(String::from).collect();
+            lines.len() >= 4
+        },
+    );
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for (line, backend) in lines.iter().zip(["a", "b", "b", "b"]) {
+        assert!(line.contains("\"TCP\""), "{line}");
+        assert!(line.contains(&format!(" backend={backend} ")), "{line}");
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -192,9 +192,14 @@ impl Balancer {
             match signal {
                 SIGHUP => match reload() {
                     Ok(config) => {
-                        if config.mode != running.mode || config.listen != running.listen {
+                        if config.mode != running.mode
+                            || config.listen != running.listen
+                            || config.workers != running.workers
+                            || config.admin != running.admin
+                            || config.access_log != running.access_log
+                        {
                             warn!(
-                                "a reload changes backends, weights, strategy and limits; mode and listen address need a restart"
+                                "a reload changes backends, weights, strategy, checks and limits; mode, listen address, workers, admin address and access log need a restart"
                             );
                         }
                         info!(

@@ -151,7 +151,12 @@ fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
 /// Waits until /stats shows backend `name` in `state`.
 fn wait_for_state(admin_addr: SocketAddr, name: &str, state: &str) {
     wait_for(&format!("backend {name} {state}"), SETTLE, || {
-        backend_stats(&stats(admin_addr), name)["state"] == state
+        // A backend a reload adds shows up once the workers have taken it.
+        let stats = stats(admin_addr);
+        let listed = stats["backends"].as_array().expect("a backends array");
+        listed
+            .iter()
+            .any(|b| b["name"] == name && b["state"] == state)
     });
 }
 
@@ -396,8 +401,15 @@ fn agent_replies_drain_restore_and_reweigh_a_backend() {
 
     agent.set_reply("maint");
     wait_for_state(admin_addr, "a", "maint");
+    agent.set_reply("down # disk full");
+    wait_for_state(admin_addr, "a", "down");
+    let down = answers(lb.addr, 6);
+    assert!(down.iter().all(|b| b == "b"), "{down:?}");
     agent.set_reply("up");
     wait_for_state(admin_addr, "a", "up");
+    wait_for("a to serve after down", SETTLE, || {
+        who(lb.addr, "/50") == "a"
+    });
 }
 
 #[test]
@@ -548,11 +560,10 @@ fn the_access_log_has_one_common_log_format_line_per_request() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[test]
-fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
+fn sigterm_lets_the_slow_request_finish(mode: &str) {
     const SIGTERM: i32 = 15;
     let backends = start_backends(&[&[]]);
-    let (mut lb, admin_addr) = balancer(&[spec(&backends[0], "a", "")], &[]);
+    let (mut lb, admin_addr) = balancer(&[spec(&backends[0], "a", "")], &["--mode", mode]);
     let addr = lb.addr;
     let slow = thread::spawn(move || try_get(addr, SLOW_PATH));
     wait_for_active(admin_addr, "a");
@@ -563,6 +574,31 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
     assert!(!slow.is_finished(), "the slow request is still in flight");
     assert_eq!(slow.join().unwrap(), Ok((200, "a".to_string())));
     assert_eq!(lb.wait_exit(SETTLE), Some(0));
+}
+
+#[test]
+fn http_mode_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
+    sigterm_lets_the_slow_request_finish("http");
+}
+
+#[test]
+fn tcp_mode_sigterm_finishes_the_connection_in_flight_refuses_new_ones_and_exits_zero() {
+    sigterm_lets_the_slow_request_finish("tcp");
+}
+
+#[test]
+fn a_kept_alive_client_is_sent_elsewhere_from_its_next_request_after_a_drain() {
+    let backends = start_backends(&[&[], &[]]);
+    let specs = [spec(&backends[0], "a", ""), spec(&backends[1], "b", "")];
+    let (lb, admin_addr) = balancer(&specs, &["--strategy", "n-to-1"]);
+    let mut conn = pi::Conn::open(lb.addr);
+    assert_eq!(conn.get("/50", false).1, "a");
+    assert_eq!(admin(admin_addr, "POST", "/backends/a/drain").0, 200);
+    wait_for_state(admin_addr, "a", "drain");
+    for _ in 0..3 {
+        let (status, backend, _) = conn.get("/50", false);
+        assert_eq!((status, backend.as_str()), (200, "b"));
+    }
 }
 
 #[test]

@@ -221,6 +221,9 @@ impl HealthChecker {
             if let Some(kept) = kept {
                 if tracked.health.is_some() {
                     tracked.health = kept.health.or(tracked.health);
+                    if let Some(health) = tracked.health.as_mut() {
+                        health.set_thresholds(config.rise, config.fall);
+                    }
                 }
                 tracked.weight_request = kept.weight_request;
                 tracked.view = BackendHealth {

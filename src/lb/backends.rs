@@ -182,7 +182,7 @@ impl Backends {
         self.drained = drained;
         self.specs = config.backends.clone();
         self.health
-            .reconfigure(ctx, &config.backends, &mut self.events);
+            .reconfigure(ctx, &config.health, &config.backends, &mut self.events);
         self.apply_events();
         for i in 0..self.specs.len() {
             self.refresh_state(i);

@@ -106,6 +106,9 @@ impl Balancer {
                 None => None,
             };
             let backends = Backends::new(&config, access_log);
+            // Published now, so that the admin port knows every backend (and
+            // accepts drain/ready for it) before the first periodic publish.
+            hub.publish(id, backends.snapshot(&config.mode.to_string(), 0, 0));
             let service = match config.mode {
                 Mode::Tcp => {
                     let mut service =
@@ -189,9 +192,14 @@ impl Balancer {
             match signal {
                 SIGHUP => match reload() {
                     Ok(config) => {
-                        if config.mode != running.mode || config.listen != running.listen {
+                        if config.mode != running.mode
+                            || config.listen != running.listen
+                            || config.workers != running.workers
+                            || config.admin != running.admin
+                            || config.access_log != running.access_log
+                        {
                             warn!(
-                                "a reload changes backends, weights, strategy and limits; mode and listen address need a restart"
+                                "a reload changes backends, weights, strategy, checks and limits; mode, listen address, workers, admin address and access log need a restart"
                             );
                         }
                         info!(

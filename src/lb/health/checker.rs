@@ -192,19 +192,22 @@ impl HealthChecker {
         }
     }
 
-    /// Takes a reloaded backend list. A backend with the same name and
-    /// address as before keeps its health and agent state, and `out` gets
-    /// that state again under its new index (the pool it applies to may have
-    /// been rebuilt from the configuration). Checks in flight are dropped and
-    /// every check is scheduled anew.
+    /// Takes a reloaded check configuration and backend list. A backend with
+    /// the same name and address as before keeps its health and agent state,
+    /// and `out` gets that state again under its new index (the pool it
+    /// applies to may have been rebuilt from the configuration). Checks in
+    /// flight are dropped and every check is scheduled anew, at the new
+    /// interval and of the new kind.
     pub fn reconfigure(
         &mut self,
         ctx: &mut Context<'_>,
+        config: &HealthConfig,
         backends: &[BackendSpec],
         out: &mut Vec<HealthEvent>,
     ) {
         let was_stopped = self.stopped;
         self.stop(ctx);
+        self.config = config.clone();
         let mut old: Vec<Option<Tracked>> = self.backends.drain(..).map(Some).collect();
         for (index, spec) in backends.iter().enumerate() {
             let kept = old
@@ -218,6 +221,9 @@ impl HealthChecker {
             if let Some(kept) = kept {
                 if tracked.health.is_some() {
                     tracked.health = kept.health.or(tracked.health);
+                    if let Some(health) = tracked.health.as_mut() {
+                        health.set_thresholds(config.rise, config.fall);
+                    }
                 }
                 tracked.weight_request = kept.weight_request;
                 tracked.view = BackendHealth {

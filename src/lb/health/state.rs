@@ -42,6 +42,13 @@ impl CheckState {
         self.up
     }
 
+    /// Keeps the health and the current run but counts it against new
+    /// thresholds from now on (a reload may change them).
+    pub fn set_thresholds(&mut self, rise: u32, fall: u32) {
+        self.rise = rise.max(1);
+        self.fall = fall.max(1);
+    }
+
     /// Records one check result and says whether the health changed.
     pub fn record(&mut self, passed: bool) -> Option<Transition> {
         if passed == self.up {
@@ -105,6 +112,16 @@ mod tests {
         state.record(true);
         state.record(false);
         assert_eq!(state.record(true), None, "the pass run was broken");
+        assert_eq!(state.record(true), Some(Transition::Rose));
+    }
+
+    #[test]
+    fn new_thresholds_apply_to_the_run_under_way() {
+        let mut state = CheckState::new(2, 3);
+        assert_eq!(state.record(false), None);
+        state.set_thresholds(2, 2);
+        assert_eq!(state.record(false), Some(Transition::Fell));
+        state.set_thresholds(0, 0);
         assert_eq!(state.record(true), Some(Transition::Rose));
     }
 

@@ -414,7 +414,8 @@ fn reconfigure_keeps_the_state_of_a_backend_with_the_same_name() {
             ..old[0].clone()
         },
     ];
-    let checker = HealthChecker::new(config(Some(CheckKind::Tcp)), &old);
+    let checks = config(Some(CheckKind::Tcp));
+    let checker = HealthChecker::new(checks.clone(), &old);
     let restated: Rc<RefCell<Option<Vec<HealthEvent>>>> = Rc::default();
     let restated_in_run = Rc::clone(&restated);
     let (events, checker, gave_up) = run(
@@ -429,7 +430,7 @@ fn reconfigure_keeps_the_state_of_a_backend_with_the_same_name() {
                 && events.contains(&HealthEvent::AgentState(0, AgentState::Maint))
             {
                 let mut out = Vec::new();
-                checker.reconfigure(ctx, &new, &mut out);
+                checker.reconfigure(ctx, &checks, &new, &mut out);
                 *restated = Some(out);
             }
             false

@@ -20,7 +20,7 @@ use super::config::LbConfig;
 use super::pool::{Pick, hash_ip};
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
-    self, Buffer, Context, Interest, ReadStop, Readiness, Service, TcpListener, TcpStream, TimerId,
+    self, Buffer, Context, Interest, ReadSide, Readiness, Service, TcpListener, TcpStream, TimerId,
     Token, WriteStop,
 };
 use crate::{debug, warn};
@@ -51,12 +51,8 @@ fn timer_payload(key: usize, kind: u64) -> u64 {
 #[derive(Debug)]
 struct Flow {
     buf: Buffer,
-    /// The source may have bytes (set by readiness, cleared at `WouldBlock`).
-    src_readable: bool,
-    /// The source sent end of stream.
-    src_eof: bool,
-    /// The source's readiness said its peer closed: read on to the end.
-    src_hup: bool,
+    /// The source's read side.
+    src: ReadSide,
     /// The destination may take bytes (set by readiness, cleared at `WouldBlock`).
     dst_writable: bool,
     /// End of stream was passed on to the destination.
@@ -67,9 +63,7 @@ impl Flow {
     fn new(capacity: usize) -> Self {
         Self {
             buf: Buffer::with_capacity(capacity),
-            src_readable: true,
-            src_eof: false,
-            src_hup: false,
+            src: ReadSide::new(),
             dst_writable: true,
             shut: false,
         }
@@ -92,27 +86,17 @@ impl Flow {
                     }
                 }
             }
-            if !self.src_readable || self.src_eof || self.buf.is_full() || moved >= BYTES_PER_WAKE {
+            if !self.src.can_read() || self.buf.is_full() || moved >= BYTES_PER_WAKE {
                 break;
             }
-            let budget = BYTES_PER_WAKE - moved;
-            let (n, stop) = if self.src_hup {
-                self.buf.read_from(src, budget)?
-            } else {
-                self.buf.read_available(src, budget)?
-            };
+            let n = self.src.fill(&mut self.buf, src, BYTES_PER_WAKE - moved)?;
             moved += n;
-            match stop {
-                ReadStop::WouldBlock => self.src_readable = false,
-                ReadStop::Eof => self.src_eof = true,
-                ReadStop::Full | ReadStop::Budget => {}
-            }
             if n == 0 {
                 break;
             }
         }
         if let Some(dst) = dst {
-            if self.src_eof && self.buf.is_empty() && !self.shut {
+            if self.src.eof && self.buf.is_empty() && !self.shut {
                 // Half close: the peer is done sending; the other way stays open.
                 match dst.shutdown(Shutdown::Write) {
                     Ok(()) => {}
@@ -122,7 +106,7 @@ impl Flow {
                 self.shut = true;
             }
         }
-        let capped = moved >= BYTES_PER_WAKE && self.src_readable && !self.src_eof;
+        let capped = moved >= BYTES_PER_WAKE && self.src.can_read();
         Ok((moved, capped))
     }
 
@@ -387,7 +371,7 @@ impl TcpBalancer {
                     if let Some(timer) = session.connect_timer.take() {
                         ctx.cancel_timer(timer);
                     }
-                    session.down.src_readable = true;
+                    session.down.src.readable = true;
                     session.up.dst_writable = true;
                 }
                 Ok(false) => return,
@@ -397,10 +381,7 @@ impl TcpBalancer {
                 }
             }
         } else {
-            if readiness.readable || readiness.read_closed || readiness.error {
-                session.down.src_readable = true;
-                session.down.src_hup |= readiness.read_closed || readiness.error;
-            }
+            session.down.src.note(readiness);
             if readiness.writable || readiness.write_closed || readiness.error {
                 session.up.dst_writable = true;
             }
@@ -410,10 +391,7 @@ impl TcpBalancer {
 
     fn on_client(&mut self, ctx: &mut Context<'_>, key: usize, readiness: Readiness) {
         let session = &mut self.sessions[key];
-        if readiness.readable || readiness.read_closed || readiness.error {
-            session.up.src_readable = true;
-            session.up.src_hup |= readiness.read_closed || readiness.error;
-        }
+        session.up.src.note(readiness);
         if readiness.writable || readiness.write_closed || readiness.error {
             session.down.dst_writable = true;
         }

@@ -21,10 +21,12 @@
 
 mod buffer;
 mod net;
+mod read_side;
 mod timer;
 
 pub use buffer::{Buffer, ReadStop, WriteStop};
 pub use net::{DEFAULT_BACKLOG, ListenOptions, connect, finish_connect, listen, prepare_accepted};
+pub use read_side::ReadSide;
 pub use timer::{TimerId, Timers};
 
 pub use mio::net::{TcpListener, TcpStream, UdpSocket};

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::http::{BodyFramer, RequestParser, ResponseParser};
 use crate::lb::pool::Pick;
-use crate::reactor::{Buffer, ReadStop, TcpStream, TimerId};
+use crate::reactor::{Buffer, ReadSide, TcpStream, TimerId};
 
 /// Where a client connection stands.
 #[derive(Debug)]
@@ -112,30 +112,14 @@ pub(super) struct ClientIo {
     /// from the upstream's buffer).
     pub out: Vec<u8>,
     pub out_written: usize,
-    pub readable: bool,
+    pub read: ReadSide,
     pub writable: bool,
-    pub eof: bool,
-    /// Readiness reported the peer's close: read on to the end of stream.
-    pub hup: bool,
 }
 
 impl ClientIo {
     /// Reads while there is room. Returns the bytes read.
     pub fn fill(&mut self, budget: usize) -> io::Result<usize> {
-        if !self.readable || self.eof || self.inbuf.is_full() {
-            return Ok(0);
-        }
-        let (n, stop) = if self.hup {
-            self.inbuf.read_from(&mut self.socket, budget)?
-        } else {
-            self.inbuf.read_available(&mut self.socket, budget)?
-        };
-        match stop {
-            ReadStop::WouldBlock => self.readable = false,
-            ReadStop::Eof => self.eof = true,
-            ReadStop::Full | ReadStop::Budget => {}
-        }
-        Ok(n)
+        self.read.fill(&mut self.inbuf, &mut self.socket, budget)
     }
 
     /// Writes what is queued in `out`. True when nothing is left.

@@ -41,7 +41,7 @@ impl HttpBalancer {
             client.last_active = ctx.now();
         }
         if client.io.inbuf.is_empty() {
-            if client.io.eof {
+            if client.io.read.eof {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             return Ok(false);
@@ -61,7 +61,7 @@ impl HttpBalancer {
                     self.reject(ctx, ck, 431, &format!("request head over {limit} bytes"));
                     return Ok(true);
                 }
-                if client.io.eof {
+                if client.io.read.eof {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 Ok(n > 0)
@@ -331,7 +331,7 @@ impl HttpBalancer {
                 moved |= client.io.fill(BYTES_PER_WAKE).map_err(Fault::Client)? > 0;
             }
             if client.io.inbuf.is_empty() {
-                if client.io.eof {
+                if client.io.read.eof {
                     return Err(Fault::Client(io::ErrorKind::UnexpectedEof.into()));
                 }
                 return Ok(moved);
@@ -386,7 +386,7 @@ impl HttpBalancer {
             // client may be waiting for it before it sends the body.
             client.io.flush_out().map_err(Fault::Client)?;
             if upstream.inbuf.is_empty() {
-                if upstream.eof {
+                if upstream.read.eof {
                     return Err(Fault::Upstream(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "closed the connection before answering",
@@ -402,7 +402,7 @@ impl HttpBalancer {
                     ));
                 }
                 Ok(HeadStatus::Partial) => {
-                    if upstream.inbuf.is_full() || upstream.eof {
+                    if upstream.inbuf.is_full() || upstream.read.eof {
                         return Err(Fault::Reject(
                             502,
                             format!("backend {addr} sent an incomplete response head"),
@@ -473,7 +473,8 @@ impl HttpBalancer {
                 client.io.writable = false;
             }
         }
-        if *pending == 0 && !framer.is_complete() && upstream.eof && upstream.inbuf.is_empty() {
+        if *pending == 0 && !framer.is_complete() && upstream.read.eof && upstream.inbuf.is_empty()
+        {
             framer.finish_at_eof().map_err(|e| {
                 Fault::Upstream(io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()))
             })?;
@@ -572,12 +573,12 @@ impl HttpBalancer {
             moved |= n > 0;
             client.io.writable = stop != WriteStop::WouldBlock;
         }
-        if client.io.eof && client.io.inbuf.is_empty() && !*up_shut {
+        if client.io.read.eof && client.io.inbuf.is_empty() && !*up_shut {
             let _ = upstream.socket.shutdown(Shutdown::Write);
             *up_shut = true;
             moved = true;
         }
-        if upstream.eof && upstream.inbuf.is_empty() && !*down_shut {
+        if upstream.read.eof && upstream.inbuf.is_empty() && !*down_shut {
             let _ = client.io.socket.shutdown(Shutdown::Write);
             *down_shut = true;
             moved = true;
@@ -606,7 +607,7 @@ impl HttpBalancer {
         client.io.inbuf.clear();
         let n = client.io.fill(BYTES_PER_WAKE)?;
         client.io.inbuf.clear();
-        if client.io.eof {
+        if client.io.read.eof {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         Ok(n > 0)

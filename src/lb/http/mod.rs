@@ -28,8 +28,8 @@ use super::config::LbConfig;
 use super::worker::{TICK, WorkerLink};
 use crate::http::{HeadLimits, RequestParser, error_response};
 use crate::reactor::{
-    self, Context, FIRST_RESERVED_TOKEN, Interest, Readiness, Service, TcpListener, TcpStream,
-    TimerId, Token,
+    self, Context, FIRST_RESERVED_TOKEN, Interest, ReadSide, Readiness, Service, TcpListener,
+    TcpStream, TimerId, Token,
 };
 use crate::{debug, warn};
 
@@ -159,10 +159,8 @@ impl HttpBalancer {
                 inbuf: reactor::Buffer::with_capacity(capacity),
                 out: Vec::new(),
                 out_written: 0,
-                readable: true,
+                read: ReadSide::new(),
                 writable: true,
-                eof: false,
-                hup: false,
             },
             addr,
             phase: Phase::ReadingHead,
@@ -342,10 +340,7 @@ impl HttpBalancer {
         let Some(upstream) = self.upstreams.get_mut(uk) else {
             return;
         };
-        if readiness.readable || readiness.read_closed || readiness.error {
-            upstream.readable = true;
-            upstream.hup |= readiness.read_closed || readiness.error;
-        }
+        upstream.read.note(readiness);
         if readiness.writable || readiness.write_closed || readiness.error {
             upstream.writable = true;
         }
@@ -360,7 +355,7 @@ impl HttpBalancer {
             match reactor::finish_connect(&upstream.socket) {
                 Ok(true) => {
                     upstream.connected = true;
-                    upstream.readable = true;
+                    upstream.read.readable = true;
                     upstream.writable = true;
                 }
                 Ok(false) => return,
@@ -446,10 +441,7 @@ impl Service for HttpBalancer {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        if readiness.readable || readiness.read_closed || readiness.error {
-            client.io.readable = true;
-            client.io.hup |= readiness.read_closed || readiness.error;
-        }
+        client.io.read.note(readiness);
         if readiness.writable || readiness.write_closed || readiness.error {
             client.io.writable = true;
         }

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::reactor::{Buffer, ReadStop, TcpStream};
+use crate::reactor::{Buffer, ReadSide, TcpStream};
 
 /// One connection to a backend.
 #[derive(Debug)]
@@ -22,12 +22,8 @@ pub(super) struct Upstream {
     /// Response bytes read from the backend, parsed and forwarded from here.
     pub inbuf: Buffer,
     pub connected: bool,
-    pub readable: bool,
+    pub read: ReadSide,
     pub writable: bool,
-    /// The backend closed its side.
-    pub eof: bool,
-    /// Readiness reported the peer's close: read on to the end of stream.
-    pub hup: bool,
     /// The client connection this upstream serves; `None` while idle.
     pub client: Option<usize>,
     /// True once it served a request: a failure before any response byte on
@@ -52,10 +48,8 @@ impl Upstream {
             generation,
             inbuf: Buffer::with_capacity(buffer_bytes),
             connected: false,
-            readable: false,
+            read: ReadSide::waiting(),
             writable: false,
-            eof: false,
-            hup: false,
             client: None,
             reused: false,
             idle_since: now,
@@ -64,25 +58,12 @@ impl Upstream {
 
     /// Reads response bytes while there is room. Returns the bytes read.
     pub fn fill(&mut self, budget: usize) -> io::Result<usize> {
-        if !self.readable || self.eof || self.inbuf.is_full() {
-            return Ok(0);
-        }
-        let (n, stop) = if self.hup {
-            self.inbuf.read_from(&mut self.socket, budget)?
-        } else {
-            self.inbuf.read_available(&mut self.socket, budget)?
-        };
-        match stop {
-            ReadStop::WouldBlock => self.readable = false,
-            ReadStop::Eof => self.eof = true,
-            ReadStop::Full | ReadStop::Budget => {}
-        }
-        Ok(n)
+        self.read.fill(&mut self.inbuf, &mut self.socket, budget)
     }
 
     /// Ready to carry another request: connected, open, nothing unread.
     pub fn reusable(&self) -> bool {
-        self.connected && !self.eof && self.inbuf.is_empty()
+        self.connected && !self.read.eof && self.inbuf.is_empty()
     }
 }
 

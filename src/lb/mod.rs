@@ -7,6 +7,7 @@
 //!   balances each request and keeps backend connections alive.
 //! - [`config`] holds the validated configuration and its default limits.
 
+pub mod acceptor;
 pub mod access_log;
 pub mod admin;
 pub mod backend;

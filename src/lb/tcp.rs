@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use super::acceptor::{Accepted, Acceptor};
 use super::access_log::Entry;
 use super::admin::AdminCommand;
 use super::backends::Backends;
@@ -28,8 +29,6 @@ use crate::{debug, warn};
 const LISTENER: Token = Token(0);
 /// Bytes read per direction per wake-up before the session yields to others.
 const BYTES_PER_WAKE: usize = 256 * 1024;
-/// Connections accepted per wake-up before the listener yields to sessions.
-const ACCEPTS_PER_WAKE: usize = 128;
 
 const TIMER_CONNECT: u64 = 0;
 const TIMER_IDLE: u64 = 1;
@@ -169,15 +168,11 @@ impl Session {
 /// The TCP-mode balancer, run by a [`reactor::Reactor`].
 pub struct TcpBalancer {
     config: LbConfig,
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     backends: Backends,
     link: Option<WorkerLink>,
     sessions: Slab<Session>,
     max_sessions: usize,
-    accept_paused: bool,
-    /// An accept failed (for example out of file descriptors): retry on the next tick.
-    accept_failed: bool,
-    accepted: u64,
 }
 
 impl TcpBalancer {
@@ -192,66 +187,46 @@ impl TcpBalancer {
         let max_sessions = config.max_connections;
         Self {
             config,
-            listener: Some(listener),
+            acceptor: Acceptor::new(listener),
             backends,
             link,
             sessions: Slab::new(),
             max_sessions,
-            accept_paused: false,
-            accept_failed: false,
-            accepted: 0,
         }
     }
 
     /// Registers the listener with the reactor that will run this balancer.
     pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
-        if let Some(listener) = self.listener.as_mut() {
-            registry.register(listener, LISTENER, Interest::READABLE)?;
-        }
-        Ok(())
+        self.acceptor.register(registry, LISTENER)
     }
 
     fn publish(&self) {
         if let Some(link) = &self.link {
             let sessions = self.sessions.len() as u64;
-            link.publish(self.backends.snapshot("tcp", sessions, self.accepted));
+            link.publish(
+                self.backends
+                    .snapshot("tcp", sessions, self.acceptor.accepted()),
+            );
         }
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.publish();
         self.backends.tick();
-        if std::mem::take(&mut self.accept_failed) {
+        if self.acceptor.retry_due() {
             self.accept(ctx);
         }
         ctx.set_timer_after(TICK, timer_payload(0, TIMER_TICK));
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
-        for _ in 0..ACCEPTS_PER_WAKE {
-            if self.sessions.len() >= self.max_sessions {
-                // Leave the rest in the kernel's backlog until a session ends.
-                self.accept_paused = true;
-                return;
-            }
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, addr)) => {
-                    self.accepted += 1;
-                    self.open_session(ctx, stream, addr);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    warn!("accept failed: {e}; retrying in {TICK:?}");
-                    self.accept_failed = true;
-                    return;
-                }
+        loop {
+            match self.acceptor.next(self.sessions.len(), self.max_sessions) {
+                Accepted::Client(stream, addr) => self.open_session(ctx, stream, addr),
+                Accepted::Wait => return,
+                Accepted::Yield => return ctx.defer(LISTENER),
             }
         }
-        ctx.defer(LISTENER);
     }
 
     fn open_session(
@@ -260,9 +235,6 @@ impl TcpBalancer {
         mut client: TcpStream,
         client_addr: SocketAddr,
     ) {
-        if let Err(e) = reactor::prepare_accepted(&client) {
-            debug!("client {client_addr}: {e}");
-        }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
         if let Err(e) = ctx.registry().register(
@@ -441,8 +413,7 @@ impl TcpBalancer {
             }
         }
         // Dropping the sockets closes them, which also removes them from epoll.
-        if self.accept_paused {
-            self.accept_paused = false;
+        if self.acceptor.connection_closed() {
             ctx.defer(LISTENER);
         }
     }
@@ -525,7 +496,7 @@ impl Service for TcpBalancer {
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
         // Dropping the listener stops new connections; open sessions go on.
-        self.listener = None;
+        self.acceptor.close();
         self.backends.stop(ctx);
     }
 

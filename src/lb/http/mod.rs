@@ -22,6 +22,7 @@ use slab::Slab;
 
 use self::client::{Client, ClientIo, Phase};
 use self::upstream::{IdlePool, Upstream};
+use super::acceptor::{Accepted, Acceptor};
 use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
@@ -38,8 +39,6 @@ const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
 const BYTES_PER_WAKE: usize = 256 * 1024;
 /// Rounds of progress per wake-up for one client before it yields.
 const ROUNDS_PER_WAKE: usize = 64;
-/// Connections accepted per wake-up before the listener yields.
-const ACCEPTS_PER_WAKE: usize = 128;
 /// After an error response, how long the client may take to read it.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -59,17 +58,14 @@ fn upstream_token(key: usize) -> Token {
 pub struct HttpBalancer {
     config: LbConfig,
     limits: HeadLimits,
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     backends: Backends,
     link: Option<WorkerLink>,
     /// Bumped by each reload: upstreams from older generations are not parked again.
     generation: u64,
-    accept_failed: bool,
-    accepted: u64,
     clients: Slab<Client>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
-    accept_paused: bool,
     shutting_down: bool,
 }
 
@@ -91,56 +87,36 @@ impl HttpBalancer {
         Self {
             config,
             limits,
-            listener: Some(listener),
+            acceptor: Acceptor::new(listener),
             backends,
             link,
             generation: 0,
-            accept_failed: false,
-            accepted: 0,
             clients: Slab::new(),
             upstreams: Slab::new(),
             idle,
-            accept_paused: false,
             shutting_down: false,
         }
     }
 
     /// Registers the listener with the reactor that will run this balancer.
     pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
-        if let Some(listener) = self.listener.as_mut() {
-            registry.register(listener, LISTENER, Interest::READABLE)?;
-        }
-        Ok(())
+        self.acceptor.register(registry, LISTENER)
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
-        for _ in 0..ACCEPTS_PER_WAKE {
-            if self.clients.len() >= self.config.max_connections {
-                self.accept_paused = true;
-                return;
-            }
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, addr)) => {
-                    self.accepted += 1;
-                    self.open_client(ctx, stream, addr);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    warn!("accept failed: {e}; retrying in {TICK:?}");
-                    self.accept_failed = true;
-                    return;
-                }
+        loop {
+            match self
+                .acceptor
+                .next(self.clients.len(), self.config.max_connections)
+            {
+                Accepted::Client(stream, addr) => self.open_client(ctx, stream, addr),
+                Accepted::Wait => return,
+                Accepted::Yield => return ctx.defer(LISTENER),
             }
         }
-        ctx.defer(LISTENER);
     }
 
     fn open_client(&mut self, ctx: &mut Context<'_>, mut socket: TcpStream, addr: SocketAddr) {
-        let _ = reactor::prepare_accepted(&socket);
         let entry = self.clients.vacant_entry();
         let key = entry.key();
         if let Err(e) = ctx.registry().register(
@@ -235,8 +211,7 @@ impl HttpBalancer {
         if let Some((timer, _)) = client.timer {
             ctx.cancel_timer(timer);
         }
-        if self.accept_paused {
-            self.accept_paused = false;
+        if self.acceptor.connection_closed() {
             ctx.defer(LISTENER);
         }
     }
@@ -372,7 +347,7 @@ impl HttpBalancer {
         self.sweep_idle(ctx.now());
         self.publish();
         self.backends.tick();
-        if std::mem::take(&mut self.accept_failed) {
+        if self.acceptor.retry_due() {
             self.accept(ctx);
         }
         ctx.set_timer_after(TICK, TIMER_TICK);
@@ -381,7 +356,10 @@ impl HttpBalancer {
     fn publish(&self) {
         if let Some(link) = &self.link {
             let clients = self.clients.len() as u64;
-            link.publish(self.backends.snapshot("http", clients, self.accepted));
+            link.publish(
+                self.backends
+                    .snapshot("http", clients, self.acceptor.accepted()),
+            );
         }
     }
 
@@ -459,7 +437,7 @@ impl Service for HttpBalancer {
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        self.listener = None;
+        self.acceptor.close();
         self.shutting_down = true;
         self.backends.stop(ctx);
         // Idle keep-alive clients have nothing in flight: let them go now.

@@ -24,8 +24,10 @@ pub(super) enum Phase {
         /// The upstream's end of stream was passed to the client.
         down_shut: bool,
     },
-    /// Sending what is left in `out`, then half-closing and discarding input.
-    Closing { shut: bool },
+    /// Sending what is left in `out`, then closing. With `drain` (after an
+    /// error, when the client may still be sending), half-close first and
+    /// discard input until the client closes too.
+    Closing { shut: bool, drain: bool },
 }
 
 /// How far the response has come.

@@ -541,7 +541,12 @@ impl HttpBalancer {
         client.served += 1;
         client.last_active = now;
         if !(complete && exchange.keep_client) {
-            client.phase = Phase::Closing { shut: false };
+            // A request not read to its end leaves bytes that would reset
+            // the connection on close: drain them first.
+            client.phase = Phase::Closing {
+                shut: false,
+                drain: !complete,
+            };
         }
     }
 
@@ -589,17 +594,22 @@ impl HttpBalancer {
         Ok(moved)
     }
 
-    /// Sends what is queued, half-closes, and reads until the client closes
-    /// too: closing with unread input would reset the connection and could
-    /// destroy the response before the client reads it.
+    /// Sends what is queued, then closes. When input may still be on its
+    /// way (`drain`), it half-closes and reads until the client closes too:
+    /// closing with unread input would reset the connection and could destroy
+    /// the response before the client reads it.
     fn linger(&mut self, _ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
         let client = &mut self.clients[ck];
         if !client.io.flush_out()? {
             return Ok(false);
         }
-        let Phase::Closing { shut } = &mut client.phase else {
+        let Phase::Closing { shut, drain } = &mut client.phase else {
             unreachable!()
         };
+        if !*drain && client.io.inbuf.is_empty() && !client.io.read.readable {
+            // Everything the client sent was read: a plain close sends FIN.
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         if !*shut {
             client.io.socket.shutdown(Shutdown::Write)?;
             *shut = true;

@@ -180,7 +180,10 @@ impl HttpBalancer {
             .io
             .out
             .extend_from_slice(&error_response(status, detail));
-        client.phase = Phase::Closing { shut: false };
+        client.phase = Phase::Closing {
+            shut: false,
+            drain: true,
+        };
         client.last_active = ctx.now();
     }
 

@@ -59,10 +59,10 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, src: ReadSide) -> Self {
         Self {
             buf: Buffer::with_capacity(capacity),
-            src: ReadSide::new(),
+            src,
             dst_writable: true,
             shut: false,
         }
@@ -260,8 +260,9 @@ impl TcpBalancer {
             connect_timer: None,
             idle_timer: Some(idle_timer),
             last_active: now,
-            up: Flow::new(self.config.buffer_bytes),
-            down: Flow::new(self.config.buffer_bytes),
+            up: Flow::new(self.config.buffer_bytes, ReadSide::new()),
+            // The backend is read once its readiness says so, not before.
+            down: Flow::new(self.config.buffer_bytes, ReadSide::waiting()),
             backend_addr: None,
             bytes_up: 0,
             bytes_down: 0,
@@ -337,14 +338,15 @@ impl TcpBalancer {
             let Some(backend) = session.backend.as_ref() else {
                 return;
             };
-            match reactor::finish_connect(backend) {
+            match reactor::finish_connect(backend, readiness.writable) {
                 Ok(true) => {
                     session.connected = true;
                     if let Some(timer) = session.connect_timer.take() {
                         ctx.cancel_timer(timer);
                     }
-                    session.down.src.readable = true;
                     session.up.dst_writable = true;
+                    // The same event may already say the backend sent bytes.
+                    session.down.src.note(readiness);
                 }
                 Ok(false) => return,
                 Err(e) => {

@@ -72,7 +72,7 @@ impl Probe {
 
     fn step(&mut self) -> io::Result<Option<ProbeEnd>> {
         if !self.connected {
-            match reactor::finish_connect(&self.stream) {
+            match reactor::finish_connect(&self.stream, false) {
                 Ok(true) => self.connected = true,
                 Ok(false) => return Ok(None),
                 Err(e) => return Ok(Some(ProbeEnd::Failed(CheckFailure::Connect(e.to_string())))),

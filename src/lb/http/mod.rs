@@ -330,10 +330,9 @@ impl HttpBalancer {
             return;
         };
         if !upstream.connected {
-            match reactor::finish_connect(&upstream.socket) {
+            match reactor::finish_connect(&upstream.socket, readiness.writable) {
                 Ok(true) => {
                     upstream.connected = true;
-                    upstream.read.readable = true;
                     upstream.writable = true;
                 }
                 Ok(false) => return,

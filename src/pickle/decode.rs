@@ -9,42 +9,13 @@ use std::collections::HashMap;
 
 use super::encode::encode;
 use super::error::PickleError;
+use super::limits::Limits;
+use super::opcode::{code_loading_name, unsupported_name};
 use super::text;
 use super::value::Value;
 
-/// How deep containers may nest by default (the root is depth 0).
-pub const MAX_DEPTH: usize = 64;
-
-/// How many values (keys included) one pickle may expand to by default.
-pub const MAX_VALUES: usize = 1 << 20;
-
-/// How many bytes of str and bytes one pickle may expand to by default,
-/// counted after memo references are expanded (64 MiB).
-pub const MAX_TEXT_BYTES: usize = 64 << 20;
-
 /// The highest pickle protocol Python writes today.
 const HIGHEST_PROTOCOL: u8 = 5;
-
-/// The bounds a decoded value must stay within.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The deepest nesting of containers accepted (the root is depth 0).
-    pub max_depth: usize,
-    /// The most values, keys included, counted after memo references are expanded.
-    pub max_values: usize,
-    /// The most bytes of str and bytes values, counted after memo references are expanded.
-    pub max_text_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_depth: MAX_DEPTH,
-            max_values: MAX_VALUES,
-            max_text_bytes: MAX_TEXT_BYTES,
-        }
-    }
-}
 
 /// Decodes one pickle (protocols 0 to 5) as plain data, within the default [`Limits`].
 pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
@@ -70,40 +41,6 @@ pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> 
         text_bytes: limits.max_text_bytes,
     };
     machine.materialize(root, 0, limits, &mut budget)
-}
-
-/// The name of an opcode that would import, look up or call something.
-fn code_loading_name(op: u8) -> Option<&'static str> {
-    Some(match op {
-        b'c' => "GLOBAL",
-        0x93 => "STACK_GLOBAL",
-        b'R' => "REDUCE",
-        b'b' => "BUILD",
-        b'i' => "INST",
-        b'o' => "OBJ",
-        0x81 => "NEWOBJ",
-        0x92 => "NEWOBJ_EX",
-        0x82 => "EXT1",
-        0x83 => "EXT2",
-        0x84 => "EXT4",
-        b'P' => "PERSID",
-        b'Q' => "BINPERSID",
-        _ => return None,
-    })
-}
-
-/// The name of a data opcode this reader has no value for.
-fn unsupported_name(op: u8) -> &'static str {
-    match op {
-        b'S' => "STRING",
-        0x8f => "EMPTY_SET",
-        0x90 => "ADDITEMS",
-        0x91 => "FROZENSET",
-        0x96 => "BYTEARRAY8",
-        0x97 => "NEXT_BUFFER",
-        0x98 => "READONLY_BUFFER",
-        _ => "unknown",
-    }
 }
 
 /// What is left of [`Limits`] while a value is materialized.

@@ -18,12 +18,15 @@
 mod decode;
 mod encode;
 mod error;
+mod limits;
+mod opcode;
 mod text;
 mod value;
 
-pub use decode::{Limits, MAX_DEPTH, MAX_TEXT_BYTES, MAX_VALUES, decode, decode_with};
+pub use decode::{decode, decode_with};
 pub use encode::{encode, encode_into};
 pub use error::PickleError;
+pub use limits::{Limits, MAX_DEPTH, MAX_TEXT_BYTES, MAX_VALUES};
 pub use value::Value;
 
 #[cfg(test)]

@@ -9,4 +9,5 @@ pub mod dht;
 pub mod http;
 pub mod lb;
 pub mod logging;
+pub mod pickle;
 pub mod reactor;

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use super::message::{ClientRequest, Outcome};
-use super::pickle::{self, PickleError, Value};
+use crate::pickle::{self, PickleError, Value};
 
 /// Which of the original methods a request was (it decides the answer's shape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,7 @@
 //! when a subscriber needs another serialization, and validates it always.
 
 mod json;
-mod pickle_decode;
-mod pickle_encode;
+mod pickle;
 mod xml;
 
 use std::fmt;
@@ -56,7 +55,7 @@ impl Serializer {
         match self {
             Serializer::Json => json::decode(bytes),
             Serializer::Xml => xml::decode(bytes),
-            Serializer::Pickle => pickle_decode::decode(bytes),
+            Serializer::Pickle => pickle::decode(bytes),
         }
     }
 
@@ -73,7 +72,7 @@ impl Serializer {
         match self {
             Serializer::Json => json::encode_into(value, out),
             Serializer::Xml => xml::encode_into(value, out),
-            Serializer::Pickle => pickle_encode::encode_into(value, out),
+            Serializer::Pickle => pickle::encode_into(value, out),
         }
     }
 

@@ -7,6 +7,12 @@
 //! ids and the extension registry): a pickle is read as data, never as a
 //! program. The encoder writes protocol 3, which every Python 3 reads.
 //!
+//! A decoded pickle is bounded: containers nest at most
+//! [`MAX_NESTING_DEPTH`] levels and the value holds at most
+//! [`MAX_DECODED_UNITS`] units (one per value plus one per byte of text), so
+//! a short pickle that duplicates a value again and again (DUP, memo GET)
+//! is refused instead of growing without bound.
+//!
 //! Limitation: the memo stores values, not references, so a container
 //! fetched from the memo is the copy made when it was memoized. Plain
 //! message dicts never refer back to a container.
@@ -78,6 +84,16 @@ impl fmt::Display for PickleError {
 
 impl std::error::Error for PickleError {}
 
+/// How deep lists, tuples and dicts may nest in a decoded pickle.
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// Size bound of one decoded pickle: one unit per value plus one per byte
+/// of its strings and bytes (1 Mi units, a few tens of MiB at most).
+pub const MAX_DECODED_UNITS: usize = 1 << 20;
+
+const TOO_DEEP: PickleError = PickleError::Malformed("containers nest too deep");
+const TOO_LARGE: PickleError = PickleError::Malformed("the value expands past the size limit");
+
 /// Opcodes that reach Python callables or classes.
 const FORBIDDEN: &[u8] = &[
     b'c', // GLOBAL
@@ -97,7 +113,38 @@ const FORBIDDEN: &[u8] = &[
 
 enum Slot {
     Mark,
-    Value(Value),
+    /// A value and its nesting depth (0 for a scalar, 1 for a flat container).
+    Value(Value, usize),
+}
+
+/// Charges the units of `value` (and everything in it) to `left`, walking
+/// no further than the units that are left.
+fn charge(value: &Value, left: &mut usize) -> Result<(), PickleError> {
+    let own = match value {
+        Value::Str(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
+    };
+    *left = left.checked_sub(1 + own).ok_or(TOO_LARGE)?;
+    match value {
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().try_for_each(|item| charge(item, left))
+        }
+        Value::Dict(items) => items.iter().try_for_each(|(k, v)| {
+            charge(k, left)?;
+            charge(v, left)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The depth of a container holding values of `depths`, if within the limit.
+fn container_depth(depths: impl IntoIterator<Item = usize>) -> Result<usize, PickleError> {
+    let depth = 1 + depths.into_iter().max().unwrap_or(0);
+    if depth > MAX_NESTING_DEPTH {
+        return Err(TOO_DEEP);
+    }
+    Ok(depth)
 }
 
 struct Reader<'a> {
@@ -183,24 +230,29 @@ fn text_int(line: &[u8]) -> Result<Value, PickleError> {
     }
 }
 
-fn pop_value(stack: &mut Vec<Slot>) -> Result<Value, PickleError> {
+fn pop_value(stack: &mut Vec<Slot>) -> Result<(Value, usize), PickleError> {
     match stack.pop() {
-        Some(Slot::Value(v)) => Ok(v),
+        Some(Slot::Value(v, depth)) => Ok((v, depth)),
         _ => Err(PickleError::Malformed("a value was expected on the stack")),
     }
 }
 
-fn pop_to_mark(stack: &mut Vec<Slot>) -> Result<Vec<Value>, PickleError> {
+/// The values above the topmost mark, in order, and their greatest depth.
+fn pop_to_mark(stack: &mut Vec<Slot>) -> Result<(Vec<Value>, usize), PickleError> {
     let mut items = Vec::new();
+    let mut depth = 0;
     loop {
         match stack.pop() {
             Some(Slot::Mark) => break,
-            Some(Slot::Value(v)) => items.push(v),
+            Some(Slot::Value(v, d)) => {
+                items.push(v);
+                depth = depth.max(d);
+            }
             None => return Err(PickleError::Malformed("no mark on the stack")),
         }
     }
     items.reverse();
-    Ok(items)
+    Ok((items, depth))
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
@@ -215,9 +267,14 @@ fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
     Ok(out)
 }
 
-fn top_mut(stack: &mut [Slot]) -> Result<&mut Value, PickleError> {
+/// The container on top of the stack and its depth, after `extra` values of
+/// depth up to `extra_depth` were added to it.
+fn top_mut(stack: &mut [Slot], extra_depth: usize) -> Result<&mut Value, PickleError> {
     match stack.last_mut() {
-        Some(Slot::Value(v)) => Ok(v),
+        Some(Slot::Value(v, depth)) => {
+            *depth = (*depth).max(container_depth([extra_depth])?);
+            Ok(v)
+        }
         _ => Err(PickleError::Malformed(
             "a container was expected on the stack",
         )),
@@ -228,7 +285,8 @@ fn top_mut(stack: &mut [Slot]) -> Result<&mut Value, PickleError> {
 pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
     let mut reader = Reader { bytes, at: 0 };
     let mut stack: Vec<Slot> = Vec::new();
-    let mut memo: BTreeMap<u64, Value> = BTreeMap::new();
+    let mut memo: BTreeMap<u64, (Value, usize)> = BTreeMap::new();
+    let mut left = MAX_DECODED_UNITS;
     loop {
         let op = reader.byte()?;
         if FORBIDDEN.contains(&op) {
@@ -243,7 +301,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                 reader.take(8)?;
                 continue;
             }
-            b'.' => return pop_value(&mut stack),
+            b'.' => return pop_value(&mut stack).map(|(v, _)| v),
             b'(' => {
                 stack.push(Slot::Mark);
                 continue;
@@ -300,7 +358,10 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     _ => memo.len() as u64,
                 };
                 let top = match stack.last() {
-                    Some(Slot::Value(v)) => v.clone(),
+                    Some(Slot::Value(v, depth)) => {
+                        charge(v, &mut left)?;
+                        (v.clone(), *depth)
+                    }
                     _ => return Err(PickleError::Malformed("nothing to memoize")),
                 };
                 memo.insert(index, top);
@@ -315,66 +376,92 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
                     b'h' => reader.uint(1)?,
                     _ => reader.uint(4)?,
                 };
-                memo.get(&index)
-                    .cloned()
-                    .ok_or(PickleError::Malformed("a memo index never stored"))?
+                let (value, depth) = memo
+                    .get(&index)
+                    .ok_or(PickleError::Malformed("a memo index never stored"))?;
+                charge(value, &mut left)?;
+                stack.push(Slot::Value(value.clone(), *depth));
+                continue;
             }
             b's' => {
-                let v = pop_value(&mut stack)?;
-                let k = pop_value(&mut stack)?;
-                match top_mut(&mut stack)? {
+                let (v, v_depth) = pop_value(&mut stack)?;
+                let (k, k_depth) = pop_value(&mut stack)?;
+                match top_mut(&mut stack, v_depth.max(k_depth))? {
                     Value::Dict(items) => items.push((k, v)),
                     _ => return Err(PickleError::Malformed("SETITEM on a non-dict")),
                 }
                 continue;
             }
             b'u' => {
-                let items = pairs(pop_to_mark(&mut stack)?)?;
-                match top_mut(&mut stack)? {
+                let (items, depth) = pop_to_mark(&mut stack)?;
+                let items = pairs(items)?;
+                match top_mut(&mut stack, depth)? {
                     Value::Dict(dict) => dict.extend(items),
                     _ => return Err(PickleError::Malformed("SETITEMS on a non-dict")),
                 }
                 continue;
             }
             b'a' => {
-                let v = pop_value(&mut stack)?;
-                match top_mut(&mut stack)? {
+                let (v, depth) = pop_value(&mut stack)?;
+                match top_mut(&mut stack, depth)? {
                     Value::List(list) => list.push(v),
                     _ => return Err(PickleError::Malformed("APPEND on a non-list")),
                 }
                 continue;
             }
             b'e' => {
-                let items = pop_to_mark(&mut stack)?;
-                match top_mut(&mut stack)? {
+                let (items, depth) = pop_to_mark(&mut stack)?;
+                match top_mut(&mut stack, depth)? {
                     Value::List(list) => list.extend(items),
                     _ => return Err(PickleError::Malformed("APPENDS on a non-list")),
                 }
                 continue;
             }
-            b't' => Value::Tuple(pop_to_mark(&mut stack)?),
-            b'l' => Value::List(pop_to_mark(&mut stack)?),
-            b'd' => Value::Dict(pairs(pop_to_mark(&mut stack)?)?),
+            b't' | b'l' | b'd' => {
+                let (items, depth) = pop_to_mark(&mut stack)?;
+                let value = match op {
+                    b't' => Value::Tuple(items),
+                    b'l' => Value::List(items),
+                    _ => Value::Dict(pairs(items)?),
+                };
+                stack.push(Slot::Value(value, container_depth([depth])?));
+                continue;
+            }
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
                 let mut items = Vec::with_capacity(n);
+                let mut depth = 0;
                 for _ in 0..n {
-                    items.push(pop_value(&mut stack)?);
+                    let (item, d) = pop_value(&mut stack)?;
+                    items.push(item);
+                    depth = depth.max(d);
                 }
                 items.reverse();
-                Value::Tuple(items)
+                stack.push(Slot::Value(Value::Tuple(items), container_depth([depth])?));
+                continue;
             }
             b'0' => {
                 pop_value(&mut stack)?;
                 continue;
             }
-            b'2' => match stack.last() {
-                Some(Slot::Value(v)) => v.clone(),
-                _ => return Err(PickleError::Malformed("nothing to duplicate")),
-            },
+            b'2' => {
+                let (value, depth) = match stack.last() {
+                    Some(Slot::Value(v, depth)) => (v, *depth),
+                    _ => return Err(PickleError::Malformed("nothing to duplicate")),
+                };
+                charge(value, &mut left)?;
+                stack.push(Slot::Value(value.clone(), depth));
+                continue;
+            }
             other => return Err(PickleError::Unsupported(other)),
         };
-        stack.push(Slot::Value(value));
+        // Every value pushed here is a scalar or an empty container.
+        charge(&value, &mut left)?;
+        let depth = match value {
+            Value::List(_) | Value::Tuple(_) | Value::Dict(_) => 1,
+            _ => 0,
+        };
+        stack.push(Slot::Value(value, depth));
     }
 }
 
@@ -486,6 +573,49 @@ mod tests {
         assert_eq!(decode(b"cos\nsystem\n."), Err(PickleError::Forbidden(b'c')));
         assert_eq!(decode(b"N)R."), Err(PickleError::Forbidden(b'R')));
         assert_eq!(decode(b"}Nb."), Err(PickleError::Forbidden(b'b')));
+    }
+
+    #[test]
+    fn a_dup_bomb_is_refused_not_expanded() {
+        // Found by the dht_datagram fuzz target: DUP then TUPLE2, repeated,
+        // doubles the value with every two bytes.
+        let mut bomb = vec![0x80, 2, 0x88];
+        for _ in 0..40 {
+            bomb.extend_from_slice(b"2\x86");
+        }
+        bomb.push(b'.');
+        assert_eq!(decode(&bomb), Err(TOO_LARGE));
+    }
+
+    #[test]
+    fn a_memo_bomb_of_long_strings_is_refused() {
+        let mut bomb = vec![0x80, 2, b'X'];
+        bomb.extend_from_slice(&1000u32.to_le_bytes());
+        bomb.extend_from_slice(&[b'a'; 1000]);
+        bomb.extend_from_slice(b"q\x00(");
+        for _ in 0..2000 {
+            bomb.extend_from_slice(b"h\x00");
+        }
+        bomb.extend_from_slice(b"l.");
+        assert_eq!(decode(&bomb), Err(TOO_LARGE));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_and_up_to_it_accepted() {
+        let nested = |levels: usize| {
+            let mut bytes = vec![0x80, 2, b'N'];
+            bytes.extend(std::iter::repeat_n(0x85, levels));
+            bytes.push(b'.');
+            decode(&bytes)
+        };
+        assert!(nested(MAX_NESTING_DEPTH).is_ok());
+        assert_eq!(nested(MAX_NESTING_DEPTH + 1), Err(TOO_DEEP));
+        assert_eq!(nested(60_000), Err(TOO_DEEP));
+        let mut appended = vec![0x80, 2];
+        appended.extend(std::iter::repeat_n(b']', MAX_NESTING_DEPTH + 1));
+        appended.extend(std::iter::repeat_n(b'a', MAX_NESTING_DEPTH));
+        appended.push(b'.');
+        assert_eq!(decode(&appended), Err(TOO_DEEP));
     }
 
     #[test]

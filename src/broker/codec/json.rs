@@ -7,7 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer as SerdeSerializer};
 
 use super::{CodecError, Serializer};
-use crate::broker::value::{MAX_NESTING_DEPTH, Value};
+use crate::broker::value::{MAX_NESTING_DEPTH, MapBuilder, Value};
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
     let value: Value = serde_json::from_slice(bytes)
@@ -112,11 +112,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::new();
+        let mut entries = MapBuilder::default();
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            entries.push((k, v));
+            entries.insert(k, v);
         }
-        Ok(Value::Map(entries))
+        Ok(entries.finish())
     }
 }
 
@@ -144,6 +144,21 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_place_and_takes_the_last_value() {
+        // Found by the broker_frame fuzz target: the pickle decoder already
+        // followed Python's rule, so a JSON payload with a repeated key
+        // changed meaning when delivered as a pickle.
+        let v = decode(br#"{"t":1,"u":2,"t":3}"#).unwrap();
+        assert_eq!(
+            v,
+            Value::Map(vec![
+                ("t".into(), Value::Int(3)),
+                ("u".into(), Value::Int(2))
+            ])
+        );
     }
 
     #[test]

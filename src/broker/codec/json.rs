@@ -30,10 +30,16 @@ pub(super) fn encode_into(value: &Value, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("writing JSON to a Vec cannot fail");
 }
 
+/// The most containers around any one value inside `value`, the measure
+/// the XML and Pickle decoders bound too (an empty container adds none).
 fn depth_of(value: &Value) -> usize {
     match value {
-        Value::List(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
-        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| depth_of(v)).max().unwrap_or(0),
+        Value::List(items) => items.iter().map(|v| 1 + depth_of(v)).max().unwrap_or(0),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(_, v)| 1 + depth_of(v))
+            .max()
+            .unwrap_or(0),
         _ => 0,
     }
 }

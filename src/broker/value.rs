@@ -4,6 +4,8 @@
 //! Maps keep their insertion order and have string keys (JSON's rule), so a
 //! message crosses serializations without reordering or losing keys.
 
+use std::collections::HashMap;
+
 /// One message payload, independent of its serialization.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -21,6 +23,33 @@ pub enum Value {
     List(Vec<Value>),
     /// A map with string keys, in insertion order.
     Map(Vec<(String, Value)>),
+}
+
+/// Builds a map's entries as Python's `dict` does: a repeated key keeps its
+/// first position and takes the last value. Every decoder uses it, so a
+/// payload with a repeated key means the same in all three serializations.
+#[derive(Debug, Default)]
+pub(crate) struct MapBuilder {
+    entries: Vec<(String, Value)>,
+    index: HashMap<String, usize>,
+}
+
+impl MapBuilder {
+    /// Adds `key`, or replaces its value when it is already there.
+    pub(crate) fn insert(&mut self, key: String, value: Value) {
+        match self.index.get(&key) {
+            Some(&at) => self.entries[at].1 = value,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+    }
+
+    /// The map.
+    pub(crate) fn finish(self) -> Value {
+        Value::Map(self.entries)
+    }
 }
 
 /// How deep lists and maps may nest in a decoded payload.

@@ -7,7 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer as SerdeSerializer};
 
 use super::{CodecError, Serializer};
-use crate::broker::value::{MAX_NESTING_DEPTH, Value};
+use crate::broker::value::{MAX_NESTING_DEPTH, MapBuilder, Value};
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
     let value: Value = serde_json::from_slice(bytes)
@@ -30,10 +30,16 @@ pub(super) fn encode_into(value: &Value, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("writing JSON to a Vec cannot fail");
 }
 
+/// The most containers around any one value inside `value`, the measure
+/// the XML and Pickle decoders bound too (an empty container adds none).
 fn depth_of(value: &Value) -> usize {
     match value {
-        Value::List(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
-        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| depth_of(v)).max().unwrap_or(0),
+        Value::List(items) => items.iter().map(|v| 1 + depth_of(v)).max().unwrap_or(0),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(_, v)| 1 + depth_of(v))
+            .max()
+            .unwrap_or(0),
         _ => 0,
     }
 }
@@ -112,11 +118,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::new();
+        let mut entries = MapBuilder::default();
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            entries.push((k, v));
+            entries.insert(k, v);
         }
-        Ok(Value::Map(entries))
+        Ok(entries.finish())
     }
 }
 
@@ -130,6 +136,35 @@ mod tests {
         let mut out = Vec::new();
         encode_into(&v, &mut out);
         assert_eq!(out, br#"{"z":1,"a":[true,null,1.5,"s"]}"#);
+    }
+
+    #[test]
+    fn every_float_reads_back_as_the_bits_it_was_written_from() {
+        // Found by the broker_frame fuzz target: a float from a pickle, sent
+        // to a JSON subscriber, read back one unit in the last place off.
+        for x in [1.0526165107594019e-148, 2.2250738585072014e-308, 0.1, 1e300] {
+            let mut out = Vec::new();
+            encode_into(&Value::Float(x), &mut out);
+            match decode(&out).unwrap() {
+                Value::Float(y) => assert_eq!(y.to_bits(), x.to_bits(), "{x:e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_place_and_takes_the_last_value() {
+        // Found by the broker_frame fuzz target: the pickle decoder already
+        // followed Python's rule, so a JSON payload with a repeated key
+        // changed meaning when delivered as a pickle.
+        let v = decode(br#"{"t":1,"u":2,"t":3}"#).unwrap();
+        assert_eq!(
+            v,
+            Value::Map(vec![
+                ("t".into(), Value::Int(3)),
+                ("u".into(), Value::Int(2))
+            ])
+        );
     }
 
     #[test]

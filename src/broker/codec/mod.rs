@@ -217,6 +217,31 @@ mod tests {
     }
 
     #[test]
+    fn every_serialization_draws_the_nesting_limit_at_the_same_place() {
+        // Found by the broker_frame fuzz target: 65 nested empty lists
+        // decoded from a pickle, but their JSON encoding was refused.
+        let limit = crate::broker::value::MAX_NESTING_DEPTH;
+        let nested =
+            |levels: usize, inner: Value| (0..levels).fold(inner, |v, _| Value::List(vec![v]));
+        for ser in ALL_SERIALIZERS {
+            for inner in [Value::List(vec![]), Value::Int(1)] {
+                let at_limit = nested(limit, inner.clone());
+                assert_eq!(
+                    ser.decode(&ser.encode(&at_limit)).unwrap(),
+                    at_limit,
+                    "{ser}"
+                );
+                let past = nested(limit + 1, inner);
+                assert_eq!(
+                    ser.decode(&ser.encode(&past)),
+                    Err(CodecError::TooDeep),
+                    "{ser}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_refused_by_every_serialization() {
         let mut v = Value::Int(1);
         for _ in 0..(crate::broker::value::MAX_NESTING_DEPTH + 2) {

@@ -13,7 +13,7 @@
 //! namespaces, so no input can make it expand or fetch anything.
 
 use super::{CodecError, Serializer};
-use crate::broker::value::{MAX_NESTING_DEPTH, MAX_VALUES_PER_PAYLOAD, Value};
+use crate::broker::value::{MAX_NESTING_DEPTH, MAX_VALUES_PER_PAYLOAD, MapBuilder, Value};
 
 pub(super) fn encode_into(value: &Value, out: &mut Vec<u8>) {
     match value {
@@ -239,7 +239,7 @@ impl<'a> Reader<'a> {
                 Value::List(items)
             }
             "dict" => {
-                let mut entries = Vec::new();
+                let mut entries = MapBuilder::default();
                 loop {
                     self.skip_space();
                     if self.rest().starts_with("</") {
@@ -256,9 +256,9 @@ impl<'a> Reader<'a> {
                     let key = unescape(key)?;
                     let value = self.value(depth + 1)?;
                     self.close_tag("item")?;
-                    entries.push((key, value));
+                    entries.insert(key, value);
                 }
-                Value::Map(entries)
+                entries.finish()
             }
             other => return Err(bad(format!("unknown element <{other}>"))),
         };
@@ -307,6 +307,18 @@ fn unescape(raw: &str) -> Result<String, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_item_key_keeps_its_place_and_takes_the_last_value() {
+        let v = decode(
+            br#"<dict><item key="t"><int>1</int></item><item key="u"><null/></item><item key="t"><int>3</int></item></dict>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Value::Map(vec![("t".into(), Value::Int(3)), ("u".into(), Value::Null)])
+        );
+    }
 
     #[test]
     fn values_map_to_elements_named_after_their_kind() {

@@ -1,5 +1,59 @@
-//! distloop: a load balancer, a message broker and a Chord DHT on one
-//! hand-written, single-threaded mio event loop.
+//! distloop: a load balancer, a message broker and a Chord DHT, each a
+//! readable reference system, on one hand-written, single-threaded mio event
+//! loop (no async runtime).
+//!
+//! # Layers
+//!
+//! ```text
+//!             main.rs (command line: parse, validate, run)
+//!                  |
+//!    +-------------+--------------+-----------------+
+//!    |             |              |                 |
+//!   lb/         broker/          dht/             cli/ (flags, config files)
+//!    |             |              |
+//!    +------+------+--------------+
+//!           |                     |
+//!       reactor/              http/, pickle/ (sans-IO cores two services share)
+//! ```
+//!
+//! - [`reactor`] is mechanism only: a mio `Poll`, timers, bounded buffers,
+//!   signals, listeners. A service plugs in through [`reactor::Service`].
+//! - [`lb`], [`broker`] and [`dht`] are services. Each splits into a
+//!   sans-IO core (plain data and functions that take the current time and
+//!   return decisions: the balancer's [`lb::BackendPool`], the broker's
+//!   topic tree, the Chord node state machine) and a thin adapter that owns
+//!   the sockets.
+//! - [`http`] (HTTP/1.1 framing) and [`pickle`] (data-only pickle) are cores
+//!   that two parts need, so they live beside the services, not inside one.
+//!
+//! # How a byte travels through the balancer
+//!
+//! The reactor reports the client socket readable. The HTTP adapter reads
+//! into the client's bounded buffer and asks [`http::RequestParser`] for a
+//! request head; the [`lb::BackendPool`] picks a backend; the adapter takes
+//! a kept-alive connection to it from its idle pool (or connects without
+//! blocking), writes the rewritten head, and streams the body straight from
+//! the client's buffer to the backend, exactly as many bytes as the body
+//! framer counts. The response comes back the same way. A full buffer stops
+//! reading the side that fills it, so memory stays bounded.
+//!
+//! # Example: the balancing core, without sockets
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use distloop::lb::{BackendPool, Strategy};
+//!
+//! let t0 = Instant::now();
+//! let mut pool = BackendPool::from_weights(&[1, 1], Strategy::LeastResponseTime);
+//! // Both backends start without samples: list order breaks the tie.
+//! let slow = pool.pick(t0, &[], 0).unwrap();
+//! let fast = pool.pick(t0, &[], 0).unwrap();
+//! assert_eq!((slow.backend, fast.backend), (0, 1));
+//! pool.finish(fast, t0 + Duration::from_millis(5));
+//! pool.finish(slow, t0 + Duration::from_millis(50));
+//! // The next request goes to the backend with the smaller mean duration.
+//! assert_eq!(pool.pick(t0 + Duration::from_millis(60), &[], 0).unwrap().backend, 1);
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 

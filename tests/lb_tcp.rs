@@ -210,3 +210,58 @@ fn bad_command_line_gets_one_line_and_exit_code_two() {
         assert!(!out.stderr.is_empty(), "{args:?} explains itself");
     }
 }
+
+#[test]
+fn a_backend_that_never_accepts_times_out_and_the_next_one_serves() {
+    let (hole, _fillers, _listener) = echo::black_hole();
+    let echo = EchoServer::start();
+    let lb = balancer(
+        &[hole, echo.addr],
+        &["--strategy", "n-to-1", "--connect-timeout", "300ms"],
+    );
+    for i in 0..3 {
+        let mut stream = connect(lb.addr);
+        let msg = format!("through {i}");
+        stream.write_all(msg.as_bytes()).unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, msg, "connection {i}");
+    }
+}
+
+#[test]
+fn in_http_mode_a_backend_that_never_accepts_times_out_and_the_next_one_answers() {
+    let (hole, _fillers, _listener) = echo::black_hole();
+    let backend = Server::start(
+        support::pi_backend_bin(),
+        &["--listen", "127.0.0.1:0", "--name", "b"],
+    );
+    let hole = hole.to_string();
+    let good = backend.addr.to_string();
+    let lb = Server::start(
+        distloop_bin(),
+        &[
+            "lb",
+            "--listen",
+            "127.0.0.1:0",
+            "--strategy",
+            "n-to-1",
+            "--connect-timeout",
+            "300ms",
+            "--backend",
+            &hole,
+            "--backend",
+            &good,
+        ],
+    );
+    let mut stream = connect(lb.addr);
+    stream
+        .write_all(b"GET /5 HTTP/1.1\r\nHost: t\r\nAccept: text/plain\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("X-Backend: b"), "{reply}");
+    assert!(reply.ends_with("3.14159"), "{reply}");
+}

@@ -12,6 +12,8 @@
 
 mod client;
 mod forward;
+mod relay;
+mod tunnel;
 mod upstream;
 
 use std::io;

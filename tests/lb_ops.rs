@@ -731,3 +731,47 @@ fn tcp_mode_drain_and_access_log_work_per_connection() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_reload_that_removes_backends_lets_a_request_in_flight_on_them_finish() {
+    const SIGHUP: i32 = 1;
+    let backends = start_backends(&[&[], &[], &[]]);
+    let path = temp_path("shrink.toml");
+    let three = format!(
+        "strategy = \"n-to-1\"\n{}{}{}",
+        backend_table(&backends[2], "c"),
+        backend_table(&backends[0], "a"),
+        backend_table(&backends[1], "b")
+    );
+    std::fs::write(&path, &three).unwrap();
+    let (mut lb, admin_addr) = balancer(&[], &["--config", path.to_str().unwrap()]);
+    // Drain c and a so that the slow request lands on b, the last backend.
+    for name in ["c", "a"] {
+        assert_eq!(
+            admin(admin_addr, "POST", &format!("/backends/{name}/drain")).0,
+            200
+        );
+        wait_for_state(admin_addr, name, "drain");
+    }
+    let addr = lb.addr;
+    let slow = thread::spawn(move || try_get(addr, SLOW_PATH));
+    wait_for_active(admin_addr, "b");
+    // The new configuration has one backend, under a new name (a drain
+    // survives a reload by name): b's old index no longer exists.
+    std::fs::write(
+        &path,
+        format!(
+            "strategy = \"n-to-1\"\n{}",
+            backend_table(&backends[0], "d")
+        ),
+    )
+    .unwrap();
+    lb.signal(SIGHUP);
+    let (status, backend) = slow.join().unwrap().expect("the slow request is answered");
+    assert_eq!((status, backend.as_str()), (200, "b"));
+    wait_for("the new backend to serve", SETTLE, || {
+        try_get(lb.addr, "/10").is_ok_and(|(status, _)| status == 200)
+    });
+    assert_eq!(lb.child.try_wait().unwrap(), None, "still running");
+    let _ = std::fs::remove_file(&path);
+}

@@ -223,7 +223,8 @@ impl HttpBalancer {
 
     fn close_upstream(&mut self, uk: usize) {
         if let Some(upstream) = self.upstreams.try_remove(uk) {
-            if upstream.client.is_none() {
+            // Only connections of the current configuration are ever parked.
+            if upstream.client.is_none() && upstream.generation == self.generation {
                 self.idle.remove(upstream.backend, uk);
             }
         }

@@ -101,7 +101,9 @@ impl IdlePool {
 
     /// Forgets a connection that closed while parked.
     pub fn remove(&mut self, backend: usize, key: usize) {
-        self.idle[backend].retain(|&k| k != key);
+        if let Some(list) = self.idle.get_mut(backend) {
+            list.retain(|&k| k != key);
+        }
     }
 
     /// The parked connections of every backend, oldest first.

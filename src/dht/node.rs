@@ -10,13 +10,18 @@
 //!
 //! Requests are tracked by id until answered or timed out; a request is sent
 //! `request_attempts` times before its peer is taken for dead and forgotten.
+//!
+//! This file holds the node's state and its public API. What the node answers
+//! to other nodes' requests is in `serve`; the periodic maintenance, replica
+//! repair and the answers and timeouts of its own requests are in `maintain`;
+//! the lookups, puts, gets and deletes it runs are in `operation`.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Instant;
 
-use super::config::{CANDIDATES_PER_ANSWER, Config};
-use super::id::{Id, in_half_open, in_open};
+use super::config::Config;
+use super::id::Id;
 use super::message::{Body, ClientRequest, Message, NodeRef, Outcome, chunk_items};
 use super::operation::{Action, Operation, Origin};
 use super::routing::Routing;
@@ -67,9 +72,9 @@ pub(super) enum Purpose {
 #[derive(Debug)]
 pub(super) struct Pending<A> {
     pub(super) to: A,
-    message: Message<A>,
-    deadline: Instant,
-    attempts_left: u32,
+    pub(super) message: Message<A>,
+    pub(super) deadline: Instant,
+    pub(super) attempts_left: u32,
     pub(super) purpose: Purpose,
 }
 
@@ -87,16 +92,16 @@ pub struct Node<A> {
     next_op: OpId,
     pub(super) completions: Vec<Completion<A>>,
     pub(super) out: Vec<Outgoing<A>>,
-    next_stabilize: Instant,
-    next_fix_fingers: Instant,
-    next_check_predecessor: Instant,
-    next_replica_refresh: Instant,
+    pub(super) next_stabilize: Instant,
+    pub(super) next_fix_fingers: Instant,
+    pub(super) next_check_predecessor: Instant,
+    pub(super) next_replica_refresh: Instant,
     next_join_attempt: Instant,
     pub(super) next_finger: usize,
     pub(super) finger_in_flight: bool,
     pub(super) join_in_flight: bool,
     /// Predecessor and replica targets at the last push, to push again on change.
-    replicas_pushed: Option<(Id, Vec<A>)>,
+    pub(super) replicas_pushed: Option<(Id, Vec<A>)>,
 }
 
 impl<A: Address> Node<A> {
@@ -288,330 +293,6 @@ impl<A: Address> Node<A> {
         self.take_out()
     }
 
-    fn maintain(&mut self, now: Instant) {
-        if now >= self.next_stabilize {
-            self.next_stabilize = now + self.config.stabilize_interval;
-            self.stabilize(now);
-        }
-        if now >= self.next_check_predecessor {
-            self.next_check_predecessor = now + self.config.check_predecessor_interval;
-            if let Some(pred) = self.routing.predecessor() {
-                self.request(now, pred.addr, Body::Ping, Purpose::CheckPredecessor);
-            }
-        }
-        if now >= self.next_fix_fingers && !self.finger_in_flight {
-            self.next_fix_fingers = now + self.config.fix_fingers_interval;
-            if !self.routing.successors().is_empty() {
-                let i = self.next_finger;
-                let target = self.config.ring.finger_start(self.me().id, i as u32);
-                let op = self.new_op();
-                self.finger_in_flight = true;
-                self.begin_at(now, op, Origin::Internal, Action::Finger(i), target);
-            }
-        }
-        self.push_replicas(now);
-    }
-
-    fn stabilize(&mut self, now: Instant) {
-        let me = self.me();
-        if self.routing.successors().is_empty() {
-            // Alone: the paper's stabilize reads our own predecessor, which a
-            // joining node's notify has set.
-            if let Some(pred) = self.routing.predecessor() {
-                self.routing.set_successors(pred, &[]);
-            } else {
-                return;
-            }
-        }
-        let successor = self.routing.successor();
-        if successor.addr != me.addr {
-            self.request(now, successor.addr, Body::GetNeighbors, Purpose::Stabilize);
-        }
-    }
-
-    /// Copies the keys this node owns to the next `replicas - 1` successors,
-    /// when they or the owned interval changed, and every refresh interval.
-    fn push_replicas(&mut self, now: Instant) {
-        let Some(pred) = self.routing.predecessor() else {
-            return;
-        };
-        let copies = self.config.replicas.saturating_sub(1);
-        let targets: Vec<A> = self
-            .routing
-            .successors()
-            .iter()
-            .take(copies)
-            .map(|n| n.addr)
-            .collect();
-        let state = (pred.id, targets.clone());
-        let changed = self.replicas_pushed.as_ref() != Some(&state);
-        if !changed && now < self.next_replica_refresh {
-            return;
-        }
-        self.next_replica_refresh = now + self.config.replica_refresh_interval;
-        let owned = self.store.items_in(pred.id, self.me().id);
-        self.replicas_pushed = Some(state);
-        for items in chunk_items(owned) {
-            for &to in &targets {
-                let body = Body::Store {
-                    items: items.clone(),
-                    replicate: false,
-                };
-                self.request(now, to, body, Purpose::Replicate);
-            }
-        }
-    }
-
-    fn on_request(&mut self, now: Instant, from: A, id: u64, body: Body<A>) {
-        let me = self.me();
-        let ring = self.config.ring;
-        let answer = match body {
-            Body::FindSuccessor { target } => self.route(target),
-            Body::GetNeighbors => Body::Neighbors {
-                node: me,
-                predecessor: self.routing.predecessor(),
-                successors: self.routing.successors().to_vec(),
-                stored: self.store.len() as u64,
-                owned: self.owned_count() as u64,
-            },
-            Body::Notify { node, joining } => {
-                let adopt = match self.routing.predecessor() {
-                    None => true,
-                    Some(pred) => in_open(node.id, pred.id, me.id),
-                };
-                if adopt && node.addr != me.addr {
-                    self.routing.set_predecessor(Some(node));
-                }
-                if joining {
-                    // The joiner precedes us: it now holds everything we hold
-                    // except our own interval (its keys and the replicas it
-                    // shares with us), sent as ordinary stores.
-                    let items = self.store.items_outside(node.id, me.id);
-                    for items in chunk_items(items) {
-                        let body = Body::Store {
-                            items,
-                            replicate: false,
-                        };
-                        self.request(now, node.addr, body, Purpose::Replicate);
-                    }
-                }
-                Body::Ack
-            }
-            Body::Ping => Body::Ack,
-            Body::Store { items, replicate } => {
-                if replicate {
-                    self.replicate_to_successors(
-                        now,
-                        Body::Store {
-                            items: items.clone(),
-                            replicate: false,
-                        },
-                    );
-                }
-                for item in items {
-                    self.store.insert(ring, item.key, item.value);
-                }
-                Body::Ack
-            }
-            Body::Fetch { key } => Body::Fetched {
-                value: self.store.get(ring, &key).cloned(),
-            },
-            Body::Remove { key, replicate } => {
-                if replicate {
-                    self.replicate_to_successors(
-                        now,
-                        Body::Remove {
-                            key: key.clone(),
-                            replicate: false,
-                        },
-                    );
-                }
-                Body::Removed {
-                    existed: self.store.remove(ring, &key),
-                }
-            }
-            Body::Leaving {
-                node,
-                predecessor,
-                successors,
-            } => {
-                if self
-                    .routing
-                    .predecessor()
-                    .is_some_and(|p| p.addr == node.addr)
-                {
-                    self.routing.set_predecessor(predecessor);
-                }
-                if self.routing.successor().addr == node.addr {
-                    self.routing.forget(node.addr);
-                    let rest: Vec<NodeRef<A>> = successors
-                        .into_iter()
-                        .filter(|n| n.addr != node.addr)
-                        .collect();
-                    if let Some((first, rest)) = rest.split_first() {
-                        self.routing.set_successors(*first, rest);
-                    }
-                }
-                Body::Ack
-            }
-            Body::Client(request) => {
-                if self.phase == Phase::Leaving {
-                    Body::ClientReply(Outcome::Failed(super::message::OperationError::Leaving))
-                } else {
-                    let op = self.new_op();
-                    let origin = Origin::Remote {
-                        addr: from,
-                        request: id,
-                    };
-                    self.begin(now, op, origin, Action::from_request(request));
-                    return;
-                }
-            }
-            answer => {
-                debug_assert!(answer.is_answer());
-                return;
-            }
-        };
-        self.out.push((from, Message { id, body: answer }));
-    }
-
-    /// The answer to one lookup step for `target`.
-    pub(super) fn route(&self, target: Id) -> Body<A> {
-        let me = self.me();
-        if self.routing.owns(target) {
-            return Body::Owner {
-                owner: me,
-                replicas: std::iter::once(me)
-                    .chain(self.routing.successors().iter().copied())
-                    .collect(),
-            };
-        }
-        let successor = self.routing.successor();
-        if in_half_open(target, me.id, successor.id) {
-            return Body::Owner {
-                owner: successor,
-                replicas: self.routing.successors().to_vec(),
-            };
-        }
-        let candidates = self
-            .routing
-            .closest_preceding(target, CANDIDATES_PER_ANSWER);
-        if candidates.is_empty() {
-            Body::Owner {
-                owner: successor,
-                replicas: self.routing.successors().to_vec(),
-            }
-        } else {
-            Body::Closer { candidates }
-        }
-    }
-
-    fn replicate_to_successors(&mut self, now: Instant, body: Body<A>) {
-        let copies = self.config.replicas.saturating_sub(1);
-        let targets: Vec<A> = self
-            .routing
-            .successors()
-            .iter()
-            .take(copies)
-            .map(|n| n.addr)
-            .collect();
-        for to in targets {
-            self.request(now, to, body.clone(), Purpose::Replicate);
-        }
-    }
-
-    fn on_answer(&mut self, now: Instant, pending: Pending<A>, body: Body<A>) {
-        match pending.purpose {
-            Purpose::Step(op) => self.on_step_answer(now, op, body),
-            Purpose::Data(op) => self.on_data_answer(now, op, body),
-            Purpose::Stabilize => {
-                if let Body::Neighbors {
-                    node,
-                    predecessor,
-                    successors,
-                    ..
-                } = body
-                {
-                    self.on_neighbors(now, node, predecessor, &successors);
-                }
-            }
-            Purpose::CheckPredecessor | Purpose::Notify | Purpose::Replicate | Purpose::Leave => {}
-        }
-    }
-
-    /// The rest of stabilize, once the successor said who its neighbours are.
-    fn on_neighbors(
-        &mut self,
-        now: Instant,
-        successor: NodeRef<A>,
-        predecessor: Option<NodeRef<A>>,
-        successors: &[NodeRef<A>],
-    ) {
-        let me = self.me();
-        match predecessor {
-            Some(x) if x.addr != me.addr && in_open(x.id, me.id, successor.id) => {
-                let mut rest = vec![successor];
-                rest.extend_from_slice(successors);
-                self.routing.set_successors(x, &rest);
-                // Ask the closer successor at once instead of next period:
-                // when many nodes joined behind the same successor, this
-                // walks the whole chain back in one period (each step moves
-                // strictly closer, so it ends).
-                self.request(now, x.addr, Body::GetNeighbors, Purpose::Stabilize);
-                return;
-            }
-            _ => self.routing.set_successors(successor, successors),
-        }
-        let notify = Body::Notify {
-            node: me,
-            joining: false,
-        };
-        let to = self.routing.successor().addr;
-        if to != me.addr {
-            self.request(now, to, notify, Purpose::Notify);
-        }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        let due: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in due {
-            let Some(pending) = self.pending.get_mut(&id) else {
-                continue;
-            };
-            if pending.attempts_left > 0 {
-                pending.attempts_left -= 1;
-                pending.deadline = now + self.config.request_timeout;
-                self.out.push((pending.to, pending.message.clone()));
-                continue;
-            }
-            let pending = self.pending.remove(&id).expect("present");
-            self.on_timeout(now, pending);
-        }
-    }
-
-    fn on_timeout(&mut self, now: Instant, pending: Pending<A>) {
-        let dead = pending.to;
-        match pending.purpose {
-            Purpose::Step(op) => {
-                self.routing.forget(dead);
-                self.on_step_timeout(now, op);
-            }
-            Purpose::Data(op) => {
-                self.routing.forget(dead);
-                self.on_data_timeout(now, op);
-            }
-            Purpose::Stabilize | Purpose::Notify | Purpose::CheckPredecessor => {
-                self.routing.forget(dead);
-            }
-            Purpose::Replicate | Purpose::Leave => {}
-        }
-    }
-
     /// Sends a request and tracks it until answered or timed out.
     pub(super) fn request(&mut self, now: Instant, to: A, body: Body<A>, purpose: Purpose) -> u64 {
         let id = self.next_request;
@@ -631,7 +312,7 @@ impl<A: Address> Node<A> {
         id
     }
 
-    fn new_op(&mut self) -> OpId {
+    pub(super) fn new_op(&mut self) -> OpId {
         let op = self.next_op;
         self.next_op += 1;
         op
@@ -664,8 +345,6 @@ impl<A: Address> Node<A> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::dht::id::Ring;
 
@@ -678,30 +357,6 @@ mod tests {
             id,
             addr: id as u32,
         }
-    }
-
-    #[test]
-    fn an_unanswered_request_is_sent_again_with_the_same_id_then_given_up() {
-        let start = Instant::now();
-        let mut node = Node::join(config(), me(100), 7, start);
-        let first = node.tick(start);
-        assert_eq!(first.len(), 1);
-        let (to, sent) = &first[0];
-        assert_eq!(*to, 7);
-        assert!(matches!(sent.body, Body::FindSuccessor { target: 100 }));
-
-        let timeout = config().request_timeout;
-        let retry = node.tick(start + timeout);
-        assert_eq!(retry, first, "the same datagram, same id");
-        assert_eq!(node.tick(start + timeout * 2), first);
-        // Third timeout: the bootstrap is taken for dead, the join fails and
-        // is tried again later.
-        assert!(node.tick(start + timeout * 3).is_empty());
-        assert_eq!(node.requests_in_flight(), 0);
-        assert_eq!(node.phase(), Phase::Joining);
-        let again = node.tick(start + Duration::from_secs(2));
-        assert_eq!(again.len(), 1);
-        assert_ne!(again[0].1.id, sent.id);
     }
 
     #[test]
@@ -749,55 +404,5 @@ mod tests {
         node.handle(start, 9, forged);
         assert_eq!(node.phase(), Phase::Joining);
         assert_eq!(node.requests_in_flight(), 1);
-    }
-
-    #[test]
-    fn a_lone_node_answers_every_lookup_with_itself() {
-        let start = Instant::now();
-        let mut node = Node::create(config(), me(100), start);
-        let out = node.handle(
-            start,
-            9,
-            Message {
-                id: 4,
-                body: Body::FindSuccessor { target: 5 },
-            },
-        );
-        assert_eq!(
-            out,
-            vec![(
-                9,
-                Message {
-                    id: 4,
-                    body: Body::Owner {
-                        owner: me(100),
-                        replicas: vec![me(100)],
-                    },
-                }
-            )]
-        );
-    }
-
-    #[test]
-    fn a_notify_from_a_closer_node_replaces_the_predecessor() {
-        let start = Instant::now();
-        let mut node = Node::create(config(), me(100), start);
-        let notify = |n: Id| Message {
-            id: 1,
-            body: Body::Notify {
-                node: me(n),
-                joining: false,
-            },
-        };
-        node.handle(start, 50, notify(50));
-        assert_eq!(node.routing().predecessor(), Some(me(50)));
-        node.handle(start, 80, notify(80));
-        assert_eq!(node.routing().predecessor(), Some(me(80)));
-        node.handle(start, 60, notify(60));
-        assert_eq!(
-            node.routing().predecessor(),
-            Some(me(80)),
-            "60 is farther than 80"
-        );
     }
 }

@@ -5,7 +5,7 @@
 //! wire format of docs/broker-protocol.md), [`tree`] and [`outbox`] and
 //! [`core`] (the sans-IO broker: bytes in, frames out), then the adapters:
 //! [`server`] runs the core on the reactor, [`client`] is a blocking client,
-//! [`cli`] and [`bench`] are the `distloop broker` command line.
+//! [`cli`] and [`bench`](mod@bench) are the `distloop broker` command line.
 
 pub mod bench;
 pub mod cli;

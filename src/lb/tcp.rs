@@ -1,6 +1,6 @@
 //! TCP mode (layer 4): one backend per client connection, bytes piped both ways.
 //!
-//! The adapter between the reactor and the [`BackendPool`]. Each session owns
+//! The adapter between the reactor and the [`BackendPool`](crate::lb::BackendPool). Each session owns
 //! a client socket, at most one backend socket and one bounded buffer per
 //! direction. Reads stop when the far side's buffer is full (backpressure),
 //! half-closes are passed on once the buffer has drained, and every session has

@@ -1,7 +1,7 @@
 //! HTTP mode (layer 7): each request is balanced on its own.
 //!
 //! The adapter between the reactor, the HTTP framing core ([`crate::http`])
-//! and the [`BackendPool`]. A client connection parses a request head in its
+//! and the [`BackendPool`](crate::lb::BackendPool). A client connection parses a request head in its
 //! read buffer, picks a backend, takes a kept-alive connection to it from the
 //! idle pool (or opens one), writes the rewritten head, then streams the body
 //! straight from its buffer to the backend. The response comes back the same

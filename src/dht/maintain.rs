@@ -185,23 +185,12 @@ impl<A: Address> Node<A> {
 
 #[cfg(test)]
 mod tests {
+    use crate::dht::node::test_ring::{config, me};
     use std::time::Duration;
 
     use super::*;
-    use crate::dht::config::Config;
-    use crate::dht::id::{Id, Ring};
+
     use crate::dht::node::Phase;
-
-    fn config() -> Config {
-        Config::with(Ring::tiny(16), 3)
-    }
-
-    fn me(id: Id) -> NodeRef<u32> {
-        NodeRef {
-            id,
-            addr: id as u32,
-        }
-    }
 
     #[test]
     fn an_unanswered_request_is_sent_again_with_the_same_id_then_given_up() {

@@ -343,21 +343,31 @@ impl<A: Address> Node<A> {
     }
 }
 
+/// A small ring and node references for the node's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dht::id::Ring;
+pub(super) mod test_ring {
+    use super::NodeRef;
+    use crate::dht::config::Config;
+    use crate::dht::id::{Id, Ring};
 
-    fn config() -> Config {
+    /// A 16-bit ring with 3 copies of every key.
+    pub fn config() -> Config {
         Config::with(Ring::tiny(16), 3)
     }
 
-    fn me(id: Id) -> NodeRef<u32> {
+    /// Node `id`, addressed by its id.
+    pub fn me(id: Id) -> NodeRef<u32> {
         NodeRef {
             id,
             addr: id as u32,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::node::test_ring::{config, me};
 
     #[test]
     fn a_join_answered_by_the_owner_links_and_notifies_it() {

@@ -179,19 +179,7 @@ impl<A: Address> Node<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dht::config::Config;
-    use crate::dht::id::Ring;
-
-    fn config() -> Config {
-        Config::with(Ring::tiny(16), 3)
-    }
-
-    fn me(id: Id) -> NodeRef<u32> {
-        NodeRef {
-            id,
-            addr: id as u32,
-        }
-    }
+    use crate::dht::node::test_ring::{config, me};
 
     #[test]
     fn a_lone_node_answers_every_lookup_with_itself() {

@@ -74,3 +74,59 @@ fn least_response_time_avoids_the_slow_backend() {
     assert!(!picks[1..].contains('a'), "{picks}");
     assert!(picks.contains('b') && picks.contains('c'), "{picks}");
 }
+
+fn balancer_with(backends: &[String], extra: &[&str]) -> Server {
+    let mut args = vec!["lb", "--listen", "127.0.0.1:0"];
+    for b in backends {
+        args.push("--backend");
+        args.push(b);
+    }
+    args.extend_from_slice(extra);
+    Server::start(distloop_bin(), &args)
+}
+
+#[test]
+fn weighted_round_robin_gives_each_backend_its_weight_interleaved() {
+    let backends = start_backends(&[&[], &[]]);
+    let specs = [
+        format!("{},name=a,weight=3", backends[0].addr),
+        format!("{},name=b", backends[1].addr),
+    ];
+    let lb = balancer_with(&specs, &["--strategy", "weighted-round-robin"]);
+    // Smooth weighted round-robin spreads a's three turns around b's one.
+    assert_eq!(sequence(&lb, 8), "aabaaaba");
+}
+
+#[test]
+fn consistent_hash_on_the_uri_sends_the_same_path_to_the_same_backend() {
+    let backends = start_backends(&[&[], &[], &[]]);
+    let specs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
+    let lb = balancer_with(
+        &specs,
+        &["--strategy", "consistent-hash", "--hash-on", "uri"],
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for digits in 1..=30 {
+        let path = format!("/{digits}");
+        let first = who_answers(lb.addr, &path);
+        for _ in 0..2 {
+            assert_eq!(who_answers(lb.addr, &path), first, "{path}");
+        }
+        seen.insert(first);
+    }
+    assert!(
+        seen.len() >= 2,
+        "30 paths spread over the backends: {seen:?}"
+    );
+}
+
+#[test]
+fn randomised_and_reported_load_strategies_answer_every_request_over_real_backends() {
+    let backends = start_backends(&[&[], &[], &[]]);
+    let specs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
+    for strategy in ["power-of-two", "peak-ewma", "random", "least-load"] {
+        let lb = balancer_with(&specs, &["--strategy", strategy]);
+        let picks = sequence(&lb, 12);
+        assert_eq!(picks.len(), 12, "{strategy}");
+    }
+}

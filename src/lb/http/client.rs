@@ -100,6 +100,9 @@ pub(super) struct Client {
     pub timer: Option<(TimerId, Instant)>,
     /// Requests served on this connection.
     pub served: u64,
+    /// The buffer the next rewritten request head is written into, kept
+    /// between exchanges so that a kept-alive client allocates it once.
+    pub spare_head: Vec<u8>,
 }
 
 /// The socket side of a client connection, apart from its phase so that

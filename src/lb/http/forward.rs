@@ -76,7 +76,8 @@ impl HttpBalancer {
 
     fn start_exchange(&mut self, ctx: &mut Context<'_>, ck: usize, head: RequestHead) {
         let client = &mut self.clients[ck];
-        let mut bytes = Vec::with_capacity(512);
+        let mut bytes = std::mem::take(&mut client.spare_head);
+        bytes.clear();
         write_request_head(&head, client.addr.ip(), Scheme::Http, &mut bytes);
         let now = ctx.now();
         let exchange = Exchange {
@@ -354,6 +355,7 @@ impl HttpBalancer {
             }
         }
         let client = &mut self.clients[ck];
+        client.spare_head = std::mem::take(&mut exchange.head);
         client.served += 1;
         client.last_active = now;
         if !(complete && exchange.keep_client) {

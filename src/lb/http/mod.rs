@@ -147,6 +147,7 @@ impl HttpBalancer {
             head_started: None,
             timer: None,
             served: 0,
+            spare_head: Vec::with_capacity(512),
         });
         self.drive(ctx, key);
     }

@@ -63,14 +63,7 @@ impl<A: Address> Node<A> {
         let Some(pred) = self.routing.predecessor() else {
             return;
         };
-        let copies = self.config.replicas.saturating_sub(1);
-        let targets: Vec<A> = self
-            .routing
-            .successors()
-            .iter()
-            .take(copies)
-            .map(|n| n.addr)
-            .collect();
+        let targets = self.replica_targets();
         let state = (pred.id, targets.clone());
         let changed = self.replicas_pushed.as_ref() != Some(&state);
         if !changed && now < self.next_replica_refresh {

@@ -293,6 +293,17 @@ impl<A: Address> Node<A> {
         self.take_out()
     }
 
+    /// Where this node's keys are copied: the next `replicas - 1` successors.
+    pub(super) fn replica_targets(&self) -> Vec<A> {
+        let copies = self.config.replicas.saturating_sub(1);
+        self.routing
+            .successors()
+            .iter()
+            .take(copies)
+            .map(|n| n.addr)
+            .collect()
+    }
+
     /// Sends a request and tracks it until answered or timed out.
     pub(super) fn request(&mut self, now: Instant, to: A, body: Body<A>, purpose: Purpose) -> u64 {
         let id = self.next_request;

@@ -162,14 +162,7 @@ impl<A: Address> Node<A> {
     }
 
     fn replicate_to_successors(&mut self, now: Instant, body: Body<A>) {
-        let copies = self.config.replicas.saturating_sub(1);
-        let targets: Vec<A> = self
-            .routing
-            .successors()
-            .iter()
-            .take(copies)
-            .map(|n| n.addr)
-            .collect();
+        let targets = self.replica_targets();
         for to in targets {
             self.request(now, to, body.clone(), Purpose::Replicate);
         }

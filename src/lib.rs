@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod apps;
 pub mod broker;
 pub mod cli;
 pub mod dht;

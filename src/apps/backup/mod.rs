@@ -1,0 +1,1 @@
+//! Replicated file backup: a manager, storage servers and a client.

@@ -1,0 +1,1 @@
+//! The distributed calculator: exact expressions, servers with a status port.

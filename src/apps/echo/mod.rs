@@ -1,0 +1,1 @@
+//! Echo servers in four models (simple, sequential, threaded, evented) and a client.

@@ -1,0 +1,1 @@
+//! Distributed keyword search: a counting core, workers and a master with a web page.

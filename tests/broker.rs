@@ -34,6 +34,24 @@ fn subscribed(server: &Server, serializer: Serializer, topic: &str) -> Client {
     c
 }
 
+/// A subscriber with a 4 KiB receive buffer, on a raw socket.
+fn small_buffer_subscriber(server: &Server, topic: &str) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .write_all(
+            &Frame::Subscribe {
+                serializer: Serializer::Json,
+                topic,
+            }
+            .to_bytes(),
+        )
+        .unwrap();
+    stream
+}
+
 fn no_delivery_within(c: &mut Client, wait: Duration) -> bool {
     c.set_read_timeout(Some(wait)).unwrap();
     matches!(c.receive(), Err(ClientError::Io(_)))
@@ -242,6 +260,9 @@ fn slow_consumer_is_disconnected_and_never_stalls_the_others() {
         "4096",
         "--outbound-limit-bytes",
         "65536",
+        // It reads nothing until the others are done, however long that takes.
+        "--error-linger",
+        "60s",
     ]);
     // The slow consumer subscribes and then never reads.
     let mut slow = TcpStream::connect(server.addr).unwrap();
@@ -284,6 +305,71 @@ fn slow_consumer_is_disconnected_and_never_stalls_the_others() {
         last = Some(format!("{frame:?}"));
     }
     assert!(last.unwrap().contains("SlowConsumer"));
+}
+
+#[test]
+fn a_stuck_reader_with_a_small_receive_buffer_is_cut_off_by_the_timeout() {
+    // A bound far above what is sent: the queue alone would never find it.
+    let server = broker(&[
+        "--slow-consumer-timeout",
+        "1s",
+        "--outbound-limit-bytes",
+        "67108864",
+    ]);
+    let mut stuck = small_buffer_subscriber(&server, "/t");
+    let mut reader = subscribed(&server, Serializer::Json, "/t");
+    let mut producer = client(&server, Serializer::Json);
+    // The reading subscriber keeps up; the producer stays a few messages
+    // ahead of it, so only the stuck one falls behind.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&received);
+    let reading = std::thread::spawn(move || {
+        loop {
+            let d = reader.receive().expect("the reading subscriber is served");
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if d.value == Value::Int(-1) {
+                return;
+            }
+        }
+    });
+    let text = Value::str("z".repeat(1000));
+    let mut sent = 0;
+    let mut publish_in_step = |value: &Value| {
+        while sent - received.load(std::sync::atomic::Ordering::SeqCst) > 20 {
+            std::thread::yield_now();
+        }
+        producer.publish("/t", value).unwrap();
+        sent += 1;
+    };
+    // Enough to fill the kernel's buffers on both sides (bytes there count
+    // as written), then a trickle, until the broker closes the stuck one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for _ in 0..10_000 {
+        publish_in_step(&text);
+    }
+    let probe = Frame::Subscribe {
+        serializer: Serializer::Json,
+        topic: "/probe",
+    }
+    .to_bytes();
+    let cut = loop {
+        for _ in 0..10 {
+            publish_in_step(&text);
+        }
+        // Reading would let its output drain, so the test only writes: once
+        // the broker has closed the socket, a write is answered with a reset
+        // and the next one fails.
+        let closed = stuck.write_all(&probe).is_err();
+        if closed || std::time::Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    publish_in_step(&Value::Int(-1));
+    reading
+        .join()
+        .expect("the reading subscriber got every message");
+    assert!(cut, "the stuck reader was closed");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use super::core::{BrokerConfig, DEFAULT_OUTBOUND_LIMIT_BYTES};
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
 use super::value::Value;
+use crate::cli::parse_duration;
 
 /// The broker's default address, the original's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
@@ -36,6 +37,14 @@ pub struct BrokerArgs {
     /// What to do with a subscriber whose queue passes the bound.
     #[arg(long, value_enum, default_value_t = SlowConsumerFlag::Disconnect)]
     pub slow_consumer: SlowConsumerFlag,
+    /// A subscriber whose pending output has not drained for this long gets
+    /// the slow-consumer error and a close, under either policy.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub slow_consumer_timeout: std::time::Duration,
+    /// How long a client that was sent an error (and will be closed) may go
+    /// without reading before the close.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub error_linger: std::time::Duration,
 }
 
 /// `--slow-consumer` values.
@@ -125,6 +134,9 @@ pub struct TopicsArgs {
 impl BrokerArgs {
     /// The core configuration these flags describe.
     pub fn config(&self) -> Result<BrokerConfig, String> {
+        if self.slow_consumer_timeout.is_zero() {
+            return Err("--slow-consumer-timeout must be above zero".into());
+        }
         if self.outbound_limit_bytes < self.max_frame_bytes + 64 {
             return Err(format!(
                 "--outbound-limit-bytes ({}) must hold at least one largest frame ({} bytes)",
@@ -138,6 +150,8 @@ impl BrokerArgs {
                 SlowConsumerFlag::Disconnect => SlowConsumerPolicy::Disconnect,
                 SlowConsumerFlag::DropOldest => SlowConsumerPolicy::DropOldest,
             },
+            slow_consumer_timeout: self.slow_consumer_timeout,
+            error_linger: self.error_linger,
         })
     }
 }

@@ -7,6 +7,8 @@
 //! always validated (a Pickle payload only ever holds plain data), because
 //! consumers decode what the broker hands them.
 
+use std::time::{Duration, Instant};
+
 use slab::Slab;
 
 use super::codec::{CodecError, Serializer};
@@ -17,6 +19,11 @@ use super::value::Value;
 
 /// Default bound of one client's outbound queue: 8 MiB.
 pub const DEFAULT_OUTBOUND_LIMIT_BYTES: usize = 8 << 20;
+/// Default bound on how long a client's pending output may go without
+/// being written out to empty (NATS's write deadline).
+pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`BrokerConfig::error_linger`].
+pub const DEFAULT_ERROR_LINGER: Duration = Duration::from_secs(2);
 /// Subscriptions one client may hold at once.
 pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 4096;
 
@@ -29,6 +36,15 @@ pub struct BrokerConfig {
     pub outbound_limit_bytes: usize,
     /// What happens past that bound.
     pub slow_consumer: SlowConsumerPolicy,
+    /// A client whose pending output has not been written out to empty for
+    /// this long is sent the slow-consumer error and closed, whatever the
+    /// policy: a reader that stopped reading is found even when its queue
+    /// never reaches the bound.
+    pub slow_consumer_timeout: Duration,
+    /// How long a client that was sent an error may go without reading
+    /// before it is closed; while it reads it may read on to its error
+    /// frame, behind what the kernel's buffers already hold.
+    pub error_linger: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -37,6 +53,8 @@ impl Default for BrokerConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             outbound_limit_bytes: DEFAULT_OUTBOUND_LIMIT_BYTES,
             slow_consumer: SlowConsumerPolicy::Disconnect,
+            slow_consumer_timeout: DEFAULT_SLOW_CONSUMER_TIMEOUT,
+            error_linger: DEFAULT_ERROR_LINGER,
         }
     }
 }
@@ -62,6 +80,9 @@ struct Client {
     subscriptions: Vec<Box<str>>,
     closing: bool,
     touched: bool,
+    /// When pending output was first seen at a sweep, with the outbox's
+    /// emptied count then; `None` while nothing waits.
+    pending_since: Option<(u64, Instant)>,
 }
 
 /// Every client's state, the topic tree, and the rules between them.
@@ -108,6 +129,7 @@ impl Broker {
             subscriptions: Vec::new(),
             closing: false,
             touched: false,
+            pending_since: None,
         }))
     }
 
@@ -345,6 +367,40 @@ impl Broker {
 
     /// Queues an error frame after whatever is partly written, drops the
     /// rest, and marks the client closing.
+    /// Sends the slow-consumer error to every client whose pending output
+    /// has not been written out to empty since a sweep at least
+    /// `slow_consumer_timeout` before `now`. Called periodically by the
+    /// adapter; a client is cut between one and one-plus-a-period timeout
+    /// after its output stopped draining. Returns how many were cut.
+    pub fn cut_stalled(&mut self, now: Instant) -> usize {
+        let timeout = self.config.slow_consumer_timeout;
+        let mut stalled = Vec::new();
+        for (index, client) in &mut self.clients {
+            if client.closing || client.outbox.is_empty() {
+                client.pending_since = None;
+                continue;
+            }
+            let emptied = client.outbox.times_emptied();
+            match client.pending_since {
+                Some((mark, since)) if mark == emptied => {
+                    if now.saturating_duration_since(since) >= timeout {
+                        stalled.push(ClientId(index));
+                    }
+                }
+                _ => client.pending_since = Some((emptied, now)),
+            }
+        }
+        for &id in &stalled {
+            self.stats.slow_disconnects += 1;
+            let message = format!(
+                "slow consumer: pending output not drained for {} ms",
+                timeout.as_millis()
+            );
+            self.fail(id, ErrorCode::SlowConsumer, &message);
+        }
+        stalled.len()
+    }
+
     fn fail(&mut self, id: ClientId, code: ErrorCode, message: &str) {
         let Some(client) = self.clients.get_mut(id.0) else {
             return;
@@ -709,6 +765,83 @@ mod tests {
         let got = drain(&mut b, slow);
         assert_eq!(got.last().unwrap().0, "error");
         assert!(!b.is_closing(producer));
+    }
+
+    fn subscribed_pair(config: BrokerConfig) -> (Broker, ClientId, ClientId, ClientId) {
+        let mut b = Broker::new(config);
+        let (producer, stuck, reader) = (b.connect(), b.connect(), b.connect());
+        for c in [stuck, reader] {
+            send(
+                &mut b,
+                c,
+                Frame::Subscribe {
+                    serializer: J,
+                    topic: "/t",
+                },
+            );
+        }
+        (b, producer, stuck, reader)
+    }
+
+    #[test]
+    fn a_reader_whose_output_stops_draining_is_cut_after_the_timeout_under_the_bound() {
+        let timeout = Duration::from_secs(10);
+        let config = BrokerConfig {
+            slow_consumer_timeout: timeout,
+            ..BrokerConfig::default()
+        };
+        let (mut b, producer, stuck, reader) = subscribed_pair(config);
+        let t0 = Instant::now();
+        publish(&mut b, producer, J, "/t", &Value::Int(1));
+        drain(&mut b, reader);
+        // Far under the 8 MiB bound, so only time can find it.
+        assert_eq!(b.cut_stalled(t0), 0);
+        publish(&mut b, producer, J, "/t", &Value::Int(2));
+        drain(&mut b, reader);
+        assert_eq!(b.cut_stalled(t0 + timeout / 2), 0);
+        assert!(!b.is_closing(stuck));
+        assert_eq!(b.cut_stalled(t0 + timeout), 1);
+        assert!(b.is_closing(stuck));
+        assert!(!b.is_closing(reader) && !b.is_closing(producer));
+        assert_eq!(b.stats().slow_disconnects, 1);
+        let got = drain(&mut b, stuck);
+        assert_eq!(got.last().unwrap().0, "error");
+    }
+
+    #[test]
+    fn a_busy_reader_whose_output_keeps_emptying_is_never_cut() {
+        let timeout = Duration::from_secs(1);
+        let config = BrokerConfig {
+            slow_consumer_timeout: timeout,
+            ..BrokerConfig::default()
+        };
+        let (mut b, producer, stuck, reader) = subscribed_pair(config);
+        b.disconnect(stuck);
+        let t0 = Instant::now();
+        // Output is pending at every sweep, but it drains in between.
+        for second in 0..30 {
+            publish(&mut b, producer, J, "/t", &Value::Int(second));
+            assert_eq!(b.cut_stalled(t0 + Duration::from_secs(second as u64)), 0);
+            drain(&mut b, reader);
+            publish(&mut b, producer, J, "/t", &Value::Int(second));
+        }
+        assert!(!b.is_closing(reader));
+    }
+
+    #[test]
+    fn the_timeout_applies_under_drop_oldest_too() {
+        let timeout = Duration::from_millis(500);
+        let config = BrokerConfig {
+            slow_consumer: SlowConsumerPolicy::DropOldest,
+            slow_consumer_timeout: timeout,
+            ..BrokerConfig::default()
+        };
+        let (mut b, producer, stuck, _reader) = subscribed_pair(config);
+        let t0 = Instant::now();
+        publish(&mut b, producer, J, "/t", &Value::Int(1));
+        b.cut_stalled(t0);
+        b.cut_stalled(t0 + timeout);
+        assert!(b.is_closing(stuck));
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub struct Outbox {
     head_written: usize,
     limit: usize,
     policy: SlowConsumerPolicy,
+    /// Times the queue was written out to empty: a queue whose count has
+    /// not moved for a while while it holds bytes is stalled.
+    emptied: u64,
+    /// Bytes written out since the queue was made.
+    written: u64,
 }
 
 impl Outbox {
@@ -52,12 +57,24 @@ impl Outbox {
             head_written: 0,
             limit,
             policy,
+            emptied: 0,
+            written: 0,
         }
     }
 
     /// Bytes waiting to be written.
     pub fn len(&self) -> usize {
         self.bytes.len() - self.start
+    }
+
+    /// How many times the queue was written out to empty so far.
+    pub fn times_emptied(&self) -> u64 {
+        self.emptied
+    }
+
+    /// Bytes written out since the queue was made.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     /// True when nothing waits.
@@ -139,6 +156,7 @@ impl Outbox {
     pub fn consume(&mut self, mut n: usize) {
         assert!(n <= self.len(), "consume past the end of the outbox");
         self.start += n;
+        self.written += n as u64;
         while n > 0 {
             let head_left = self.frames[0] - self.head_written;
             if n >= head_left {
@@ -153,6 +171,7 @@ impl Outbox {
         if self.start == self.bytes.len() {
             self.bytes.clear();
             self.start = 0;
+            self.emptied += 1;
         }
     }
 

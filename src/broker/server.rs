@@ -23,17 +23,34 @@ use crate::reactor::{
 pub const READ_BUDGET_BYTES: usize = 256 * 1024;
 /// Connections accepted per wake-up before yielding.
 pub const ACCEPTS_PER_WAKEUP: usize = 256;
-/// How long a connection that was sent an error may take to read it.
-pub const ERROR_LINGER: Duration = Duration::from_secs(2);
+/// The longest a connection that was sent an error stays open, however
+/// it reads.
+pub const ERROR_LINGER_MAX: Duration = Duration::from_secs(60);
 /// How long a graceful stop waits for outbound queues to drain.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Shortest and longest period of the sweep that finds stalled readers.
+const SWEEP_PERIOD_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_secs(1));
+
 const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
+/// Timer payload of the stalled-reader sweep; every other timer is a
+/// connection's linger timer, whose payload is its client id.
+const SWEEP_TIMER: u64 = u64::MAX;
 
 struct Connection {
     stream: TcpStream,
     inbound: Buffer,
-    linger: Option<TimerId>,
+    linger: Option<Linger>,
+}
+
+/// A connection that was sent an error, waiting for it to read it.
+struct Linger {
+    timer: TimerId,
+    /// The outbox's written count when the timer was armed.
+    written: u64,
+    /// When it must be closed whatever it reads.
+    until: std::time::Instant,
 }
 
 /// The broker service: a listener, its connections and the core.
@@ -113,8 +130,8 @@ impl BrokerServer {
     fn close(&mut self, ctx: &mut Context<'_>, id: ClientId) {
         if let Some(mut conn) = self.connections.get_mut(id.0).and_then(Option::take) {
             let _ = ctx.registry().deregister(&mut conn.stream);
-            if let Some(timer) = conn.linger {
-                ctx.cancel_timer(timer);
+            if let Some(linger) = conn.linger {
+                ctx.cancel_timer(linger.timer);
             }
             self.core.disconnect(id);
             self.open -= 1;
@@ -160,10 +177,13 @@ impl BrokerServer {
         let Some(conn) = self.connections[id.0].as_mut() else {
             return true;
         };
+        let linger_for = self.core.config().error_linger;
         let Some(outbox) = self.core.outbox_mut(id) else {
             return false;
         };
-        match outbox.write_to(&mut conn.stream) {
+        let result = outbox.write_to(&mut conn.stream);
+        let written = outbox.bytes_written();
+        match result {
             Err(_) => false,
             Ok(empty) => {
                 if self.core.is_closing(id) {
@@ -171,12 +191,23 @@ impl BrokerServer {
                         return false;
                     }
                     if conn.linger.is_none() {
-                        conn.linger = Some(ctx.set_timer_after(ERROR_LINGER, id.0 as u64));
+                        conn.linger = Some(Linger {
+                            timer: ctx.set_timer_after(linger_for, id.0 as u64),
+                            written,
+                            until: ctx.now() + ERROR_LINGER_MAX,
+                        });
                     }
                 }
                 true
             }
         }
+    }
+
+    /// A quarter of the slow-consumer timeout, within bounds: a stalled
+    /// reader is cut at most a quarter late.
+    fn sweep_period(&self) -> Duration {
+        let (shortest, longest) = SWEEP_PERIOD_BOUNDS;
+        (self.core.config().slow_consumer_timeout / 4).clamp(shortest, longest)
     }
 
     /// Schedules a flush, at the end of this turn, of every connection the
@@ -190,6 +221,10 @@ impl BrokerServer {
 }
 
 impl Service for BrokerServer {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.set_timer_after(self.sweep_period(), SWEEP_TIMER);
+    }
+
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
         if token == LISTENER {
             self.accept(ctx);
@@ -221,11 +256,31 @@ impl Service for BrokerServer {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
-        // Only linger timers exist: the client did not read its error in time.
+        if payload == SWEEP_TIMER {
+            if self.core.cut_stalled(ctx.now()) > 0 {
+                self.schedule_flushes(ctx);
+            }
+            ctx.set_timer_after(self.sweep_period(), SWEEP_TIMER);
+            return;
+        }
+        // A linger timer: close the client unless it is still reading
+        // towards its error frame.
         let id = ClientId(payload as usize);
-        if let Some(conn) = self.connections.get_mut(id.0).and_then(Option::as_mut) {
-            conn.linger = None;
-            self.close(ctx, id);
+        let Some(conn) = self.connections.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        let written = self.core.outbox_mut(id).map_or(0, |o| o.bytes_written());
+        let linger_for = self.core.config().error_linger;
+        let now = ctx.now();
+        match conn.linger.as_mut() {
+            Some(linger) if written != linger.written && now < linger.until => {
+                linger.written = written;
+                linger.timer = ctx.set_timer_after(linger_for, id.0 as u64);
+            }
+            _ => {
+                conn.linger = None;
+                self.close(ctx, id);
+            }
         }
     }
 

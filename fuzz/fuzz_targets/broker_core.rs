@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             SlowConsumerPolicy::DropOldest
         },
+        ..BrokerConfig::default()
     });
     let mut clients: [(ClientId, Vec<u8>, bool); 2] = [
         (broker.connect(), Vec::new(), false),

@@ -33,6 +33,7 @@ impl HttpBalancer {
     }
 
     fn read_head(&mut self, ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        self.refresh_limits(ck);
         let client = &mut self.clients[ck];
         let n = client.io.fill(BYTES_PER_WAKE)?;
         if n > 0 {

@@ -47,6 +47,8 @@ const LINGER: Duration = Duration::from_secs(2);
 const TIMER_CLIENT: u64 = 0;
 /// Periodic upkeep: parked connections' age, stats, the access log, accept retries.
 const TIMER_TICK: u64 = 1;
+/// The end of a graceful stop's drain (`drain_timeout`, which a reload may change).
+const TIMER_DRAIN: u64 = 2;
 
 fn client_token(key: usize) -> Token {
     Token(key * 2)
@@ -80,11 +82,7 @@ impl HttpBalancer {
         backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
-        let limits = HeadLimits {
-            max_head_bytes: config.max_head_bytes,
-            max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
-            ..HeadLimits::default()
-        };
+        let limits = head_limits(&config);
         let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
         Self {
             config,
@@ -129,12 +127,10 @@ impl HttpBalancer {
             warn!("cannot register client {addr}: {e}");
             return;
         }
-        // The whole request head must fit in the read buffer to be parsed in place.
-        let capacity = self.config.buffer_bytes.max(self.config.max_head_bytes);
         entry.insert(Client {
             io: ClientIo {
                 socket,
-                inbuf: reactor::Buffer::with_capacity(capacity),
+                inbuf: reactor::Buffer::with_capacity(client_buffer_bytes(&self.config)),
                 out: Vec::new(),
                 out_written: 0,
                 read: ReadSide::new(),
@@ -148,6 +144,7 @@ impl HttpBalancer {
             timer: None,
             served: 0,
             spare_head: Vec::with_capacity(512),
+            generation: self.generation,
         });
         self.drive(ctx, key);
     }
@@ -371,6 +368,8 @@ impl HttpBalancer {
 
     /// Switches to a reloaded configuration. Parked connections are closed:
     /// backend indices may have moved, and a removed backend must not be reused.
+    /// Clients already connected read their next request head under the new
+    /// limits ([`HttpBalancer::refresh_limits`]).
     fn reload(&mut self, ctx: &mut Context<'_>, config: LbConfig) {
         self.backends.reconfigure(ctx, &config);
         self.generation += 1;
@@ -379,7 +378,30 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
         self.idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        self.limits = head_limits(&config);
         self.config = config;
+        // Clients waiting in the backlog at the old connection limit raise no
+        // new readiness (edge-triggered): look at the listener again now.
+        ctx.defer(LISTENER);
+    }
+
+    /// Gives a client the limits of a configuration reloaded since it
+    /// connected: a fresh head parser (it rescans what is buffered, so a head
+    /// already begun is judged by the new limits as a whole) and a read
+    /// buffer that holds the largest head now allowed.
+    pub(super) fn refresh_limits(&mut self, ck: usize) {
+        let client = &mut self.clients[ck];
+        if client.generation == self.generation {
+            return;
+        }
+        client.generation = self.generation;
+        client.parser = RequestParser::new(self.limits);
+        let capacity = client_buffer_bytes(&self.config);
+        if client.io.inbuf.capacity() < capacity {
+            let mut larger = reactor::Buffer::with_capacity(capacity);
+            larger.push(client.io.inbuf.as_slice());
+            client.io.inbuf = larger;
+        }
     }
 
     fn sweep_idle(&mut self, now: Instant) {
@@ -393,6 +415,21 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
     }
+}
+
+/// The request head limits of `config`.
+fn head_limits(config: &LbConfig) -> HeadLimits {
+    HeadLimits {
+        max_head_bytes: config.max_head_bytes,
+        max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
+        ..HeadLimits::default()
+    }
+}
+
+/// A client's read buffer: the whole request head must fit in it to be
+/// parsed in place.
+fn client_buffer_bytes(config: &LbConfig) -> usize {
+    config.buffer_bytes.max(config.max_head_bytes)
 }
 
 impl Service for HttpBalancer {
@@ -438,6 +475,7 @@ impl Service for HttpBalancer {
         }
         match payload & 3 {
             TIMER_CLIENT => self.on_client_timer(ctx, (payload >> 2) as usize),
+            TIMER_DRAIN => ctx.stop(),
             _ => self.on_tick(ctx),
         }
     }
@@ -446,6 +484,7 @@ impl Service for HttpBalancer {
         self.acceptor.close();
         self.shutting_down = true;
         self.backends.stop(ctx);
+        ctx.set_timer_after(self.config.drain_timeout, TIMER_DRAIN);
         // Idle keep-alive clients have nothing in flight: let them go now.
         let idle: Vec<usize> = self
             .clients

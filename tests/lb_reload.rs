@@ -460,3 +460,56 @@ fn buffer_bytes_reloads() {
     lb.reload("buffer_bytes = 1024");
     assert_eq!(status_of(lb.addr(), get), 502);
 }
+
+/// The `/metrics` value of `family` for backend `name`, once it is not 0.
+fn nonzero_metric(lb: &ReloadableLb, family: &str, name: &str) -> f64 {
+    let prefix = format!("distloop_{family}{{backend=\"{name}\",");
+    let deadline = Instant::now() + RELOAD_SETTLE;
+    loop {
+        let mut stream = TcpStream::connect(lb.admin).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let value = text
+            .lines()
+            .find(|line| line.starts_with(&prefix))
+            .and_then(|line| line.rsplit_once(' '))
+            .and_then(|(_, value)| value.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {family} for {name} in {text}"));
+        if value != 0.0 {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{family} of {name} stayed 0");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn backoff_reloads() {
+    let echo = HttpBackend::start(Behaviour::Echo);
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let backends = [("e", echo.addr), ("refusing", refusing)];
+    let mut lb = ReloadableLb::start("http", "strategy = \"round-robin\"", &backends, &[]);
+    lb.reload("strategy = \"round-robin\"\nbackoff = \"20s\"");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // Round-robin tries the refusing backend within two requests.
+    for _ in 0..2 {
+        let get = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        assert_eq!(status_of(lb.addr(), get), 200);
+    }
+    let until = nonzero_metric(&lb, "backend_backoff_until_timestamp_seconds", "refusing");
+    // The default first backoff is a second; the reloaded one 20 seconds.
+    assert!(
+        until - before > 10.0,
+        "backoff until {until}, failed after {before}"
+    );
+}

@@ -111,7 +111,9 @@ impl Balancer {
             let backends = Backends::new(&config, access_log);
             // Published now, so that the admin port knows every backend (and
             // accepts drain/ready for it) before the first periodic publish.
-            hub.publish(id, backends.snapshot(&config.mode.to_string(), 0, 0));
+            let mode = config.mode.to_string();
+            let (now, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
+            hub.publish(id, backends.snapshot(&mode, 0, 0, now, wall));
             let service = match config.mode {
                 Mode::Tcp => {
                     let mut service =

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
@@ -200,18 +200,21 @@ impl TcpBalancer {
         self.acceptor.register(registry, LISTENER)
     }
 
-    fn publish(&self) {
+    fn publish(&self, now: Instant) {
         if let Some(link) = &self.link {
             let sessions = self.sessions.len() as u64;
-            link.publish(
-                self.backends
-                    .snapshot("tcp", sessions, self.acceptor.accepted()),
-            );
+            link.publish(self.backends.snapshot(
+                "tcp",
+                sessions,
+                self.acceptor.accepted(),
+                now,
+                SystemTime::now(),
+            ));
         }
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
-        self.publish();
+        self.publish(ctx.now());
         self.backends.tick();
         if self.acceptor.retry_due() {
             self.accept(ctx);
@@ -463,7 +466,7 @@ impl Service for TcpBalancer {
                 other => self.backends.command(&other),
             }
         }
-        self.publish();
+        self.publish(ctx.now());
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {

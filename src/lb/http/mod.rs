@@ -18,7 +18,7 @@ mod upstream;
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
 
@@ -348,7 +348,7 @@ impl HttpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.sweep_idle(ctx.now());
-        self.publish();
+        self.publish(ctx.now());
         self.backends.tick();
         if self.acceptor.retry_due() {
             self.accept(ctx);
@@ -356,13 +356,16 @@ impl HttpBalancer {
         ctx.set_timer_after(TICK, TIMER_TICK);
     }
 
-    fn publish(&self) {
+    fn publish(&self, now: Instant) {
         if let Some(link) = &self.link {
             let clients = self.clients.len() as u64;
-            link.publish(
-                self.backends
-                    .snapshot("http", clients, self.acceptor.accepted()),
-            );
+            link.publish(self.backends.snapshot(
+                "http",
+                clients,
+                self.acceptor.accepted(),
+                now,
+                SystemTime::now(),
+            ));
         }
     }
 
@@ -445,7 +448,7 @@ impl Service for HttpBalancer {
                 other => self.backends.command(&other),
             }
         }
-        self.publish();
+        self.publish(ctx.now());
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {

@@ -372,7 +372,7 @@ fn backend_pool_settings_reload() {
 }
 
 #[test]
-fn strategy_and_hash_on_reload() {
+fn strategy_hash_on_and_weights_reload() {
     let backends: Vec<HttpBackend> = (0..3)
         .map(|_| HttpBackend::start(Behaviour::Echo))
         .collect();
@@ -385,8 +385,8 @@ fn strategy_and_hash_on_reload() {
     let mut client = Client::open(lb.addr());
     // Twelve requests for different targets; how many each backend got.
     let mut seen = vec![0; backends.len()];
-    let mut spread = |client: &mut Client| {
-        for i in 0..12 {
+    let mut spread = |client: &mut Client, count: usize| {
+        for i in 0..count {
             let request = format!("GET /item/{i} HTTP/1.1\r\nHost: t\r\n\r\n");
             assert_eq!(client.request(request.as_bytes()).0, 200);
         }
@@ -395,13 +395,13 @@ fn strategy_and_hash_on_reload() {
         seen = now;
         new
     };
-    assert_eq!(spread(&mut client), [12, 0, 0], "n-to-1");
+    assert_eq!(spread(&mut client, 12), [12, 0, 0], "n-to-1");
 
     lb.reload("strategy = \"round-robin\"");
-    assert_eq!(spread(&mut client), [4, 4, 4], "round-robin");
+    assert_eq!(spread(&mut client, 12), [4, 4, 4], "round-robin");
 
     lb.reload("strategy = \"consistent-hash\"");
-    let by_ip = spread(&mut client);
+    let by_ip = spread(&mut client, 12);
     assert_eq!(
         by_ip.iter().filter(|&&n| n > 0).collect::<Vec<_>>(),
         [&12],
@@ -409,10 +409,18 @@ fn strategy_and_hash_on_reload() {
     );
 
     lb.reload("strategy = \"consistent-hash\"\nhash_on = \"uri\"");
-    let by_uri = spread(&mut client);
+    let by_uri = spread(&mut client, 12);
     assert!(
         by_uri.iter().filter(|&&n| n > 0).count() > 1,
         "twelve targets spread over the backends: {by_uri:?}"
+    );
+
+    // The fifth file: the first backend's weight is 5 (see support/reload.rs).
+    lb.reload("strategy = \"weighted-round-robin\"");
+    assert_eq!(
+        spread(&mut client, 14),
+        [10, 2, 2],
+        "weights 5, 1, 1 over two rounds"
     );
 }
 

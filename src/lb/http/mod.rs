@@ -12,6 +12,7 @@
 
 mod client;
 mod forward;
+mod limits;
 mod relay;
 mod tunnel;
 mod upstream;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use slab::Slab;
 
 use self::client::{Client, ClientIo, Phase};
+use self::limits::{client_buffer_bytes, head_limits};
 use self::upstream::{IdlePool, Upstream};
 use super::acceptor::{Accepted, Acceptor};
 use super::admin::AdminCommand;
@@ -388,25 +390,6 @@ impl HttpBalancer {
         ctx.defer(LISTENER);
     }
 
-    /// Gives a client the limits of a configuration reloaded since it
-    /// connected: a fresh head parser (it rescans what is buffered, so a head
-    /// already begun is judged by the new limits as a whole) and a read
-    /// buffer that holds the largest head now allowed.
-    pub(super) fn refresh_limits(&mut self, ck: usize) {
-        let client = &mut self.clients[ck];
-        if client.generation == self.generation {
-            return;
-        }
-        client.generation = self.generation;
-        client.parser = RequestParser::new(self.limits);
-        let capacity = client_buffer_bytes(&self.config);
-        if client.io.inbuf.capacity() < capacity {
-            let mut larger = reactor::Buffer::with_capacity(capacity);
-            larger.push(client.io.inbuf.as_slice());
-            client.io.inbuf = larger;
-        }
-    }
-
     fn sweep_idle(&mut self, now: Instant) {
         let max_idle = self.config.pool_idle_timeout;
         let expired: Vec<usize> = self
@@ -418,21 +401,6 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
     }
-}
-
-/// The request head limits of `config`.
-fn head_limits(config: &LbConfig) -> HeadLimits {
-    HeadLimits {
-        max_head_bytes: config.max_head_bytes,
-        max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
-        ..HeadLimits::default()
-    }
-}
-
-/// A client's read buffer: the whole request head must fit in it to be
-/// parsed in place.
-fn client_buffer_bytes(config: &LbConfig) -> usize {
-    config.buffer_bytes.max(config.max_head_bytes)
 }
 
 impl Service for HttpBalancer {

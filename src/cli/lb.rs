@@ -472,4 +472,17 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("named `a`"), "{err}");
     }
+
+    #[test]
+    fn a_drain_timeout_over_the_longest_is_refused() {
+        let err = args(&["--backend", "127.0.0.1:1", "--drain-timeout", "25h"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.contains("--drain-timeout"), "{err}");
+        let longest = format!("{}s", config::MAX_DRAIN_TIMEOUT.as_secs());
+        let cfg = args(&["--backend", "127.0.0.1:1", "--drain-timeout", &longest])
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.drain_timeout, config::MAX_DRAIN_TIMEOUT);
+    }
 }

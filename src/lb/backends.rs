@@ -6,7 +6,7 @@
 //! check results, agent words and commands into a pool state live here once.
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::access_log::{AccessLog, Entry};
 use super::admin::AdminCommand;
@@ -208,16 +208,34 @@ impl Backends {
         }
     }
 
-    /// The stats of these backends at `now`.
-    pub fn snapshot(&self, mode: &str, clients: u64, accepted: u64) -> Snapshot {
+    /// The stats of these backends at `now` (`wall` is the same moment by
+    /// the wall clock, to tell when a passive backoff ends).
+    pub fn snapshot(
+        &self,
+        mode: &str,
+        clients: u64,
+        accepted: u64,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Snapshot {
         let backends = (0..self.specs.len())
             .map(|i| {
                 let stats = self.pool.stats(i);
                 let latency = self.pool.latency_histogram(i).clone();
+                let backoff_left = stats
+                    .backoff_until
+                    .map(|until| until.saturating_duration_since(now))
+                    .filter(|left| !left.is_zero());
+                let state = match self.pool.state(i) {
+                    BackendState::Up if backoff_left.is_some() => super::stats::BACKOFF,
+                    other => other.name(),
+                };
                 BackendSnapshot {
                     name: self.specs[i].name.clone(),
                     address: self.specs[i].addr.to_string(),
-                    state: self.pool.state(i).name().to_string(),
+                    state: state.to_string(),
+                    backoff_until: backoff_left.map(|left| wall + left),
+                    consecutive_failures: stats.consecutive_failures,
                     weight: u32::from(self.pool.effective_weight(i)),
                     active: u64::from(stats.active),
                     requests: stats.completed,
@@ -239,5 +257,67 @@ impl Backends {
             accepted_by_worker: vec![accepted],
             backends,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::lb::{Mode, Strategy};
+
+    fn two_backends() -> Backends {
+        let specs = vec![
+            "127.0.0.1:1,name=a".parse().unwrap(),
+            "127.0.0.1:2,name=b".parse().unwrap(),
+        ];
+        let mut config = LbConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            specs,
+            Strategy::NToOne,
+            Mode::Http,
+        );
+        config.backoff = Duration::from_secs(2);
+        Backends::new(&config, None)
+    }
+
+    #[test]
+    fn a_backend_in_passive_backoff_is_shown_so_until_it_ends() {
+        let mut backends = two_backends();
+        let (start, wall) = (Instant::now(), SystemTime::UNIX_EPOCH);
+        let pick = backends.pool().pick(start, &[], 0).unwrap();
+        assert_eq!(pick.backend, 0);
+        backends.pool().fail(pick, start);
+
+        let later = start + Duration::from_millis(500);
+        let shown = backends.snapshot("http", 0, 0, later, wall);
+        let a = &shown.backends[0];
+        assert_eq!(a.state, "backoff");
+        assert_eq!(a.consecutive_failures, 1);
+        assert_eq!(
+            a.backoff_until,
+            Some(wall + Duration::from_millis(1500)),
+            "two seconds after the failure"
+        );
+        assert_eq!(shown.backends[1].state, "up");
+        assert_eq!(shown.backends[1].backoff_until, None);
+
+        let ended = backends.snapshot("http", 0, 0, start + Duration::from_secs(2), wall);
+        assert_eq!(ended.backends[0].state, "up");
+        assert_eq!(ended.backends[0].backoff_until, None);
+        assert_eq!(ended.backends[0].consecutive_failures, 1);
+    }
+
+    #[test]
+    fn a_drained_backend_in_backoff_stays_drained() {
+        let mut backends = two_backends();
+        let now = Instant::now();
+        let pick = backends.pool().pick(now, &[], 0).unwrap();
+        backends.pool().fail(pick, now);
+        backends.command(&AdminCommand::Drain("a".into()));
+        let shown = backends.snapshot("http", 0, 0, now, SystemTime::UNIX_EPOCH);
+        assert_eq!(shown.backends[0].state, "drain");
+        assert!(shown.backends[0].backoff_until.is_some());
     }
 }

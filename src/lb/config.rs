@@ -16,6 +16,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BUFFER_BYTES: usize = 32 * 1024;
 /// On SIGTERM, wait at most this long for open sessions to finish.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest drain timeout accepted.
+pub const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Client connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The most event-loop workers one balancer process runs.
@@ -185,6 +187,12 @@ impl LbConfig {
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Zero("--idle-timeout"));
+        }
+        if self.drain_timeout > MAX_DRAIN_TIMEOUT {
+            return Err(ConfigError::Invalid(format!(
+                "--drain-timeout must be at most {}h",
+                MAX_DRAIN_TIMEOUT.as_secs() / 3600
+            )));
         }
         if self.workers == 0 || self.workers > MAX_WORKERS {
             return Err(ConfigError::Invalid(format!(

@@ -12,6 +12,7 @@ use signal_hook::iterator::Signals;
 use super::access_log::AccessLog;
 use super::admin::{AdminCommand, AdminHub, AdminServer};
 use super::backends::Backends;
+use super::config::MAX_DRAIN_TIMEOUT;
 use super::worker::WorkerLink;
 use super::{LbConfig, LbError, Mode, http, tcp};
 use crate::reactor::{self, Context, ListenOptions, Reactor, Readiness, Service, TimerId, Token};
@@ -99,7 +100,9 @@ impl Balancer {
                 }
             };
             let mut reactor = Reactor::new()?;
-            reactor.set_drain_timeout(config.drain_timeout);
+            // The service ends its drain after the configured (and reloadable)
+            // drain timeout; the reactor's bound is only a backstop.
+            reactor.set_drain_timeout(MAX_DRAIN_TIMEOUT);
             let link = WorkerLink::new(id, Arc::clone(&hub), hub.attach(reactor.handle()));
             let access_log = match &config.access_log {
                 Some(path) => Some(AccessLog::open(path).map_err(LbError::Io)?),
@@ -108,7 +111,9 @@ impl Balancer {
             let backends = Backends::new(&config, access_log);
             // Published now, so that the admin port knows every backend (and
             // accepts drain/ready for it) before the first periodic publish.
-            hub.publish(id, backends.snapshot(&config.mode.to_string(), 0, 0));
+            let mode = config.mode.to_string();
+            let (now, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
+            hub.publish(id, backends.snapshot(&mode, 0, 0, now, wall));
             let service = match config.mode {
                 Mode::Tcp => {
                     let mut service =
@@ -199,7 +204,7 @@ impl Balancer {
                             || config.access_log != running.access_log
                         {
                             warn!(
-                                "a reload changes backends, weights, strategy, checks and limits; mode, listen address, workers, admin address and access log need a restart"
+                                "a reload changes backends, weights, strategy, checks, limits and timeouts; mode, listen address, workers, admin address and access log need a restart"
                             );
                         }
                         info!(

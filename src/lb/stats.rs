@@ -4,9 +4,9 @@
 //! Each worker counts on its own (single-threaded, no atomics, no locks) and
 //! publishes a [`Snapshot`] now and then; the admin server adds them up.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 pub use super::pool::LatencyHistogram;
 
@@ -26,8 +26,14 @@ pub struct BackendSnapshot {
     pub name: String,
     /// Where it listens.
     pub address: String,
-    /// up, down, drain or maint.
+    /// up, down, drain, maint, or backoff: up, but passed over after failed
+    /// connects (the passive check) until `backoff_until`.
     pub state: String,
+    /// When the passive backoff ends (RFC 3339, UTC), while there is one.
+    #[serde(serialize_with = "rfc3339_or_null")]
+    pub backoff_until: Option<SystemTime>,
+    /// Failed connects since the last success.
+    pub consecutive_failures: u32,
     /// The weight in effect.
     pub weight: u32,
     /// Connections or requests in flight.
@@ -92,6 +98,16 @@ impl Snapshot {
                         sum.bytes_in += backend.bytes_in;
                         sum.bytes_out += backend.bytes_out;
                         sum.latency.merge(&backend.latency);
+                        // Workers back off on their own: a backend any of
+                        // them passes over is shown so, until the last lets go.
+                        if backend.backoff_until > sum.backoff_until {
+                            sum.backoff_until = backend.backoff_until;
+                        }
+                        if state_rank(&backend.state) > state_rank(&sum.state) {
+                            sum.state.clone_from(&backend.state);
+                        }
+                        sum.consecutive_failures =
+                            sum.consecutive_failures.max(backend.consecutive_failures);
                     }
                     None => total.backends.push(backend.clone()),
                 }
@@ -102,6 +118,77 @@ impl Snapshot {
             backend.p99_ms = to_ms(backend.latency.percentile(0.99));
         }
         total
+    }
+}
+
+impl Snapshot {
+    /// The snapshot as of `now`: a published snapshot may be up to a second
+    /// old, so backoffs that ended since are shown ended.
+    pub fn settled(mut self, now: SystemTime) -> Snapshot {
+        for backend in &mut self.backends {
+            if backend.backoff_until.is_some_and(|until| until <= now) {
+                backend.backoff_until = None;
+                if backend.state == BACKOFF {
+                    backend.state = "up".to_string();
+                }
+            }
+        }
+        self
+    }
+}
+
+/// The state shown for a backend that is up but sits out a passive backoff.
+pub const BACKOFF: &str = "backoff";
+
+/// Which state a sum of workers shows: a state an operator or a health
+/// check set (down, drain, maint) over a backoff, a backoff over up.
+fn state_rank(state: &str) -> u8 {
+    match state {
+        "up" => 0,
+        BACKOFF => 1,
+        _ => 2,
+    }
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds, `2026-11-26T13:50:01.250Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (days, in_day) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Year, month and day of the `days`-th day after 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for dates after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+fn rfc3339_or_null<S: Serializer>(time: &Option<SystemTime>, out: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => out.serialize_str(&rfc3339(*time)),
+        None => out.serialize_none(),
     }
 }
 
@@ -123,6 +210,8 @@ mod tests {
             name: name.into(),
             address: "127.0.0.1:1".into(),
             state: "up".into(),
+            backoff_until: None,
+            consecutive_failures: 0,
             weight: 1,
             active: 1,
             requests,
@@ -159,5 +248,61 @@ mod tests {
             "the slow worker's samples count"
         );
         assert!(b.p50_ms.unwrap() < 2.0);
+    }
+
+    #[test]
+    fn times_are_written_as_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        assert_eq!(rfc3339(time), "2023-11-14T22:13:20.250Z");
+        let leap_day = UNIX_EPOCH + Duration::from_secs(1_709_208_000);
+        assert_eq!(rfc3339(leap_day), "2024-02-29T12:00:00.000Z");
+    }
+
+    #[test]
+    fn a_backoff_in_any_worker_shows_until_the_last_one_ends() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut backing_off = backend("a", 1, 1);
+        backing_off.state = BACKOFF.into();
+        backing_off.backoff_until = Some(start + Duration::from_secs(4));
+        backing_off.consecutive_failures = 3;
+        let one = Snapshot {
+            backends: vec![backend("a", 1, 1)],
+            ..Snapshot::default()
+        };
+        let two = Snapshot {
+            backends: vec![backing_off],
+            ..Snapshot::default()
+        };
+        let sum = Snapshot::sum(&[one, two]);
+        let a = &sum.clone().settled(start).backends[0];
+        assert_eq!(a.state, BACKOFF);
+        assert_eq!(a.backoff_until, Some(start + Duration::from_secs(4)));
+        assert_eq!(a.consecutive_failures, 3);
+        let later = sum.settled(start + Duration::from_secs(4)).backends[0].clone();
+        assert_eq!((later.state.as_str(), later.backoff_until), ("up", None));
+    }
+
+    #[test]
+    fn a_backoff_does_not_hide_a_down_or_drained_backend() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut down = backend("a", 1, 1);
+        down.state = "down".into();
+        let mut backing_off = backend("a", 1, 1);
+        backing_off.state = BACKOFF.into();
+        backing_off.backoff_until = Some(start + Duration::from_secs(4));
+        let parts = [
+            Snapshot {
+                backends: vec![down],
+                ..Snapshot::default()
+            },
+            Snapshot {
+                backends: vec![backing_off],
+                ..Snapshot::default()
+            },
+        ];
+        let a = &Snapshot::sum(&parts).settled(start).backends[0];
+        assert_eq!(a.state, "down");
+        assert_eq!(a.backoff_until, Some(start + Duration::from_secs(4)));
     }
 }

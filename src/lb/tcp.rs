@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
@@ -33,6 +33,9 @@ const BYTES_PER_WAKE: usize = 256 * 1024;
 const TIMER_CONNECT: u64 = 0;
 const TIMER_IDLE: u64 = 1;
 const TIMER_TICK: u64 = 2;
+/// The tick's kind with this key marks the end of a graceful stop's drain
+/// (the fourth kind belongs to the health checks).
+const DRAIN_KEY: usize = 1;
 
 fn client_token(key: usize) -> Token {
     Token(2 * key + 1)
@@ -172,7 +175,6 @@ pub struct TcpBalancer {
     backends: Backends,
     link: Option<WorkerLink>,
     sessions: Slab<Session>,
-    max_sessions: usize,
 }
 
 impl TcpBalancer {
@@ -184,14 +186,12 @@ impl TcpBalancer {
         backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
-        let max_sessions = config.max_connections;
         Self {
             config,
             acceptor: Acceptor::new(listener),
             backends,
             link,
             sessions: Slab::new(),
-            max_sessions,
         }
     }
 
@@ -200,18 +200,21 @@ impl TcpBalancer {
         self.acceptor.register(registry, LISTENER)
     }
 
-    fn publish(&self) {
+    fn publish(&self, now: Instant) {
         if let Some(link) = &self.link {
             let sessions = self.sessions.len() as u64;
-            link.publish(
-                self.backends
-                    .snapshot("tcp", sessions, self.acceptor.accepted()),
-            );
+            link.publish(self.backends.snapshot(
+                "tcp",
+                sessions,
+                self.acceptor.accepted(),
+                now,
+                SystemTime::now(),
+            ));
         }
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
-        self.publish();
+        self.publish(ctx.now());
         self.backends.tick();
         if self.acceptor.retry_due() {
             self.accept(ctx);
@@ -221,7 +224,10 @@ impl TcpBalancer {
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
         loop {
-            match self.acceptor.next(self.sessions.len(), self.max_sessions) {
+            match self
+                .acceptor
+                .next(self.sessions.len(), self.config.max_connections)
+            {
                 Accepted::Client(stream, addr) => self.open_session(ctx, stream, addr),
                 Accepted::Wait => return,
                 Accepted::Yield => return ctx.defer(LISTENER),
@@ -453,11 +459,14 @@ impl Service for TcpBalancer {
                 AdminCommand::Reload(config) => {
                     self.backends.reconfigure(ctx, &config);
                     self.config = *config;
+                    // Clients waiting in the backlog at the old connection
+                    // limit raise no new readiness: look at the listener now.
+                    ctx.defer(LISTENER);
                 }
                 other => self.backends.command(&other),
             }
         }
-        self.publish();
+        self.publish(ctx.now());
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
@@ -484,6 +493,7 @@ impl Service for TcpBalancer {
         }
         let key = (payload >> 2) as usize;
         match payload & 3 {
+            TIMER_TICK if key == DRAIN_KEY => ctx.stop(),
             TIMER_TICK => self.on_tick(ctx),
             TIMER_IDLE => self.on_idle_timer(ctx, key),
             _ => {
@@ -500,6 +510,10 @@ impl Service for TcpBalancer {
         // Dropping the listener stops new connections; open sessions go on.
         self.acceptor.close();
         self.backends.stop(ctx);
+        ctx.set_timer_after(
+            self.config.drain_timeout,
+            timer_payload(DRAIN_KEY, TIMER_TICK),
+        );
     }
 
     fn is_drained(&self) -> bool {

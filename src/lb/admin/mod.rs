@@ -69,13 +69,13 @@ impl AdminHub {
         }
     }
 
-    /// The sum of every worker's latest snapshot.
+    /// The sum of every worker's latest snapshot, as of now.
     pub fn total(&self) -> Snapshot {
         let snapshots = self
             .snapshots
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Snapshot::sum(&snapshots)
+        Snapshot::sum(&snapshots).settled(std::time::SystemTime::now())
     }
 
     /// Sends a command to every worker and wakes them.

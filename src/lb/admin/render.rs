@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use crate::lb::stats::Snapshot;
+use std::time::UNIX_EPOCH;
+
+use crate::lb::stats::{BACKOFF, Snapshot, rfc3339};
 
 /// `GET /stats`: the snapshot as JSON.
 pub fn json(snapshot: &Snapshot) -> String {
@@ -35,12 +37,28 @@ pub fn prometheus(snapshot: &Snapshot) -> String {
     let _ = writeln!(out, "# TYPE distloop_accepted_total counter");
     let _ = writeln!(out, "distloop_accepted_total {}", snapshot.accepted);
     type Field = fn(&crate::lb::stats::BackendSnapshot) -> f64;
-    let families: [(&str, &str, &str, Field); 9] = [
+    let families: [(&str, &str, &str, Field); 11] = [
         (
             "backend_up",
             "gauge",
-            "1 when the backend takes new work.",
+            "1 when the backend takes new work (up, and not in a passive backoff).",
             |b| f64::from(u8::from(b.state == "up")),
+        ),
+        (
+            "backend_backoff_until_timestamp_seconds",
+            "gauge",
+            "When the passive backoff after failed connects ends (Unix time; 0 when none).",
+            |b| {
+                b.backoff_until
+                    .and_then(|until| until.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0.0, |since| since.as_secs_f64())
+            },
+        ),
+        (
+            "backend_consecutive_failures",
+            "gauge",
+            "Failed connects since the last success.",
+            |b| f64::from(b.consecutive_failures),
         ),
         ("backend_weight", "gauge", "Weight in effect.", |b| {
             f64::from(b.weight)
@@ -122,7 +140,13 @@ pub fn html(snapshot: &Snapshot) -> String {
         let color = match b.state.as_str() {
             "up" => "#c8f7c5",
             "drain" | "maint" => "#fdf2c0",
+            BACKOFF => "#fcd9b0",
             _ => "#f7c5c5",
+        };
+        let state = match (b.backoff_until, b.state.as_str()) {
+            (Some(until), BACKOFF) => format!("backoff until {}", rfc3339(until)),
+            (Some(until), other) => format!("{other}, backoff until {}", rfc3339(until)),
+            (None, other) => other.to_string(),
         };
         let _ = writeln!(
             rows,
@@ -130,7 +154,7 @@ pub fn html(snapshot: &Snapshot) -> String {
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape_html(&b.name),
             escape_html(&b.address),
-            escape_html(&b.state),
+            escape_html(&state),
             b.weight,
             b.active,
             b.requests,
@@ -174,6 +198,8 @@ mod tests {
                 name: "pi<0>".into(),
                 address: "127.0.0.1:5000".into(),
                 state: "up".into(),
+                backoff_until: None,
+                consecutive_failures: 0,
                 weight: 2,
                 active: 1,
                 requests: 7,
@@ -215,6 +241,7 @@ mod tests {
             "name",
             "address",
             "state",
+            "consecutive_failures",
             "weight",
             "active",
             "requests",
@@ -226,5 +253,46 @@ mod tests {
         ] {
             assert!(!b[field].is_null(), "{field}");
         }
+    }
+
+    #[test]
+    fn a_backend_in_backoff_is_not_up_anywhere_and_says_until_when() {
+        let mut snapshot = snapshot();
+        let until = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_250);
+        snapshot.backends[0].state = BACKOFF.into();
+        snapshot.backends[0].backoff_until = Some(until);
+        snapshot.backends[0].consecutive_failures = 2;
+        let value: serde_json::Value = serde_json::from_str(&json(&snapshot)).unwrap();
+        let b = &value["backends"][0];
+        assert_eq!(b["state"], "backoff");
+        assert_eq!(b["backoff_until"], "2023-11-14T22:13:20.250Z");
+        assert_eq!(b["consecutive_failures"], 2);
+        let text = prometheus(&snapshot);
+        let labels = "{backend=\"pi<0>\",address=\"127.0.0.1:5000\"}";
+        assert!(
+            text.contains(&format!("distloop_backend_up{labels} 0")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "distloop_backend_backoff_until_timestamp_seconds{labels} 1700000000.25"
+        )));
+        let page = html(&snapshot);
+        assert!(
+            page.contains("backoff until 2023-11-14T22:13:20.250Z"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_backend_without_backoff_shows_null_and_zero() {
+        let value: serde_json::Value = serde_json::from_str(&json(&snapshot())).unwrap();
+        assert!(value["backends"][0]["backoff_until"].is_null());
+        let text = prometheus(&snapshot());
+        assert!(
+            text.contains("distloop_backend_up{backend=\"pi<0>\",address=\"127.0.0.1:5000\"} 1")
+        );
+        assert!(text.contains(
+            "distloop_backend_backoff_until_timestamp_seconds{backend=\"pi<0>\",address=\"127.0.0.1:5000\"} 0"
+        ));
     }
 }

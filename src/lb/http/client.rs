@@ -103,6 +103,8 @@ pub(super) struct Client {
     /// The buffer the next rewritten request head is written into, kept
     /// between exchanges so that a kept-alive client allocates it once.
     pub spare_head: Vec<u8>,
+    /// The configuration generation its parser and read buffer were made for.
+    pub generation: u64,
 }
 
 /// The socket side of a client connection, apart from its phase so that

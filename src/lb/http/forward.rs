@@ -9,8 +9,7 @@ use super::relay::{Fault, Relay};
 use super::upstream::Upstream;
 use super::{BYTES_PER_WAKE, HttpBalancer, upstream_token};
 use crate::http::{
-    BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, Version,
-    write_request_head,
+    BodyFramer, HeadStatus, RequestHead, ResponseParser, Scheme, Version, write_request_head,
 };
 use crate::lb::access_log::Entry;
 use crate::lb::config::HashOn;
@@ -34,6 +33,7 @@ impl HttpBalancer {
     }
 
     fn read_head(&mut self, ctx: &mut Context<'_>, ck: usize) -> io::Result<bool> {
+        self.refresh_limits(ck);
         let client = &mut self.clients[ck];
         let n = client.io.fill(BYTES_PER_WAKE)?;
         if n > 0 {
@@ -80,9 +80,13 @@ impl HttpBalancer {
         bytes.clear();
         write_request_head(&head, client.addr.ip(), Scheme::Http, &mut bytes);
         let now = ctx.now();
+        // `Content-Length: 0` frames a body that is complete before its first
+        // byte: waiting for one would leave the request unfinished forever,
+        // and the connection closed after an answer that promised to keep it.
+        let request = BodyFramer::new(head.framing);
+        let bodyless = request.is_complete();
         let exchange = Exchange {
-            retryable: IDEMPOTENT.contains(&head.method.as_str())
-                && head.framing == BodyFraming::None,
+            retryable: IDEMPOTENT.contains(&head.method.as_str()) && bodyless,
             keep_client: head.keep_alive && !self.shutting_down,
             keep_backend: false,
             upgrade: head.upgrade_requested,
@@ -94,8 +98,8 @@ impl HttpBalancer {
             pick: None,
             upstream: None,
             connect_started: now,
-            request_done: head.framing == BodyFraming::None,
-            request: BodyFramer::new(head.framing),
+            request_done: bodyless,
+            request,
             request_pending: 0,
             request_bytes: 0,
             response: Response::Head(ResponseParser::new(self.limits)),

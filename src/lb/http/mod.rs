@@ -12,17 +12,19 @@
 
 mod client;
 mod forward;
+mod limits;
 mod relay;
 mod tunnel;
 mod upstream;
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
 
 use self::client::{Client, ClientIo, Phase};
+use self::limits::{client_buffer_bytes, head_limits};
 use self::upstream::{IdlePool, Upstream};
 use super::acceptor::{Accepted, Acceptor};
 use super::admin::AdminCommand;
@@ -47,6 +49,8 @@ const LINGER: Duration = Duration::from_secs(2);
 const TIMER_CLIENT: u64 = 0;
 /// Periodic upkeep: parked connections' age, stats, the access log, accept retries.
 const TIMER_TICK: u64 = 1;
+/// The end of a graceful stop's drain (`drain_timeout`, which a reload may change).
+const TIMER_DRAIN: u64 = 2;
 
 fn client_token(key: usize) -> Token {
     Token(key * 2)
@@ -80,11 +84,7 @@ impl HttpBalancer {
         backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
-        let limits = HeadLimits {
-            max_head_bytes: config.max_head_bytes,
-            max_content_length: config.max_body_bytes.unwrap_or(u64::MAX),
-            ..HeadLimits::default()
-        };
+        let limits = head_limits(&config);
         let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
         Self {
             config,
@@ -129,12 +129,10 @@ impl HttpBalancer {
             warn!("cannot register client {addr}: {e}");
             return;
         }
-        // The whole request head must fit in the read buffer to be parsed in place.
-        let capacity = self.config.buffer_bytes.max(self.config.max_head_bytes);
         entry.insert(Client {
             io: ClientIo {
                 socket,
-                inbuf: reactor::Buffer::with_capacity(capacity),
+                inbuf: reactor::Buffer::with_capacity(client_buffer_bytes(&self.config)),
                 out: Vec::new(),
                 out_written: 0,
                 read: ReadSide::new(),
@@ -148,6 +146,7 @@ impl HttpBalancer {
             timer: None,
             served: 0,
             spare_head: Vec::with_capacity(512),
+            generation: self.generation,
         });
         self.drive(ctx, key);
     }
@@ -351,7 +350,7 @@ impl HttpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.sweep_idle(ctx.now());
-        self.publish();
+        self.publish(ctx.now());
         self.backends.tick();
         if self.acceptor.retry_due() {
             self.accept(ctx);
@@ -359,18 +358,23 @@ impl HttpBalancer {
         ctx.set_timer_after(TICK, TIMER_TICK);
     }
 
-    fn publish(&self) {
+    fn publish(&self, now: Instant) {
         if let Some(link) = &self.link {
             let clients = self.clients.len() as u64;
-            link.publish(
-                self.backends
-                    .snapshot("http", clients, self.acceptor.accepted()),
-            );
+            link.publish(self.backends.snapshot(
+                "http",
+                clients,
+                self.acceptor.accepted(),
+                now,
+                SystemTime::now(),
+            ));
         }
     }
 
     /// Switches to a reloaded configuration. Parked connections are closed:
     /// backend indices may have moved, and a removed backend must not be reused.
+    /// Clients already connected read their next request head under the new
+    /// limits ([`HttpBalancer::refresh_limits`]).
     fn reload(&mut self, ctx: &mut Context<'_>, config: LbConfig) {
         self.backends.reconfigure(ctx, &config);
         self.generation += 1;
@@ -379,7 +383,11 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
         self.idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        self.limits = head_limits(&config);
         self.config = config;
+        // Clients waiting in the backlog at the old connection limit raise no
+        // new readiness (edge-triggered): look at the listener again now.
+        ctx.defer(LISTENER);
     }
 
     fn sweep_idle(&mut self, now: Instant) {
@@ -408,7 +416,7 @@ impl Service for HttpBalancer {
                 other => self.backends.command(&other),
             }
         }
-        self.publish();
+        self.publish(ctx.now());
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
@@ -438,6 +446,7 @@ impl Service for HttpBalancer {
         }
         match payload & 3 {
             TIMER_CLIENT => self.on_client_timer(ctx, (payload >> 2) as usize),
+            TIMER_DRAIN => ctx.stop(),
             _ => self.on_tick(ctx),
         }
     }
@@ -446,6 +455,7 @@ impl Service for HttpBalancer {
         self.acceptor.close();
         self.shutting_down = true;
         self.backends.stop(ctx);
+        ctx.set_timer_after(self.config.drain_timeout, TIMER_DRAIN);
         // Idle keep-alive clients have nothing in flight: let them go now.
         let idle: Vec<usize> = self
             .clients

@@ -115,7 +115,7 @@ fn text_notation(option: &str) -> Result<Notation, String> {
 fn json_answer(text: &str, default_notation: Notation) -> Answer {
     let mut expression = text.trim().to_string();
     let outcome = serde_json::from_str::<Value>(text)
-        .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()))
+        .map_err(|e| format!("malformed JSON: {e}"))
         .and_then(|request| {
             let (v1, op, v2, notation) = json_request(&request, default_notation)?;
             expression = format!(
@@ -289,5 +289,39 @@ mod tests {
         let answer = answer_line(br#"{"v1": 3, "op": "*", "v2": 4}"#, Notation::default());
         assert_eq!(answer.expression, "3 * 4");
         assert_eq!(answer.outcome, Ok("12".into()));
+    }
+
+    #[test]
+    fn any_bytes_get_exactly_one_answer_line() {
+        // Random lines built from the characters that matter to both
+        // framings, and from arbitrary bytes: never a panic, always one line.
+        let alphabet = b"0123456789.eE+-*/%^() {}[]\":,;xv12opdigtsfracn\xff\x00";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let len = next(40);
+            let line: Vec<u8> = (0..len)
+                .map(|_| {
+                    if next(10) == 0 {
+                        next(256) as u8
+                    } else {
+                        alphabet[next(alphabet.len())]
+                    }
+                })
+                .filter(|&b| b != b'\n')
+                .collect();
+            let answer = answer_line(&line, Notation::default());
+            assert_eq!(answer.reply.iter().filter(|&&b| b == b'\n').count(), 1);
+            assert_eq!(answer.reply.last(), Some(&b'\n'));
+            if line.trim_ascii_start().starts_with(b"{") && std::str::from_utf8(&line).is_ok() {
+                let reply: Value = serde_json::from_slice(&answer.reply).expect("a JSON reply");
+                assert!(reply["status"] == "ok" || reply["status"] == "error");
+            }
+        }
     }
 }

@@ -117,8 +117,10 @@ fn calculator_session(stream: &TcpStream, peer: SocketAddr, shared: &Shared) -> 
             LineRead::Line | LineRead::Unterminated => answer_line(&line, shared.notation),
         };
         let micros = started.elapsed().as_micros();
-        writer.write_all(&answer.reply)?;
+        // Counted before the answer leaves, so that whoever has read the
+        // answer also sees it counted on the status port.
         shared.requests.fetch_add(1, Ordering::Relaxed);
+        writer.write_all(&answer.reply)?;
         log_operation(peer, &answer, micros);
         match read {
             LineRead::TooLong if !skip_line(&mut reader, MAX_SKIPPED_BYTES)? => return Ok(()),

@@ -162,6 +162,7 @@ impl CalcServer {
 
     /// Serves until stopped.
     pub fn run(self) -> io::Result<()> {
+        let stopper = self.stopper();
         let stop_background = Arc::new(AtomicBool::new(false));
         let sampler = start_sampler(self.shared.gauge.clone(), stop_background.clone());
         let burner = start_burner(self.shared.burn, stop_background.clone());
@@ -170,6 +171,8 @@ impl CalcServer {
         let status_thread =
             thread::spawn(move || accept_loop(&status, &status_shared, serve_status));
         let outcome = accept_loop(&self.calculator, &self.shared, serve_calculator);
+        // Also when the calculator listener failed: the status loop must end too.
+        stopper.stop();
         let status_outcome = status_thread.join().unwrap_or(Ok(()));
         self.shared.stopping.store(true, Ordering::SeqCst);
         end_open_connections(&self.shared);

@@ -217,9 +217,10 @@ fn power(base: &Rational, exponent: &Rational, column: usize) -> Result<Rational
     if *base == Rational::ZERO && exponent.sign() == Ordering::Less {
         return Err(CalcError::DivisionByZero { column });
     }
-    // The result has about bits(base) * exponent bits; 0, 1 and -1 stay small.
-    let base_bits = base.significant_bits();
-    if base_bits > 2 && base_bits.saturating_mul(magnitude) > MAX_RESULT_BITS {
+    // A part of b bits is at least 2^(b-1), so its power has at least
+    // (b - 1) * exponent bits (and at most twice that); 0, 1 and -1 cost none.
+    let floor_bits = base.significant_bits().saturating_sub(2);
+    if floor_bits.saturating_mul(magnitude) > MAX_RESULT_BITS {
         return Err(CalcError::ResultTooLarge { column });
     }
     let exponent = i64::try_from(&exponent).expect("bounded by MAX_EXPONENT");

@@ -66,6 +66,9 @@ fn results_are_exact_rationals_of_any_size() {
     );
     assert_eq!(exact("6.02e23 / 1e-3"), "602000000000000000000000000");
     assert_eq!(exact("2 ^ 100000 / 2 ^ 99999"), "2");
+    assert!(evaluate("10 ^ 1000000").is_ok(), "3.3 million bits fit");
+    assert_eq!(exact("(-1) ^ 999999"), "-1");
+    assert_eq!(exact("0.5 ^ 1000000 * 2 ^ 1000000"), "1");
 }
 
 #[test]
@@ -137,7 +140,7 @@ fn limits_are_errors_not_crashes() {
         CalcError::ResultTooLarge { .. }
     ));
     assert!(matches!(
-        error("10 ^ 1000000 * 10 ^ 1000000"),
+        error("2 ^ 1000000 * 2 ^ 1000000 * 2 ^ 1000000 * 2 ^ 1000000 * 2 ^ 1000000"),
         CalcError::ResultTooLarge { .. }
     ));
     let long = format!("1{}", " + 1".repeat(MAX_EXPRESSION_BYTES / 4));

@@ -3,7 +3,6 @@
 
 use malachite_base::num::arithmetic::traits::Pow;
 use malachite_base::num::conversion::traits::RoundingFrom;
-use malachite_base::num::logic::traits::SignificantBits;
 use malachite_base::rounding_modes::RoundingMode;
 use malachite_nz::integer::Integer;
 use malachite_nz::natural::Natural;
@@ -120,7 +119,6 @@ pub fn parse_literal(bytes: &[u8]) -> Result<(Rational, usize), LiteralError> {
 pub fn show(value: &Rational, notation: Notation) -> String {
     let digits = match notation {
         Notation::Fraction => return value.to_string(),
-        Notation::Decimal { .. } if value.significant_bits() == 0 => return "0".into(),
         Notation::Decimal { digits } => digits.min(MAX_DIGITS),
     };
     if let Ok(integer) = Integer::try_from(value) {

@@ -7,8 +7,9 @@
 //! agent-check line, `up W% L`, where L is the server's CPU load ([`status`]),
 //! or with JSON when an HTTP `GET /` arrives. The Discal reverse proxy is then
 //! the balancer configured with `--strategy least-load` and `agent=STATUS`
-//! ([`cluster`] does exactly that in one process). The arithmetic is a
-//! sans-IO core over exact rationals ([`expression`], [`number`]).
+//! ([`cluster`] starts three servers and that balancer in one command). The
+//! arithmetic is a sans-IO core over exact rationals ([`expression`],
+//! [`number`]).
 
 pub mod cli;
 pub mod client;

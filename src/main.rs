@@ -32,6 +32,8 @@ enum Command {
     Broker(distloop::broker::cli::BrokerArgs),
     /// Run or talk to a Chord DHT node, or simulate a ring.
     Dht(distloop::dht::cli::DhtArgs),
+    /// Run or talk to the distributed calculator.
+    Calc(distloop::apps::calc::cli::CalcArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +65,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Calc(args) => distloop::apps::calc::cli::run(args),
     }
 }

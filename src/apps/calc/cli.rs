@@ -1,0 +1,181 @@
+//! `distloop calc`: the flags of the server, the client and the cluster
+//! demonstration, and the functions that run them.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::client::{ClientConfig, run_client};
+use super::cluster::{ClusterConfig, run_cluster};
+use super::number::{DEFAULT_DIGITS, MAX_DIGITS, Notation};
+use super::server::{CalcServer, ServerConfig};
+use crate::cli::{parse_addr, parse_duration};
+
+/// `distloop calc`: the distributed calculator.
+#[derive(Debug, Args)]
+pub struct CalcArgs {
+    #[command(subcommand)]
+    command: CalcCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CalcCommand {
+    /// Run a calculator server (a calculator port and a status port).
+    Server(ServerArgs),
+    /// Send expressions to a server (or a balancer in front of servers).
+    Client(ClientArgs),
+    /// Run 3 servers (one burning 80% CPU) behind the balancer with least-load.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// The calculator port (printed first: `listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:6000", value_parser = parse_addr)]
+    listen: SocketAddr,
+    /// The status port (printed second: `status listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:6100", value_parser = parse_addr)]
+    status: SocketAddr,
+    /// The name in the log and the status JSON (default: calc@PORT).
+    #[arg(long)]
+    name: Option<String>,
+    /// Fraction digits of non-integer results.
+    #[arg(long, default_value_t = DEFAULT_DIGITS, value_parser = clap::value_parser!(u32).range(0..=MAX_DIGITS as i64))]
+    digits: u32,
+    /// Show non-integer results as exact fractions (1/3) by default.
+    #[arg(long)]
+    fraction: bool,
+    /// Keep this percent of one core busy, to demonstrate least-load.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    burn: u8,
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The server (or balancer) to talk to.
+    #[arg(long, default_value = "127.0.0.1:6000", value_parser = parse_addr)]
+    server: SocketAddr,
+    /// Speak the original JSON wire: each expression must be `V1 OP V2`.
+    #[arg(long)]
+    json: bool,
+    /// Ask for exact fractions instead of decimals.
+    #[arg(long)]
+    fraction: bool,
+    /// How long to wait for the connection and for each answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Expressions to send; without any, lines are read from stdin (an
+    /// interactive prompt when stdin is a terminal).
+    expressions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// Where the balancer accepts clients.
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_addr)]
+    listen: SocketAddr,
+    /// How many servers to start.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    servers: u8,
+    /// The CPU percent the last server burns.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    burn: u8,
+    /// How often the balancer asks each server's status port.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    agent_interval: Duration,
+}
+
+/// Runs `distloop calc ...`; the exit code is the command's.
+pub fn run(args: CalcArgs) -> ExitCode {
+    match args.command {
+        CalcCommand::Server(args) => run_server(args),
+        CalcCommand::Client(args) => run_client(&ClientConfig {
+            server: args.server,
+            json: args.json,
+            fraction: args.fraction,
+            timeout: args.timeout,
+            expressions: args.expressions,
+        }),
+        CalcCommand::Cluster(args) => {
+            let config = ClusterConfig {
+                listen: args.listen,
+                servers: args.servers,
+                burn: args.burn,
+                agent_interval: args.agent_interval,
+            };
+            match run_cluster(&config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("distloop calc cluster: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run_server(args: ServerArgs) -> ExitCode {
+    let notation = if args.fraction {
+        Notation::Fraction
+    } else {
+        Notation::Decimal {
+            digits: args.digits,
+        }
+    };
+    let config = ServerConfig {
+        listen: args.listen,
+        status: args.status,
+        name: args.name,
+        notation,
+        burn: args.burn,
+    };
+    let server = match CalcServer::bind(config) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!(
+                "distloop calc server: cannot listen on {} and {}: {error}",
+                args.listen, args.status
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("distloop calc server: cannot watch signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", server.calculator_addr());
+    println!("status listening on {}", server.status_addr());
+    crate::info!(
+        "calculator {} on {}, status on {}{}",
+        server.name(),
+        server.calculator_addr(),
+        server.status_addr(),
+        if args.burn > 0 {
+            format!(", burning {}% of a core", args.burn)
+        } else {
+            String::new()
+        }
+    );
+    let stopper = server.stopper();
+    thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            crate::info!("signal {signal}: stopping");
+            stopper.stop();
+        }
+    });
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("distloop calc server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

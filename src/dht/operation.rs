@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use super::config::{MAX_KEY_BYTES, MAX_LOOKUP_STEPS, MAX_VALUE_BYTES};
 use super::id::Id;
-use super::message::{Body, ClientRequest, Item, Message, NodeRef, OperationError, Outcome};
+use super::message::{
+    Body, ClientRequest, Item, Message, NodeRef, OperationError, Outcome, Version,
+};
 use super::node::{Address, Completion, Node, OpId, Purpose};
 
 /// Who waits for an operation's outcome.
@@ -61,6 +63,8 @@ pub(super) struct Operation<A> {
     /// Candidates still to try, the next one last.
     frontier: Vec<NodeRef<A>>,
     visited: Vec<A>,
+    /// Candidates that timed out: the next nodes asked route around them.
+    dead: Vec<A>,
     hops: u32,
     timeouts: u32,
     steps: u32,
@@ -116,7 +120,7 @@ impl<A: Address> Node<A> {
     /// The first step is taken on this node's own tables, and costs no hop.
     fn resolve_locally(&mut self, now: Instant, op: OpId) {
         let target = self.operations[&op].target;
-        match self.route(target) {
+        match self.route(target, &[]) {
             Body::Owner { owner, replicas } => self.found(now, op, owner, replicas),
             Body::Closer { candidates } => {
                 let operation = self.operations.get_mut(&op).expect("just inserted");
@@ -140,13 +144,11 @@ impl<A: Address> Node<A> {
             }
             operation.steps += 1;
             operation.visited.push(next.addr);
-            let target = operation.target;
-            self.request(
-                now,
-                next.addr,
-                Body::FindSuccessor { target },
-                Purpose::Step(op),
-            );
+            let body = Body::FindSuccessor {
+                target: operation.target,
+                avoid: operation.dead.clone(),
+            };
+            self.request(now, next.addr, body, Purpose::Step(op));
             return;
         }
         self.finish(now, op, Outcome::Failed(OperationError::LookupFailed));
@@ -167,9 +169,10 @@ impl<A: Address> Node<A> {
         }
     }
 
-    pub(super) fn on_step_timeout(&mut self, now: Instant, op: OpId) {
+    pub(super) fn on_step_timeout(&mut self, now: Instant, op: OpId, dead: A) {
         if let Some(operation) = self.operations.get_mut(&op) {
             operation.timeouts += 1;
+            operation.dead.push(dead);
             self.next_step(now, op);
         }
     }
@@ -227,9 +230,11 @@ impl<A: Address> Node<A> {
         let to = operation.replicas[operation.replica_index].addr;
         let body = match &operation.action {
             Action::Put { key, value } => Body::Store {
+                // The owner gives it its version.
                 items: vec![Item {
                     key: key.clone(),
                     value: value.clone(),
+                    version: Version::default(),
                 }],
                 replicate: true,
             },
@@ -259,6 +264,13 @@ impl<A: Address> Node<A> {
                 return;
             }
             Body::Removed { existed } => Outcome::Deleted(existed),
+            Body::Unavailable => {
+                // A replica resynchronising after a pause: alive, but it
+                // cannot answer for the key yet.
+                operation.replica_index += 1;
+                self.data_step(now, op);
+                return;
+            }
             _ => return,
         };
         self.finish(now, op, outcome);
@@ -302,6 +314,7 @@ impl<A> Operation<A> {
             target,
             frontier: Vec::new(),
             visited: Vec::new(),
+            dead: Vec::new(),
             hops: 0,
             timeouts: 0,
             steps: 0,

@@ -18,14 +18,13 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Starts one node that creates a ring, or joins the ring of `join`.
 pub fn start_node(join: Option<SocketAddr>) -> Server {
-    let mut args = vec![
-        "dht",
-        "node",
-        "--listen",
-        "127.0.0.1:0",
-        "--stabilize-ms",
-        STABILIZE_MS,
-    ];
+    start_node_with(join, &["--stabilize-ms", STABILIZE_MS])
+}
+
+/// Starts one node with further `options`.
+pub fn start_node_with(join: Option<SocketAddr>, options: &[&str]) -> Server {
+    let mut args = vec!["dht", "node", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(options);
     let join = join.map(|a| a.to_string());
     if let Some(join) = &join {
         args.extend(["--join", join.as_str()]);

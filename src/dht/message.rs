@@ -42,6 +42,14 @@ pub struct Item {
     /// Its version (ignored in a `Store` with `replicate`: the receiver,
     /// acting as owner, gives it a new one).
     pub version: Version,
+    /// True when the value is one pickled Python value (put by the
+    /// original client), in the pickle codec's canonical form.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pickle: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// One datagram's worth: a request id and a body.
@@ -62,6 +70,14 @@ pub enum ClientRequest {
         key: String,
         /// The value.
         value: Vec<u8>,
+    },
+    /// Store one pickled Python value under `key` (the original client's
+    /// PUT), to be given back as the same value.
+    PutPickle {
+        /// The key.
+        key: String,
+        /// The value as one pickle in the codec's canonical form.
+        pickle: Vec<u8>,
     },
     /// Read `key`.
     Get {
@@ -91,6 +107,8 @@ pub enum Outcome<A> {
     Stored,
     /// A get's answer: `None` when no replica holds the key.
     Value(Option<Vec<u8>>),
+    /// A get's answer when the value was put as a pickle: that pickle.
+    Pickled(Vec<u8>),
     /// A delete reached the owner; `true` when the key existed.
     Deleted(bool),
     /// The operation could not finish.
@@ -224,6 +242,9 @@ pub enum Body<A> {
     Fetched {
         /// The value, if stored here.
         value: Option<Vec<u8>>,
+        /// True when the value is a pickle (see [`Item::pickle`]).
+        #[serde(default, skip_serializing_if = "is_false")]
+        pickle: bool,
     },
     /// Answer to `Remove`.
     Removed {
@@ -303,6 +324,7 @@ mod tests {
                 key: format!("k{i}"),
                 value: vec![0; 5000],
                 version: Version::default(),
+                pickle: false,
             })
             .collect();
         let chunks = chunk_items(items);

@@ -33,15 +33,32 @@ pub(super) enum Action {
     Lookup,
     Join,
     Finger(usize),
-    Put { key: String, value: Vec<u8> },
-    Get { key: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+        pickle: bool,
+    },
+    Get {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 impl Action {
     pub(super) fn from_request(request: ClientRequest) -> Self {
         match request {
-            ClientRequest::Put { key, value } => Action::Put { key, value },
+            ClientRequest::Put { key, value } => Action::Put {
+                key,
+                value,
+                pickle: false,
+            },
+            ClientRequest::PutPickle { key, pickle } => Action::Put {
+                key,
+                value: pickle,
+                pickle: true,
+            },
             ClientRequest::Get { key } => Action::Get { key },
             ClientRequest::Delete { key } => Action::Delete { key },
         }
@@ -229,12 +246,13 @@ impl<A: Address> Node<A> {
         }
         let to = operation.replicas[operation.replica_index].addr;
         let body = match &operation.action {
-            Action::Put { key, value } => Body::Store {
+            Action::Put { key, value, pickle } => Body::Store {
                 // The owner gives it its version.
                 items: vec![Item {
                     key: key.clone(),
                     value: value.clone(),
                     version: Version::default(),
+                    pickle: *pickle,
                 }],
                 replicate: true,
             },
@@ -254,8 +272,15 @@ impl<A: Address> Node<A> {
         };
         let outcome = match body {
             Body::Ack => Outcome::Stored,
-            Body::Fetched { value: Some(value) } => Outcome::Value(Some(value)),
-            Body::Fetched { value: None } => {
+            Body::Fetched {
+                value: Some(value),
+                pickle: true,
+            } => Outcome::Pickled(value),
+            Body::Fetched {
+                value: Some(value),
+                pickle: false,
+            } => Outcome::Value(Some(value)),
+            Body::Fetched { value: None, .. } => {
                 // A replica may hold a key its owner has not received yet
                 // (a join or a failure in progress): ask the next one.
                 operation.answered_absent = true;

@@ -122,6 +122,7 @@ mod tests {
                 counter,
                 writer: 200,
             },
+            pickle: false,
         }
     }
 
@@ -246,7 +247,8 @@ mod tests {
                 request(
                     4,
                     Body::Fetched {
-                        value: Some(b"new".to_vec())
+                        value: Some(b"new".to_vec()),
+                        pickle: false,
                     }
                 )
             )]

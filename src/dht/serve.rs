@@ -71,6 +71,7 @@ impl<A: Address> Node<A> {
             } if self.is_resyncing() => Body::Unavailable,
             Body::Fetch { key } => Body::Fetched {
                 value: self.store.get(ring, &key).cloned(),
+                pickle: self.store.is_pickle(ring, &key),
             },
             Body::Remove { key, replicate } => {
                 if replicate {
@@ -192,7 +193,7 @@ impl<A: Address> Node<A> {
         let (ring, me) = (self.config.ring, self.me().id);
         let items: Vec<Item> = items
             .into_iter()
-            .map(|i| self.store.put_as_owner(ring, i.key, i.value, me, now))
+            .map(|i| self.store.put_as_owner(ring, i, me, now))
             .collect();
         self.replicate_to_successors(
             now,

@@ -19,6 +19,7 @@ use super::message::{Item, Version};
 struct Entry {
     value: Vec<u8>,
     version: Version,
+    pickle: bool,
     /// When a node last stored this key here (any version).
     refreshed: Instant,
 }
@@ -48,25 +49,13 @@ impl Store {
         Self::default()
     }
 
-    /// Stores `value` under `key` as the key's owner: with a version newer
-    /// than any this store has seen, written by `writer`. Returns the item.
-    pub fn put_as_owner(
-        &mut self,
-        ring: Ring,
-        key: String,
-        value: Vec<u8>,
-        writer: Id,
-        now: Instant,
-    ) -> Item {
+    /// Stores `item` as the key's owner: with a version newer than any this
+    /// store has seen, written by `writer`. Returns the item so versioned.
+    pub fn put_as_owner(&mut self, ring: Ring, mut item: Item, writer: Id, now: Instant) -> Item {
         self.clock += 1;
-        let version = Version {
+        item.version = Version {
             counter: self.clock,
             writer,
-        };
-        let item = Item {
-            key,
-            value,
-            version,
         };
         self.merge(ring, item.clone(), now);
         item
@@ -84,6 +73,7 @@ impl Store {
                     key: slot.1,
                     value: held.value.clone(),
                     version: held.version,
+                    pickle: held.pickle,
                 })
             }
             Some(held) if held.version == item.version => {
@@ -96,6 +86,7 @@ impl Store {
                     Entry {
                         value: item.value,
                         version: item.version,
+                        pickle: item.pickle,
                         refreshed: now,
                     },
                 );
@@ -107,6 +98,11 @@ impl Store {
     /// The value of `key`.
     pub fn get(&self, ring: Ring, key: &str) -> Option<&Vec<u8>> {
         self.entry(ring, key).map(|e| &e.value)
+    }
+
+    /// Whether `key`'s value is a pickle (see [`Item::pickle`]).
+    pub fn is_pickle(&self, ring: Ring, key: &str) -> bool {
+        self.entry(ring, key).is_some_and(|e| e.pickle)
     }
 
     /// The version of `key`'s value.
@@ -136,11 +132,16 @@ impl Store {
         self.entries.is_empty()
     }
 
-    fn item(((_, key), entry): (&(Id, String), &Entry)) -> Item {
+    fn entry_item(((_, key), entry): (&(Id, String), &Entry)) -> Item {
+        Self::item(key, entry)
+    }
+
+    fn item(key: &str, entry: &Entry) -> Item {
         Item {
-            key: key.clone(),
+            key: key.to_string(),
             value: entry.value.clone(),
             version: entry.version,
+            pickle: entry.pickle,
         }
     }
 
@@ -149,7 +150,7 @@ impl Store {
         self.entries
             .iter()
             .filter(|((id, _), _)| in_half_open(*id, from, to))
-            .map(Self::item)
+            .map(Self::entry_item)
             .collect()
     }
 
@@ -158,7 +159,7 @@ impl Store {
         self.entries
             .iter()
             .filter(|((id, _), _)| !in_half_open(*id, from, to))
-            .map(Self::item)
+            .map(Self::entry_item)
             .collect()
     }
 
@@ -197,11 +198,7 @@ impl Store {
                 return (items, true);
             }
             bytes += size;
-            items.push(Item {
-                key: key.clone(),
-                value: entry.value.clone(),
-                version: entry.version,
-            });
+            items.push(Self::item(key, entry));
         }
         (items, false)
     }
@@ -216,7 +213,7 @@ impl Store {
 
     /// Every item.
     pub fn all(&self) -> Vec<Item> {
-        self.entries.iter().map(Self::item).collect()
+        self.entries.iter().map(Self::entry_item).collect()
     }
 
     /// Whether `key` is held (for checks that do not need the value).
@@ -244,6 +241,16 @@ mod tests {
             key: key.into(),
             value: value.as_bytes().to_vec(),
             version: Version { counter, writer: 1 },
+            pickle: false,
+        }
+    }
+
+    fn owned(key: &str, value: &[u8]) -> Item {
+        Item {
+            key: key.into(),
+            value: value.to_vec(),
+            version: Version::default(),
+            pickle: false,
         }
     }
 
@@ -253,7 +260,7 @@ mod tests {
         let now = Instant::now();
         let mut store = Store::new();
         for i in 0..100 {
-            store.put_as_owner(ring, format!("key-{i}"), vec![i], 1, now);
+            store.put_as_owner(ring, owned(&format!("key-{i}"), &[i]), 1, now);
         }
         let (a, b) = (100, 700);
         let inside = store.items_in(a, b);
@@ -273,8 +280,8 @@ mod tests {
         let ring = Ring::tiny(10);
         let now = Instant::now();
         let mut store = Store::new();
-        let first = store.put_as_owner(ring, "k".into(), b"1".to_vec(), 7, now);
-        let second = store.put_as_owner(ring, "k".into(), b"2".to_vec(), 7, now);
+        let first = store.put_as_owner(ring, owned("k", b"1"), 7, now);
+        let second = store.put_as_owner(ring, owned("k", b"2"), 7, now);
         assert!(second.version > first.version);
         assert_eq!(store.len(), 1);
         assert_eq!(store.get(ring, "k").unwrap(), b"2");
@@ -305,7 +312,7 @@ mod tests {
         let now = Instant::now();
         let mut store = Store::new();
         store.merge(ring, copy("other", "x", 41), now);
-        let item = store.put_as_owner(ring, "k".into(), b"v".to_vec(), 9, now);
+        let item = store.put_as_owner(ring, owned("k", b"v"), 9, now);
         assert_eq!(
             item.version,
             Version {
@@ -334,7 +341,7 @@ mod tests {
         let now = Instant::now();
         let mut store = Store::new();
         for i in 0..50 {
-            store.put_as_owner(ring, format!("key-{i}"), vec![0; 10], 1, now);
+            store.put_as_owner(ring, owned(&format!("key-{i}"), &[0; 10]), 1, now);
         }
         let (from, to) = (900, 300);
         let mut seen = Vec::new();

@@ -65,6 +65,7 @@ mod tests {
                         counter: 9,
                         writer: 4,
                     },
+                    pickle: true,
                 }],
                 more: true,
             },

@@ -135,9 +135,10 @@ impl<A: Address> Node<A> {
     }
 
     /// The first step is taken on this node's own tables, and costs no hop.
+    /// After a timeout it is taken again, around the nodes found dead.
     fn resolve_locally(&mut self, now: Instant, op: OpId) {
-        let target = self.operations[&op].target;
-        match self.route(target, &[]) {
+        let operation = &self.operations[&op];
+        match self.route(operation.target, &operation.dead) {
             Body::Owner { owner, replicas } => self.found(now, op, owner, replicas),
             Body::Closer { candidates } => {
                 let operation = self.operations.get_mut(&op).expect("just inserted");
@@ -187,9 +188,22 @@ impl<A: Address> Node<A> {
     }
 
     pub(super) fn on_step_timeout(&mut self, now: Instant, op: OpId, dead: A) {
-        if let Some(operation) = self.operations.get_mut(&op) {
-            operation.timeouts += 1;
-            operation.dead.push(dead);
+        let Some(operation) = self.operations.get_mut(&op) else {
+            return;
+        };
+        operation.timeouts += 1;
+        operation.dead.push(dead);
+        // The nodes asked so far may answer otherwise once told to avoid
+        // the dead one (its predecessor then names its successor), so they
+        // may be asked again; MAX_LOOKUP_STEPS still bounds the lookup.
+        let dead = operation.dead.clone();
+        operation.visited.retain(|a| dead.contains(a));
+        let exhausted = operation.frontier.iter().all(|n| dead.contains(&n.addr));
+        // A join has no tables of its own to start from.
+        if exhausted && !matches!(operation.action, Action::Join) {
+            operation.frontier.clear();
+            self.resolve_locally(now, op);
+        } else {
             self.next_step(now, op);
         }
     }
@@ -347,5 +361,47 @@ impl<A> Operation<A> {
             replica_index: 0,
             answered_absent: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::node::test_ring::{config, me};
+
+    #[test]
+    fn a_lookup_whose_only_candidate_is_dead_routes_around_it() {
+        let start = Instant::now();
+        let mut node = Node::create(config(), me(100), start);
+        node.routing.set_predecessor(Some(me(50)));
+        node.routing.set_successors(me(200), &[me(300), me(400)]);
+        let (op, out) = node.start_lookup(start, 250);
+        assert!(matches!(
+            &out[..],
+            [(
+                200,
+                Message {
+                    body: Body::FindSuccessor { target: 250, .. },
+                    ..
+                }
+            )]
+        ));
+        // 200 never answers: after its attempts the lookup goes on without it.
+        let mut now = start;
+        let mut done = Vec::new();
+        while done.is_empty() {
+            now += config().request_timeout;
+            node.tick(now);
+            done = node.take_completions();
+            assert!(now < start + config().request_timeout * 10, "it ends");
+        }
+        assert!(
+            matches!(
+                &done[..],
+                [Completion { op: o, outcome: Outcome::Found { owner, timeouts: 1, .. } }]
+                    if *o == op && owner.id == 300
+            ),
+            "{done:?}"
+        );
     }
 }

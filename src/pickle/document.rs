@@ -13,7 +13,8 @@
 //! Writing is bounded by the same [`Limits`] as decoding (depth, values,
 //! bytes of text), so memo references cannot make it expand without end.
 
-use super::decode::{Budget, Calls, Node, NodeId, materialize, run};
+use super::arena::{Budget, Node, NodeId, materialize};
+use super::decode::{Calls, run};
 use super::encode::write;
 use super::error::PickleError;
 use super::limits::Limits;

@@ -17,6 +17,7 @@
 //! Sans-IO: bytes in, values out. It knows nothing of frames, sockets or
 //! either service's message shapes.
 
+mod arena;
 mod decode;
 mod document;
 mod encode;

@@ -1,7 +1,7 @@
 //! How Python's `repr` shows a decoded value, for people reading a value
 //! on a terminal; and the decimal text of ints of any size.
 
-use super::decode::{Node, NodeId};
+use super::arena::{Node, NodeId};
 use super::value::Value;
 
 /// The decimal text of a little-endian two's complement int.

@@ -278,3 +278,94 @@ fn more_nodes_than_ids_is_refused() {
     let error = sim::run(&experiment).unwrap_err();
     assert!(error.to_string().contains("10-bit ring"));
 }
+
+/// Gets every key through every node in `via`; returns the reads that did
+/// not give `expected(i)`.
+fn wrong_reads(
+    sim: &mut Simulation,
+    via: &[u32],
+    keys: usize,
+    expected: impl Fn(usize) -> Vec<u8>,
+) -> Vec<String> {
+    let mut ops = Vec::new();
+    for &node in via {
+        for i in 0..keys {
+            let get = ClientRequest::Get {
+                key: sim::key_name(i),
+            };
+            ops.push((i, sim.start(node, get)));
+        }
+    }
+    assert!(sim.run_until_done(
+        &ops.iter().map(|(_, op)| *op).collect::<Vec<_>>(),
+        Duration::from_secs(60)
+    ));
+    ops.into_iter()
+        .filter(|(i, op)| sim.outcome(*op) != Some(&Outcome::Value(Some(expected(*i)))))
+        .map(|(i, op)| format!("key {i} through {}: {:?}", op.0, sim.outcome(op)))
+        .collect()
+}
+
+fn put_round(sim: &mut Simulation, via: &[u32], keys: usize, round: &str) {
+    let mut ops = Vec::new();
+    for i in 0..keys {
+        let request = ClientRequest::Put {
+            key: sim::key_name(i),
+            value: format!("{round}-{i}").into_bytes(),
+        };
+        ops.push(sim.start(via[i % via.len()], request));
+    }
+    assert!(sim.run_until_done(&ops, Duration::from_secs(60)));
+    for op in ops {
+        assert_eq!(sim.outcome(op), Some(&Outcome::Stored), "{round} put");
+    }
+}
+
+fn total_copies(sim: &Simulation) -> usize {
+    sim.live().iter().map(|&i| sim.node(i).store().len()).sum()
+}
+
+#[test]
+fn a_paused_node_never_serves_or_spreads_the_values_it_missed() {
+    let mut sim = stable_ring(6);
+    let all = sim.live();
+    put_round(&mut sim, &all, 200, "old");
+    sim.run_for(Duration::from_secs(2));
+    let victim = sim.ring_order()[3].addr;
+    let others: Vec<u32> = all.iter().copied().filter(|&i| i != victim).collect();
+    sim.pause(victim);
+    sim.run_for(Duration::from_secs(3));
+    put_round(&mut sim, &others, 200, "new");
+    let new = |i: usize| format!("new-{i}").into_bytes();
+    assert!(wrong_reads(&mut sim, &others, 200, new).is_empty());
+    sim.resume(victim);
+
+    let wrong = wrong_reads(&mut sim, &all, 200, new);
+    assert!(
+        wrong.is_empty(),
+        "{} stale reads: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    sim.run_until_stable(0.99, Duration::from_secs(1), Duration::from_secs(60))
+        .expect("the ring takes the node back");
+    let wrong = wrong_reads(&mut sim, &all, 200, new);
+    assert!(
+        wrong.is_empty(),
+        "{} stale reads: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    for _ in 0..120 {
+        if total_copies(&sim) == 600 {
+            break;
+        }
+        sim.run_for(Duration::from_secs(1));
+    }
+    assert_eq!(
+        total_copies(&sim),
+        600,
+        "three copies of each of the 200 keys"
+    );
+    assert!(wrong_reads(&mut sim, &all, 200, new).is_empty());
+}

@@ -5,7 +5,7 @@
 //! whatever a request parsed into.
 #![no_main]
 
-use distloop::dht::{Outcome, legacy, pickle, wire};
+use distloop::dht::{ClientRequest, Outcome, legacy, pickle, wire};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,6 +32,12 @@ fuzz_target!(|data: &[u8]| {
         ] {
             let reply = legacy::encode_reply(method, &outcome);
             pickle::decode(&reply).expect("a reply is a pickle");
+        }
+        // A stored value is given back whole, as a pickle of data only.
+        if let ClientRequest::PutPickle { pickle: stored, .. } = request {
+            let reply = legacy::encode_reply(legacy::Method::Get, &Outcome::<()>::Pickled(stored));
+            let limits = pickle::Limits::default();
+            pickle::decode_document(&reply, &limits).expect("a reply is a pickle");
         }
     }
 });

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::client::Client;
+use super::client::{CLIENT_ATTEMPT_TIMEOUT, Client, ClientError};
 use super::config::{Config, DEFAULT_REPLICAS, DEFAULT_STABILIZE_INTERVAL};
 use super::id::Ring;
 use super::sim::{self, Experiment, Failure, NetworkConfig, Report};
@@ -32,9 +32,10 @@ pub enum DhtCommand {
     Node(NodeArgs),
     /// Store a value under a key.
     Put(PutArgs),
-    /// Print the value of a key (exit code 1 when absent).
+    /// Print the value of a key (exit code 1 when absent, 3 when the node
+    /// cannot be reached, 4 when the ring could not complete the lookup).
     Get(KeyArgs),
-    /// Delete a key (exit code 1 when absent).
+    /// Delete a key (exit codes as for get).
     Delete(KeyArgs),
     /// Walk the ring and print each node's id, address and key counts.
     Ring(RingWalkArgs),
@@ -98,12 +99,54 @@ pub struct NodeArgs {
     pub ring: RingArgs,
 }
 
+/// Exit code of `get` and `delete` when the key is absent.
+pub const EXIT_ABSENT: u8 = 1;
+/// Exit code of `put`, `get` and `delete` when the node never answered.
+pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code of `put`, `get` and `delete` when the node answered that the
+/// ring could not complete the operation (lookup failed, replicas unreachable).
+pub const EXIT_FAILED: u8 = 4;
+
+/// How a client call ends: which exit code and which message.
+fn client_failure(node: SocketAddr, error: &ClientError) -> ExitCode {
+    match error {
+        ClientError::Timeout(_) | ClientError::Io(_) => {
+            eprintln!("node {node} is unreachable: {error}");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+        ClientError::Failed(_) | ClientError::Unexpected(_) => {
+            eprintln!("the operation failed: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// How a client waits for a node.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WaitArgs {
+    /// Wait for one attempt's answer, in milliseconds (3 attempts in all).
+    #[arg(long, default_value_t = CLIENT_ATTEMPT_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempt_timeout_ms: u64,
+}
+
+impl WaitArgs {
+    fn client(&self, node: SocketAddr) -> Result<Client, ClientError> {
+        let mut client = Client::new(node)?;
+        client.set_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms));
+        Ok(client)
+    }
+}
+
 /// `distloop dht put`
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// Any node of the ring.
     #[arg(long)]
     pub node: SocketAddr,
+    /// How long to wait for the node.
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// The key.
     pub key: String,
     /// The value.
@@ -116,6 +159,9 @@ pub struct KeyArgs {
     /// Any node of the ring.
     #[arg(long)]
     pub node: SocketAddr,
+    /// How long to wait for the node.
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// The key.
     pub key: String,
 }
@@ -165,27 +211,46 @@ pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
     match args.command {
         DhtCommand::Node(args) => node(&args),
         DhtCommand::Put(args) => {
-            Client::new(args.node)?.put(args.node, &args.key, args.value.as_bytes())?;
-            Ok(ExitCode::SUCCESS)
+            let stored = args
+                .wait
+                .client(args.node)
+                .and_then(|mut c| c.put(args.node, &args.key, args.value.as_bytes()));
+            Ok(match stored {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => client_failure(args.node, &e),
+            })
         }
-        DhtCommand::Get(args) => match Client::new(args.node)?.get(args.node, &args.key)? {
-            Some(value) => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&value)?;
-                out.write_all(b"\n")?;
-                Ok(ExitCode::SUCCESS)
+        DhtCommand::Get(args) => {
+            let found = args
+                .wait
+                .client(args.node)
+                .and_then(|mut c| c.get(args.node, &args.key));
+            match found {
+                Ok(Some(value)) => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&value)?;
+                    out.write_all(b"\n")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(None) => {
+                    eprintln!("{}: no such key", args.key);
+                    Ok(ExitCode::from(EXIT_ABSENT))
+                }
+                Err(e) => Ok(client_failure(args.node, &e)),
             }
-            None => {
-                eprintln!("{}: no such key", args.key);
-                Ok(ExitCode::from(1))
-            }
-        },
+        }
         DhtCommand::Delete(args) => {
-            if Client::new(args.node)?.delete(args.node, &args.key)? {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("{}: no such key", args.key);
-                Ok(ExitCode::from(1))
+            let deleted = args
+                .wait
+                .client(args.node)
+                .and_then(|mut c| c.delete(args.node, &args.key));
+            match deleted {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => {
+                    eprintln!("{}: no such key", args.key);
+                    Ok(ExitCode::from(EXIT_ABSENT))
+                }
+                Err(e) => Ok(client_failure(args.node, &e)),
             }
         }
         DhtCommand::Ring(args) => {

@@ -177,7 +177,8 @@ impl Client {
         }
     }
 
-    /// Reads `key` through `node`: `None` when absent.
+    /// Reads `key` through `node`: `None` when absent. A value the original
+    /// client put reads as its text (see [`super::legacy::pickled_as_bytes`]).
     pub fn get(&mut self, node: SocketAddr, key: &str) -> Result<Option<Vec<u8>>, ClientError> {
         match self.client(
             node,
@@ -186,6 +187,7 @@ impl Client {
             },
         )? {
             Outcome::Value(value) => Ok(value),
+            Outcome::Pickled(stored) => Ok(Some(super::legacy::pickled_as_bytes(&stored))),
             _ => Err(ClientError::Unexpected(node)),
         }
     }

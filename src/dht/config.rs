@@ -22,6 +22,10 @@ pub const DEFAULT_REPLICA_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(250);
 /// Attempts per request before its peer is taken for dead.
 pub const DEFAULT_REQUEST_ATTEMPTS: u32 = 3;
+/// Refresh intervals a copy outside a node's own interval is kept without
+/// being stored again; owners push to their replicas every interval, so a
+/// copy no owner pushes any more is one the right nodes hold without it.
+pub const COPY_LEASE_REFRESHES: u32 = 3;
 /// Nodes one lookup may query before it gives up (a loop or a broken ring).
 pub const MAX_LOOKUP_STEPS: u32 = 128;
 /// Alternatives a node offers when it is not the key's predecessor, so that
@@ -74,6 +78,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How long a node may go without running before it must take itself
+    /// for paused: the time after which other nodes give its requests up
+    /// and take it for dead (and may have taken puts for its keys).
+    pub fn pause_threshold(&self) -> std::time::Duration {
+        self.request_timeout * self.request_attempts
+    }
+
+    /// How long a copy outside a node's own interval is kept unrefreshed.
+    pub fn copy_lease(&self) -> std::time::Duration {
+        self.replica_refresh_interval * COPY_LEASE_REFRESHES
+    }
+
     /// The default configuration on a ring of `ring`, keeping `replicas`
     /// copies (the successor list grows to hold them when needed).
     pub fn with(ring: Ring, replicas: usize) -> Self {

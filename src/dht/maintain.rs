@@ -59,7 +59,12 @@ impl<A: Address> Node<A> {
 
     /// Copies the keys this node owns to the next `replicas - 1` successors,
     /// when they or the owned interval changed, and every refresh interval.
+    /// A node resynchronising after a pause pushes nothing: what it holds
+    /// may be older than its replicas' copies.
     fn push_replicas(&mut self, now: Instant) {
+        if self.is_resyncing() {
+            return;
+        }
         let Some(pred) = self.routing.predecessor() else {
             return;
         };
@@ -68,6 +73,9 @@ impl<A: Address> Node<A> {
         let changed = self.replicas_pushed.as_ref() != Some(&state);
         if !changed && now < self.next_replica_refresh {
             return;
+        }
+        if now >= self.next_replica_refresh {
+            self.drop_stale_copies(now);
         }
         self.next_replica_refresh = now + self.config.replica_refresh_interval;
         let owned = self.store.items_in(pred.id, self.me().id);
@@ -98,7 +106,14 @@ impl<A: Address> Node<A> {
                     self.on_neighbors(now, node, predecessor, &successors);
                 }
             }
-            Purpose::CheckPredecessor | Purpose::Notify | Purpose::Replicate | Purpose::Leave => {}
+            Purpose::Replicate => {
+                // The receiver held newer versions of some of the copies.
+                if let Body::Newer { items } = body {
+                    self.merge_items(now, items);
+                }
+            }
+            Purpose::Resync => self.on_pulled(now, pending.to, &pending.message.body, body),
+            Purpose::CheckPredecessor | Purpose::Notify | Purpose::Leave => {}
         }
     }
 
@@ -162,7 +177,7 @@ impl<A: Address> Node<A> {
         match pending.purpose {
             Purpose::Step(op) => {
                 self.routing.forget(dead);
-                self.on_step_timeout(now, op);
+                self.on_step_timeout(now, op, dead);
             }
             Purpose::Data(op) => {
                 self.routing.forget(dead);
@@ -171,6 +186,7 @@ impl<A: Address> Node<A> {
             Purpose::Stabilize | Purpose::Notify | Purpose::CheckPredecessor => {
                 self.routing.forget(dead);
             }
+            Purpose::Resync => self.on_pull_timeout(),
             Purpose::Replicate | Purpose::Leave => {}
         }
     }
@@ -193,7 +209,7 @@ mod tests {
         assert_eq!(first.len(), 1);
         let (to, sent) = &first[0];
         assert_eq!(*to, 7);
-        assert!(matches!(sent.body, Body::FindSuccessor { target: 100 }));
+        assert!(matches!(sent.body, Body::FindSuccessor { target: 100, .. }));
 
         let timeout = config().request_timeout;
         let retry = node.tick(start + timeout);

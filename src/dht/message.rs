@@ -18,13 +18,38 @@ pub struct NodeRef<A> {
     pub addr: A,
 }
 
-/// One stored key and its value.
+/// Which of two values of one key is newer: chosen by the node that acts as
+/// the key's owner when it accepts a put, as a Lamport clock (a counter above
+/// every version that node has seen), ties broken by the writer's id.
+/// Replication, hand-over and repair keep the greater version.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Version {
+    /// The Lamport counter (compared first).
+    pub counter: u64,
+    /// The id of the node that accepted the put.
+    pub writer: Id,
+}
+
+/// One stored key, its value and the value's version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     /// The key as the user gave it.
     pub key: String,
     /// The value bytes.
     pub value: Vec<u8>,
+    /// Its version (ignored in a `Store` with `replicate`: the receiver,
+    /// acting as owner, gives it a new one).
+    pub version: Version,
+    /// True when the value is one pickled Python value (put by the
+    /// original client), in the pickle codec's canonical form.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pickle: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// One datagram's worth: a request id and a body.
@@ -45,6 +70,14 @@ pub enum ClientRequest {
         key: String,
         /// The value.
         value: Vec<u8>,
+    },
+    /// Store one pickled Python value under `key` (the original client's
+    /// PUT), to be given back as the same value.
+    PutPickle {
+        /// The key.
+        key: String,
+        /// The value as one pickle in the codec's canonical form.
+        pickle: Vec<u8>,
     },
     /// Read `key`.
     Get {
@@ -74,6 +107,8 @@ pub enum Outcome<A> {
     Stored,
     /// A get's answer: `None` when no replica holds the key.
     Value(Option<Vec<u8>>),
+    /// A get's answer when the value was put as a pickle: that pickle.
+    Pickled(Vec<u8>),
     /// A delete reached the owner; `true` when the key existed.
     Deleted(bool),
     /// The operation could not finish.
@@ -113,6 +148,10 @@ pub enum Body<A> {
     FindSuccessor {
         /// The id looked up.
         target: Id,
+        /// Nodes this lookup found dead: the receiver routes as if they
+        /// had left (its next live successor stands in for a dead one).
+        #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+        avoid: Vec<A>,
     },
     /// Stabilize (and the ring walk): who are your predecessor and successors?
     GetNeighbors,
@@ -125,8 +164,9 @@ pub enum Body<A> {
     },
     /// check_predecessor: are you alive?
     Ping,
-    /// Store items. With `replicate`, the receiver acts as owner and copies
-    /// them to its replicas.
+    /// Store items, each kept only if newer than the copy held. With
+    /// `replicate`, the receiver acts as owner: it versions the items and
+    /// copies them to its replicas.
     Store {
         /// The items.
         items: Vec<Item>,
@@ -144,6 +184,16 @@ pub enum Body<A> {
         key: String,
         /// Forward to the replicas.
         replicate: bool,
+    },
+    /// Resynchronisation of a node that was paused: the items held in
+    /// `(from, to]`, in ring order, after the item of key `after`.
+    Pull {
+        /// Start of the interval (excluded).
+        from: Id,
+        /// End of the interval (included).
+        to: Id,
+        /// The last key already received; `None` to start.
+        after: Option<String>,
     },
     /// The sender leaves the ring gracefully; its keys were sent as `Store`.
     Leaving {
@@ -192,12 +242,31 @@ pub enum Body<A> {
     Fetched {
         /// The value, if stored here.
         value: Option<Vec<u8>>,
+        /// True when the value is a pickle (see [`Item::pickle`]).
+        #[serde(default, skip_serializing_if = "is_false")]
+        pickle: bool,
     },
     /// Answer to `Remove`.
     Removed {
         /// Whether the key was stored here.
         existed: bool,
     },
+    /// Answer to `Pull`: the next items, and whether more follow.
+    Pulled {
+        /// Items in ring order.
+        items: Vec<Item>,
+        /// True when the interval holds more items after these.
+        more: bool,
+    },
+    /// Answer to a `Store` of copies when the receiver holds newer versions
+    /// of some of them: those, for the sender to keep instead.
+    Newer {
+        /// The receiver's newer items.
+        items: Vec<Item>,
+    },
+    /// Answer to `Fetch`, `Remove` and an owner's `Store` from a node that is
+    /// resynchronising after a pause: ask the next replica.
+    Unavailable,
     /// Answer to `Ping`, `Notify`, `Store` and `Leaving`.
     Ack,
     /// Answer to `Client`.
@@ -215,6 +284,9 @@ impl<A> Body<A> {
                 | Body::Handoff { .. }
                 | Body::Fetched { .. }
                 | Body::Removed { .. }
+                | Body::Pulled { .. }
+                | Body::Newer { .. }
+                | Body::Unavailable
                 | Body::Ack
                 | Body::ClientReply(_)
         )
@@ -251,6 +323,8 @@ mod tests {
             .map(|i| Item {
                 key: format!("k{i}"),
                 value: vec![0; 5000],
+                version: Version::default(),
+                pickle: false,
             })
             .collect();
         let chunks = chunk_items(items);

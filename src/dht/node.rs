@@ -67,6 +67,7 @@ pub(super) enum Purpose {
     Notify,
     Replicate,
     Leave,
+    Resync,
 }
 
 #[derive(Debug)]
@@ -102,6 +103,11 @@ pub struct Node<A> {
     pub(super) join_in_flight: bool,
     /// Predecessor and replica targets at the last push, to push again on change.
     pub(super) replicas_pushed: Option<(Id, Vec<A>)>,
+    /// The time of the last call that passed one in, to notice a pause.
+    last_seen: Instant,
+    /// Pull chains of a resynchronisation still running; while any is, the
+    /// node does not answer for its keys (see `resync`).
+    pub(super) resync_pulls: usize,
 }
 
 impl<A: Address> Node<A> {
@@ -141,6 +147,8 @@ impl<A: Address> Node<A> {
             finger_in_flight: false,
             join_in_flight: false,
             replicas_pushed: None,
+            last_seen: now,
+            resync_pulls: 0,
         }
     }
 
@@ -178,6 +186,11 @@ impl<A: Address> Node<A> {
         }
     }
 
+    /// True while the node resynchronises its keys after a pause.
+    pub fn is_resyncing(&self) -> bool {
+        self.resync_pulls > 0
+    }
+
     /// Requests sent and not yet answered or timed out.
     pub fn requests_in_flight(&self) -> usize {
         self.pending.len()
@@ -206,6 +219,7 @@ impl<A: Address> Node<A> {
 
     /// Starts a put, get or delete on behalf of this node's user.
     pub fn start(&mut self, now: Instant, request: ClientRequest) -> (OpId, Vec<Outgoing<A>>) {
+        self.observe(now);
         let op = self.new_op();
         self.begin(now, op, Origin::Local, Action::from_request(request));
         (op, self.take_out())
@@ -213,6 +227,7 @@ impl<A: Address> Node<A> {
 
     /// Starts a lookup of the successor of `target` (its hops are counted).
     pub fn start_lookup(&mut self, now: Instant, target: Id) -> (OpId, Vec<Outgoing<A>>) {
+        self.observe(now);
         let op = self.new_op();
         self.begin_at(now, op, Origin::Local, Action::Lookup, target);
         (op, self.take_out())
@@ -257,6 +272,7 @@ impl<A: Address> Node<A> {
 
     /// Handles one message from `from`.
     pub fn handle(&mut self, now: Instant, from: A, message: Message<A>) -> Vec<Outgoing<A>> {
+        self.observe(now);
         if message.body.is_answer() {
             // A late answer to a request already retried or timed out is dropped;
             // so is one from an address the request was not sent to.
@@ -275,6 +291,7 @@ impl<A: Address> Node<A> {
     /// maintenance of the paper (stabilize, fix_fingers, check_predecessor)
     /// and replica repair.
     pub fn tick(&mut self, now: Instant) -> Vec<Outgoing<A>> {
+        self.observe(now);
         self.expire(now);
         match self.phase {
             Phase::Joining => {
@@ -291,6 +308,23 @@ impl<A: Address> Node<A> {
             Phase::Leaving => {}
         }
         self.take_out()
+    }
+
+    /// Notices a pause: when more time passed since the last call than the
+    /// other nodes wait before they take this one for dead, they may have
+    /// taken puts for its keys in its place. Its requests in flight get
+    /// their full wait again (their peers are not to blame), and it
+    /// resynchronises before it answers for its keys again.
+    fn observe(&mut self, now: Instant) {
+        let silent = now.saturating_duration_since(self.last_seen);
+        self.last_seen = self.last_seen.max(now);
+        if silent <= self.config.pause_threshold() || self.phase != Phase::Active {
+            return;
+        }
+        for pending in self.pending.values_mut() {
+            pending.deadline = pending.deadline.max(now + self.config.request_timeout);
+        }
+        self.resync(now);
     }
 
     /// Where this node's keys are copied: the next `replicas - 1` successors.

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use super::config::{MAX_KEY_BYTES, MAX_LOOKUP_STEPS, MAX_VALUE_BYTES};
 use super::id::Id;
-use super::message::{Body, ClientRequest, Item, Message, NodeRef, OperationError, Outcome};
+use super::message::{
+    Body, ClientRequest, Item, Message, NodeRef, OperationError, Outcome, Version,
+};
 use super::node::{Address, Completion, Node, OpId, Purpose};
 
 /// Who waits for an operation's outcome.
@@ -31,15 +33,32 @@ pub(super) enum Action {
     Lookup,
     Join,
     Finger(usize),
-    Put { key: String, value: Vec<u8> },
-    Get { key: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+        pickle: bool,
+    },
+    Get {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 impl Action {
     pub(super) fn from_request(request: ClientRequest) -> Self {
         match request {
-            ClientRequest::Put { key, value } => Action::Put { key, value },
+            ClientRequest::Put { key, value } => Action::Put {
+                key,
+                value,
+                pickle: false,
+            },
+            ClientRequest::PutPickle { key, pickle } => Action::Put {
+                key,
+                value: pickle,
+                pickle: true,
+            },
             ClientRequest::Get { key } => Action::Get { key },
             ClientRequest::Delete { key } => Action::Delete { key },
         }
@@ -61,6 +80,8 @@ pub(super) struct Operation<A> {
     /// Candidates still to try, the next one last.
     frontier: Vec<NodeRef<A>>,
     visited: Vec<A>,
+    /// Candidates that timed out: the next nodes asked route around them.
+    dead: Vec<A>,
     hops: u32,
     timeouts: u32,
     steps: u32,
@@ -114,9 +135,10 @@ impl<A: Address> Node<A> {
     }
 
     /// The first step is taken on this node's own tables, and costs no hop.
+    /// After a timeout it is taken again, around the nodes found dead.
     fn resolve_locally(&mut self, now: Instant, op: OpId) {
-        let target = self.operations[&op].target;
-        match self.route(target) {
+        let operation = &self.operations[&op];
+        match self.route(operation.target, &operation.dead) {
             Body::Owner { owner, replicas } => self.found(now, op, owner, replicas),
             Body::Closer { candidates } => {
                 let operation = self.operations.get_mut(&op).expect("just inserted");
@@ -140,13 +162,11 @@ impl<A: Address> Node<A> {
             }
             operation.steps += 1;
             operation.visited.push(next.addr);
-            let target = operation.target;
-            self.request(
-                now,
-                next.addr,
-                Body::FindSuccessor { target },
-                Purpose::Step(op),
-            );
+            let body = Body::FindSuccessor {
+                target: operation.target,
+                avoid: operation.dead.clone(),
+            };
+            self.request(now, next.addr, body, Purpose::Step(op));
             return;
         }
         self.finish(now, op, Outcome::Failed(OperationError::LookupFailed));
@@ -167,9 +187,23 @@ impl<A: Address> Node<A> {
         }
     }
 
-    pub(super) fn on_step_timeout(&mut self, now: Instant, op: OpId) {
-        if let Some(operation) = self.operations.get_mut(&op) {
-            operation.timeouts += 1;
+    pub(super) fn on_step_timeout(&mut self, now: Instant, op: OpId, dead: A) {
+        let Some(operation) = self.operations.get_mut(&op) else {
+            return;
+        };
+        operation.timeouts += 1;
+        operation.dead.push(dead);
+        // The nodes asked so far may answer otherwise once told to avoid
+        // the dead one (its predecessor then names its successor), so they
+        // may be asked again; MAX_LOOKUP_STEPS still bounds the lookup.
+        let dead = operation.dead.clone();
+        operation.visited.retain(|a| dead.contains(a));
+        let exhausted = operation.frontier.iter().all(|n| dead.contains(&n.addr));
+        // A join has no tables of its own to start from.
+        if exhausted && !matches!(operation.action, Action::Join) {
+            operation.frontier.clear();
+            self.resolve_locally(now, op);
+        } else {
             self.next_step(now, op);
         }
     }
@@ -226,10 +260,13 @@ impl<A: Address> Node<A> {
         }
         let to = operation.replicas[operation.replica_index].addr;
         let body = match &operation.action {
-            Action::Put { key, value } => Body::Store {
+            Action::Put { key, value, pickle } => Body::Store {
+                // The owner gives it its version.
                 items: vec![Item {
                     key: key.clone(),
                     value: value.clone(),
+                    version: Version::default(),
+                    pickle: *pickle,
                 }],
                 replicate: true,
             },
@@ -249,8 +286,15 @@ impl<A: Address> Node<A> {
         };
         let outcome = match body {
             Body::Ack => Outcome::Stored,
-            Body::Fetched { value: Some(value) } => Outcome::Value(Some(value)),
-            Body::Fetched { value: None } => {
+            Body::Fetched {
+                value: Some(value),
+                pickle: true,
+            } => Outcome::Pickled(value),
+            Body::Fetched {
+                value: Some(value),
+                pickle: false,
+            } => Outcome::Value(Some(value)),
+            Body::Fetched { value: None, .. } => {
                 // A replica may hold a key its owner has not received yet
                 // (a join or a failure in progress): ask the next one.
                 operation.answered_absent = true;
@@ -259,6 +303,13 @@ impl<A: Address> Node<A> {
                 return;
             }
             Body::Removed { existed } => Outcome::Deleted(existed),
+            Body::Unavailable => {
+                // A replica resynchronising after a pause: alive, but it
+                // cannot answer for the key yet.
+                operation.replica_index += 1;
+                self.data_step(now, op);
+                return;
+            }
             _ => return,
         };
         self.finish(now, op, outcome);
@@ -302,6 +353,7 @@ impl<A> Operation<A> {
             target,
             frontier: Vec::new(),
             visited: Vec::new(),
+            dead: Vec::new(),
             hops: 0,
             timeouts: 0,
             steps: 0,
@@ -309,5 +361,47 @@ impl<A> Operation<A> {
             replica_index: 0,
             answered_absent: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::node::test_ring::{config, me};
+
+    #[test]
+    fn a_lookup_whose_only_candidate_is_dead_routes_around_it() {
+        let start = Instant::now();
+        let mut node = Node::create(config(), me(100), start);
+        node.routing.set_predecessor(Some(me(50)));
+        node.routing.set_successors(me(200), &[me(300), me(400)]);
+        let (op, out) = node.start_lookup(start, 250);
+        assert!(matches!(
+            &out[..],
+            [(
+                200,
+                Message {
+                    body: Body::FindSuccessor { target: 250, .. },
+                    ..
+                }
+            )]
+        ));
+        // 200 never answers: after its attempts the lookup goes on without it.
+        let mut now = start;
+        let mut done = Vec::new();
+        while done.is_empty() {
+            now += config().request_timeout;
+            node.tick(now);
+            done = node.take_completions();
+            assert!(now < start + config().request_timeout * 10, "it ends");
+        }
+        assert!(
+            matches!(
+                &done[..],
+                [Completion { op: o, outcome: Outcome::Found { owner, timeouts: 1, .. } }]
+                    if *o == op && owner.id == 300
+            ),
+            "{done:?}"
+        );
     }
 }

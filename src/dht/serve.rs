@@ -10,9 +10,9 @@
 
 use std::time::Instant;
 
-use super::config::CANDIDATES_PER_ANSWER;
+use super::config::{CANDIDATES_PER_ANSWER, MAX_ITEM_BYTES_PER_MESSAGE};
 use super::id::{Id, in_half_open, in_open};
-use super::message::{Body, Message, NodeRef, Outcome, chunk_items};
+use super::message::{Body, Item, Message, NodeRef, Outcome, chunk_items};
 use super::node::{Address, Node, Phase, Purpose};
 use super::operation::{Action, Origin};
 
@@ -21,7 +21,7 @@ impl<A: Address> Node<A> {
         let me = self.me();
         let ring = self.config.ring;
         let answer = match body {
-            Body::FindSuccessor { target } => self.route(target),
+            Body::FindSuccessor { target, avoid } => self.route(target, &avoid),
             Body::GetNeighbors => Body::Neighbors {
                 node: me,
                 predecessor: self.routing.predecessor(),
@@ -55,21 +55,23 @@ impl<A: Address> Node<A> {
             Body::Ping => Body::Ack,
             Body::Store { items, replicate } => {
                 if replicate {
-                    self.replicate_to_successors(
-                        now,
-                        Body::Store {
-                            items: items.clone(),
-                            replicate: false,
-                        },
-                    );
+                    self.store_as_owner(now, items)
+                } else {
+                    let newer = self.merge_items(now, items);
+                    if newer.is_empty() {
+                        Body::Ack
+                    } else {
+                        Body::Newer { items: newer }
+                    }
                 }
-                for item in items {
-                    self.store.insert(ring, item.key, item.value);
-                }
-                Body::Ack
             }
+            Body::Fetch { .. }
+            | Body::Remove {
+                replicate: true, ..
+            } if self.is_resyncing() => Body::Unavailable,
             Body::Fetch { key } => Body::Fetched {
                 value: self.store.get(ring, &key).cloned(),
+                pickle: self.store.is_pickle(ring, &key),
             },
             Body::Remove { key, replicate } => {
                 if replicate {
@@ -84,6 +86,16 @@ impl<A: Address> Node<A> {
                 Body::Removed {
                     existed: self.store.remove(ring, &key),
                 }
+            }
+            Body::Pull { from, to, after } => {
+                let (items, more) = self.store.items_after(
+                    ring,
+                    from,
+                    to,
+                    after.as_deref(),
+                    MAX_ITEM_BYTES_PER_MESSAGE,
+                );
+                Body::Pulled { items, more }
             }
             Body::Leaving {
                 node,
@@ -130,35 +142,67 @@ impl<A: Address> Node<A> {
         self.out.push((from, Message { id, body: answer }));
     }
 
-    /// The answer to one lookup step for `target`.
-    pub(super) fn route(&self, target: Id) -> Body<A> {
+    /// The answer to one lookup step for `target`, routing around the
+    /// nodes in `avoid` (found dead by the lookup) as if they had left.
+    pub(super) fn route(&self, target: Id, avoid: &[A]) -> Body<A> {
         let me = self.me();
+        let successors: Vec<NodeRef<A>> = self
+            .routing
+            .successors()
+            .iter()
+            .copied()
+            .filter(|n| !avoid.contains(&n.addr))
+            .collect();
         if self.routing.owns(target) {
             return Body::Owner {
                 owner: me,
-                replicas: std::iter::once(me)
-                    .chain(self.routing.successors().iter().copied())
-                    .collect(),
+                replicas: std::iter::once(me).chain(successors).collect(),
             };
         }
-        let successor = self.routing.successor();
+        let successor = successors.first().copied().unwrap_or(me);
         if in_half_open(target, me.id, successor.id) {
             return Body::Owner {
                 owner: successor,
-                replicas: self.routing.successors().to_vec(),
+                replicas: successors,
             };
         }
-        let candidates = self
+        let candidates: Vec<NodeRef<A>> = self
             .routing
-            .closest_preceding(target, CANDIDATES_PER_ANSWER);
+            .closest_preceding(target, CANDIDATES_PER_ANSWER + avoid.len())
+            .into_iter()
+            .filter(|n| !avoid.contains(&n.addr))
+            .take(CANDIDATES_PER_ANSWER)
+            .collect();
         if candidates.is_empty() {
             Body::Owner {
                 owner: successor,
-                replicas: self.routing.successors().to_vec(),
+                replicas: successors,
             }
         } else {
             Body::Closer { candidates }
         }
+    }
+
+    /// A put reached this node as the key's owner: version the items, keep
+    /// them and copy them to the replicas. Refused while resynchronising,
+    /// when this node's versions may be behind those of the ring.
+    fn store_as_owner(&mut self, now: Instant, items: Vec<Item>) -> Body<A> {
+        if self.is_resyncing() {
+            return Body::Unavailable;
+        }
+        let (ring, me) = (self.config.ring, self.me().id);
+        let items: Vec<Item> = items
+            .into_iter()
+            .map(|i| self.store.put_as_owner(ring, i, me, now))
+            .collect();
+        self.replicate_to_successors(
+            now,
+            Body::Store {
+                items,
+                replicate: false,
+            },
+        );
+        Body::Ack
     }
 
     fn replicate_to_successors(&mut self, now: Instant, body: Body<A>) {
@@ -183,7 +227,10 @@ mod tests {
             9,
             Message {
                 id: 4,
-                body: Body::FindSuccessor { target: 5 },
+                body: Body::FindSuccessor {
+                    target: 5,
+                    avoid: Vec::new(),
+                },
             },
         );
         assert_eq!(
@@ -221,6 +268,37 @@ mod tests {
             node.routing().predecessor(),
             Some(me(80)),
             "60 is farther than 80"
+        );
+    }
+
+    #[test]
+    fn a_lookup_step_routes_around_the_nodes_the_lookup_found_dead() {
+        let start = Instant::now();
+        let mut node = Node::create(config(), me(100), start);
+        node.routing.set_predecessor(Some(me(50)));
+        node.routing.set_successors(me(200), &[me(300), me(400)]);
+        // 250 lies after the successor 200: asked normally, the node sends
+        // the lookup on to 200; with 200 dead, 300 owns 250.
+        assert_eq!(
+            node.route(250, &[]),
+            Body::Closer {
+                candidates: vec![me(200)]
+            }
+        );
+        assert_eq!(
+            node.route(250, &[200]),
+            Body::Owner {
+                owner: me(300),
+                replicas: vec![me(300), me(400)]
+            }
+        );
+        assert_eq!(
+            node.route(150, &[200]),
+            Body::Owner {
+                owner: me(300),
+                replicas: vec![me(300), me(400)]
+            },
+            "the dead successor's interval falls to the next one"
         );
     }
 }

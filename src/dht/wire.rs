@@ -49,7 +49,27 @@ mod tests {
             addr: "127.0.0.1:4000".parse().unwrap(),
         };
         for body in [
-            Body::FindSuccessor { target: u64::MAX },
+            Body::FindSuccessor {
+                target: u64::MAX,
+                avoid: Vec::new(),
+            },
+            Body::FindSuccessor {
+                target: 3,
+                avoid: vec![node.addr],
+            },
+            Body::Pulled {
+                items: vec![crate::dht::Item {
+                    key: "k".into(),
+                    value: vec![1],
+                    version: crate::dht::Version {
+                        counter: 9,
+                        writer: 4,
+                    },
+                    pickle: true,
+                }],
+                more: true,
+            },
+            Body::Unavailable,
             Body::Owner {
                 owner: node,
                 replicas: vec![node],
@@ -65,6 +85,18 @@ mod tests {
             assert!(is_json(&bytes));
             assert_eq!(decode(&bytes).unwrap(), message);
         }
+    }
+
+    #[test]
+    fn a_lookup_step_without_avoid_reads_as_avoiding_none() {
+        let message = decode(br#"{"id":1,"body":{"FindSuccessor":{"target":5}}}"#).unwrap();
+        assert_eq!(
+            message.body,
+            Body::FindSuccessor {
+                target: 5,
+                avoid: Vec::new()
+            }
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::encode::encode;
+use super::arena::{Budget, Node, NodeId, materialize};
 use super::error::PickleError;
 use super::limits::Limits;
 use super::opcode::{code_loading_name, unsupported_name};
@@ -25,7 +25,35 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
 /// Decodes one pickle (protocols 0 to 5) as plain data, within `limits`.
 /// Bytes after STOP are refused.
 pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+    let (nodes, root) = run(bytes, Calls::Refused)?;
+    let mut budget = Budget::new(limits);
+    materialize(&nodes, root, 0, limits, &mut budget)
+}
+
+/// Whether GLOBAL and REDUCE may spell bytes as Python 3 writes them in
+/// protocols 0 to 2, which have no bytes opcode: `_codecs.encode(text,
+/// "latin1")` and `__builtin__.bytes()`. The reader builds those bytes
+/// itself; any other GLOBAL or REDUCE is refused all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Calls {
+    Refused,
+    BytesOnly,
+}
+
+/// The two calls [`Calls::BytesOnly`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BytesCall {
+    /// `_codecs.encode(text, "latin1")`.
+    Latin1,
+    /// `__builtin__.bytes()`: empty bytes.
+    Empty,
+}
+
+/// Runs the opcodes of one pickle: the arena of what they built, and the
+/// root. Bytes after STOP are refused.
+pub(super) fn run(bytes: &[u8], calls: Calls) -> Result<(Vec<Node>, NodeId), PickleError> {
     let mut machine = Machine {
+        calls,
         input: bytes,
         pos: 0,
         nodes: Vec::new(),
@@ -36,26 +64,7 @@ pub fn decode_with(bytes: &[u8], limits: &Limits) -> Result<Value, PickleError> 
     if machine.pos != bytes.len() {
         return Err(PickleError::Malformed("bytes after STOP"));
     }
-    let mut budget = Budget {
-        values: limits.max_values,
-        text_bytes: limits.max_text_bytes,
-    };
-    machine.materialize(root, 0, limits, &mut budget)
-}
-
-/// What is left of [`Limits`] while a value is materialized.
-struct Budget {
-    values: usize,
-    text_bytes: usize,
-}
-
-type NodeId = usize;
-
-enum Node {
-    Scalar(Value),
-    List(Vec<NodeId>),
-    Tuple(Vec<NodeId>),
-    Dict(Vec<(NodeId, NodeId)>),
+    Ok((machine.nodes, root))
 }
 
 enum Slot {
@@ -63,19 +72,8 @@ enum Slot {
     Mark,
 }
 
-impl Budget {
-    fn spend_text(&mut self, len: usize, limits: &Limits) -> Result<(), PickleError> {
-        self.text_bytes =
-            self.text_bytes
-                .checked_sub(len)
-                .ok_or(PickleError::TooManyTextBytes {
-                    limit: limits.max_text_bytes,
-                })?;
-        Ok(())
-    }
-}
-
 struct Machine<'a> {
+    calls: Calls,
     input: &'a [u8],
     pos: usize,
     nodes: Vec<Node>,
@@ -108,21 +106,19 @@ impl<'a> Machine<'a> {
     }
 
     /// A signed little-endian integer of `len_bytes` bytes (LONG1, LONG4).
-    fn long(&mut self, len_bytes: usize) -> Result<Value, PickleError> {
-        let len = self.le(len_bytes)?;
+    fn long(&mut self, len_bytes: usize) -> Result<Node, PickleError> {
+        let len = usize::try_from(self.le(len_bytes)?).map_err(|_| PickleError::Truncated)?;
+        let bytes = self.take(len)?;
         if len > 8 {
-            return Err(PickleError::Malformed(
-                "an integer that does not fit in 64 signed bits",
-            ));
+            return Ok(Node::BigInt(bytes.to_vec()));
         }
-        let bytes = self.take(len as usize)?;
         let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
             [0xff; 8]
         } else {
             [0; 8]
         };
         buf[..bytes.len()].copy_from_slice(bytes);
-        Ok(Value::Int(i64::from_le_bytes(buf)))
+        Ok(Node::Scalar(Value::Int(i64::from_le_bytes(buf))))
     }
 
     /// The bytes after a little-endian length of `len_bytes` bytes.
@@ -217,6 +213,52 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// GLOBAL, when it names one of the bytes calls and they are allowed.
+    fn global(&mut self) -> Result<Option<BytesCall>, PickleError> {
+        if self.calls == Calls::Refused {
+            return Ok(None);
+        }
+        let module = self.line()?;
+        let name = self.line()?;
+        Ok(match (module, name) {
+            (b"_codecs", b"encode") => Some(BytesCall::Latin1),
+            (b"__builtin__" | b"builtins", b"bytes") => Some(BytesCall::Empty),
+            _ => None,
+        })
+    }
+
+    /// REDUCE of a bytes call: the bytes, built here.
+    fn reduce(&mut self) -> Result<Option<Node>, PickleError> {
+        if self.calls == Calls::Refused {
+            return Ok(None);
+        }
+        let args = self.pop()?;
+        let call = self.pop()?;
+        let Node::Call(call) = self.nodes[call] else {
+            return Ok(None);
+        };
+        let Node::Tuple(args) = &self.nodes[args] else {
+            return Err(PickleError::Malformed("REDUCE without an argument tuple"));
+        };
+        let text = |id: NodeId| match &self.nodes[id] {
+            Node::Scalar(Value::Str(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let bytes = match (call, args.as_slice()) {
+            (BytesCall::Empty, []) => Vec::new(),
+            (BytesCall::Latin1, &[data, encoding]) if text(encoding) == Some("latin1") => {
+                text(data)
+                    .ok_or(PickleError::Malformed("latin1 bytes that are not text"))?
+                    .chars()
+                    .map(|c| u8::try_from(u32::from(c)))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| PickleError::Malformed("latin1 bytes beyond U+00FF"))?
+            }
+            _ => return Err(PickleError::Malformed("a bytes call with other arguments")),
+        };
+        Ok(Some(Node::Scalar(Value::Bytes(bytes))))
+    }
+
     fn memo_put(&mut self, index: u64) -> Result<(), PickleError> {
         let top = self.top()?;
         self.memo.insert(index, top);
@@ -257,8 +299,36 @@ impl<'a> Machine<'a> {
                 b'M' => Value::Int(self.le(2)? as i64),
                 b'I' => text::int(self.line()?)?,
                 b'L' => text::long(self.line()?)?,
-                0x8a => self.long(1)?,
-                0x8b => self.long(4)?,
+                b'c' => match self.global()? {
+                    Some(call) => {
+                        self.push(Node::Call(call));
+                        continue;
+                    }
+                    None => {
+                        return Err(PickleError::Refused {
+                            opcode: op,
+                            name: "GLOBAL",
+                        });
+                    }
+                },
+                b'R' => match self.reduce()? {
+                    Some(bytes) => {
+                        self.push(bytes);
+                        continue;
+                    }
+                    None => {
+                        return Err(PickleError::Refused {
+                            opcode: op,
+                            name: "REDUCE",
+                        });
+                    }
+                },
+                0x8a | 0x8b => {
+                    let node = self.long(if op == 0x8a { 1 } else { 4 })?;
+                    self.nodes.push(node);
+                    self.stack.push(Slot::Node(self.nodes.len() - 1));
+                    continue;
+                }
                 b'G' => Value::Float(f64::from_be_bytes(
                     self.take(8)?.try_into().expect("8 bytes"),
                 )),
@@ -386,63 +456,5 @@ impl<'a> Machine<'a> {
             };
             self.push(Node::Scalar(scalar));
         }
-    }
-
-    fn materialize(
-        &self,
-        id: NodeId,
-        depth: usize,
-        limits: &Limits,
-        budget: &mut Budget,
-    ) -> Result<Value, PickleError> {
-        if depth > limits.max_depth {
-            return Err(PickleError::TooDeep {
-                limit: limits.max_depth,
-            });
-        }
-        budget.values = budget.values.checked_sub(1).ok_or(PickleError::TooLarge {
-            limit: limits.max_values,
-        })?;
-        let all = |ids: &[NodeId], budget: &mut Budget| -> Result<Vec<Value>, PickleError> {
-            ids.iter()
-                .map(|&i| self.materialize(i, depth + 1, limits, budget))
-                .collect()
-        };
-        Ok(match &self.nodes[id] {
-            Node::Scalar(v) => {
-                if let Value::Str(text) = v {
-                    budget.spend_text(text.len(), limits)?;
-                } else if let Value::Bytes(bytes) = v {
-                    budget.spend_text(bytes.len(), limits)?;
-                }
-                v.clone()
-            }
-            Node::List(items) => Value::List(all(items, budget)?),
-            Node::Tuple(items) => Value::Tuple(all(items, budget)?),
-            Node::Dict(entries) => {
-                let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
-                // Keys compare by their encoding, so that equal keys of any
-                // hashable kind find each other without hashing floats.
-                let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-                for &(k, v) in entries {
-                    let key = self.materialize(k, depth + 1, limits, budget)?;
-                    if !key.is_hashable() {
-                        return Err(PickleError::Malformed(
-                            "a dict key that is a list or a dict",
-                        ));
-                    }
-                    let value = self.materialize(v, depth + 1, limits, budget)?;
-                    // A later SETITEM of an equal key replaces the value in place, as in Python.
-                    match index.entry(encode(&key)) {
-                        std::collections::hash_map::Entry::Occupied(at) => out[*at.get()].1 = value,
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(out.len());
-                            out.push((key, value));
-                        }
-                    }
-                }
-                Value::Dict(out)
-            }
-        })
     }
 }

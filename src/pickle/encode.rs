@@ -29,7 +29,7 @@ fn sized(out: &mut Vec<u8>, op: u8, bytes: &[u8]) {
 }
 
 /// Writes `value` and says whether it needed protocol 3 (bytes).
-fn write(value: &Value, out: &mut Vec<u8>) -> bool {
+pub(super) fn write(value: &Value, out: &mut Vec<u8>) -> bool {
     match value {
         Value::None => out.push(b'N'),
         Value::Bool(true) => out.push(0x88),

@@ -4,7 +4,9 @@
 //!
 //! [`decode`] reads protocols 0 to 5 as Python writes them into a [`Value`]
 //! (None, bools, ints of 64 bits, floats, str, bytes, lists, tuples and
-//! dicts with hashable keys) and never imports, looks up or calls anything:
+//! dicts with hashable keys); [`decode_document`] keeps ints of any size
+//! too, and writes any part again as a canonical standalone pickle (for the
+//! DHT, which gives the original client's values back exactly) and never imports, looks up or calls anything:
 //! GLOBAL, STACK_GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX,
 //! EXT1/2/4, PERSID and BINPERSID are refused by name. Memo references keep
 //! sharing containers as Python does, and the result is bounded in depth
@@ -15,15 +17,19 @@
 //! Sans-IO: bytes in, values out. It knows nothing of frames, sockets or
 //! either service's message shapes.
 
+mod arena;
 mod decode;
+mod document;
 mod encode;
 mod error;
 mod limits;
 mod opcode;
+mod repr;
 mod text;
 mod value;
 
 pub use decode::{decode, decode_with};
+pub use document::{Document, Part, decode_document};
 pub use encode::{encode, encode_into};
 pub use error::PickleError;
 pub use limits::{Limits, MAX_DEPTH, MAX_TEXT_BYTES, MAX_VALUES};

@@ -290,8 +290,10 @@ fn truncated_and_malformed_pickles_are_errors() {
     assert_eq!(decode(b"\x80\x04K\x01"), Err(PickleError::Truncated));
     assert_eq!(decode(b"Vno newline"), Err(PickleError::Truncated));
     assert!(matches!(decode(b"s."), Err(PickleError::Malformed(_))));
+    assert_eq!(decode(b"\x8a\x09"), Err(PickleError::Truncated));
+    // 2**64: a whole int, but not one a Value holds (a Document does).
     assert!(matches!(
-        decode(b"\x8a\x09"),
+        decode(b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01."),
         Err(PickleError::Malformed(_))
     ));
     assert!(matches!(
@@ -369,4 +371,77 @@ fn the_protocol_is_2_unless_the_value_holds_bytes() {
     let mut out = b"prefix".to_vec();
     encode_into(&Value::Bytes(vec![]), &mut out);
     assert_eq!(out, b"prefix\x80\x03B\x00\x00\x00\x00.");
+}
+
+// pickle.dumps(b'\x00\xffbytes', 2) and pickle.dumps(b'', 2): Python 3 spells
+// bytes as calls in protocol 2.
+const BYTES_PROTOCOL_2: &[u8] = b"\x80\x02c_codecs\nencode\nq\x00X\x08\x00\x00\x00\x00\xc3\xbfbytesq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.";
+const EMPTY_BYTES_PROTOCOL_2: &[u8] = b"\x80\x02c__builtin__\nbytes\nq\x00)Rq\x01.";
+// pickle.dumps([2**64, -2**70, (1,)], 2)
+const BIG_INTS_PROTOCOL_2: &[u8] = b"\x80\x02]q\x00(\x8a\t\x00\x00\x00\x00\x00\x00\x00\x00\x01\x8a\t\x00\x00\x00\x00\x00\x00\x00\x00\xc0K\x01\x85q\x01e.";
+
+#[test]
+fn a_document_keeps_ints_of_any_size_and_writes_them_back() {
+    let document = decode_document(BIG_INTS_PROTOCOL_2, &Limits::default()).unwrap();
+    assert_eq!(
+        document.repr(document.root()),
+        "[18446744073709551616, -1180591620717411303424, (1,)]"
+    );
+    let again = document.canonical(document.root()).unwrap();
+    let reread = decode_document(&again, &Limits::default()).unwrap();
+    assert_eq!(reread.repr(reread.root()), document.repr(document.root()));
+    assert!(
+        document.value(document.root()).is_err(),
+        "a Value holds 64 bits"
+    );
+    assert!(
+        decode(BIG_INTS_PROTOCOL_2).is_err(),
+        "decode refuses what it cannot hold"
+    );
+}
+
+#[test]
+fn a_document_reads_protocol_2_bytes_and_refuses_every_other_call() {
+    let limits = Limits::default();
+    let document = decode_document(BYTES_PROTOCOL_2, &limits).unwrap();
+    assert_eq!(
+        document.value(document.root()).unwrap(),
+        Value::Bytes(b"\x00\xffbytes".to_vec())
+    );
+    let empty = decode_document(EMPTY_BYTES_PROTOCOL_2, &limits).unwrap();
+    assert_eq!(empty.value(empty.root()).unwrap(), Value::Bytes(Vec::new()));
+    assert!(matches!(
+        decode(BYTES_PROTOCOL_2),
+        Err(PickleError::Refused { opcode: b'c', .. })
+    ));
+    for hostile in [
+        &b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R."[..],
+        b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x05\x00\x00\x00utf_8\x86R.",
+        b"\x80\x02c_codecs\nencode\n.",
+        PUT_WITH_REDUCE_ATTACK,
+    ] {
+        assert!(decode_document(hostile, &limits).is_err(), "{hostile:?}");
+    }
+}
+
+#[test]
+fn a_document_entry_finds_a_str_key_and_writes_a_part_alone() {
+    let document = decode_document(PUT_PROTOCOL_4, &Limits::default()).unwrap();
+    let args = document.entry(document.root(), "args").unwrap();
+    let value = document.entry(args, "value").unwrap();
+    assert_eq!(document.canonical(value).unwrap(), encode(&s("v")));
+    assert!(document.entry(args, "missing").is_none());
+    assert!(document.entry(value, "v").is_none(), "not a dict");
+}
+
+#[test]
+fn writing_a_document_is_bounded_like_reading() {
+    // A list holding itself through the memo.
+    let cycle = b"\x80\x02]q\x00h\x00a.";
+    assert!(decode_document(cycle, &Limits::default()).is_err());
+    let limits = Limits {
+        max_values: 3,
+        ..Limits::default()
+    };
+    assert!(decode_document(BIG_INTS_PROTOCOL_2, &limits).is_err());
 }

@@ -78,6 +78,12 @@ pub struct SimNode {
     pub node: Node<u32>,
     /// False once crashed or left: it neither ticks nor receives.
     pub alive: bool,
+    /// True while paused (as by SIGSTOP): it neither ticks nor reads, and
+    /// what is sent to it waits, as in a socket's buffer, until it resumes.
+    pub paused: bool,
+    held: Vec<(u32, Message<u32>)>,
+    /// False once a tick found it paused: its ticks start again on resume.
+    ticking: bool,
 }
 
 /// Message counters of a run.
@@ -175,7 +181,13 @@ impl Simulation {
             None => Node::create(self.config, me, now),
             Some(known) => Node::join(self.config, me, known, now),
         };
-        self.nodes.push(SimNode { node, alive: true });
+        self.nodes.push(SimNode {
+            node,
+            alive: true,
+            paused: false,
+            held: Vec::new(),
+            ticking: true,
+        });
         // Spread the ticks so that nodes do not all act in the same instant.
         let phase = Duration::from_micros(self.rng.below(TICK_INTERVAL.as_micros() as u64));
         self.schedule(self.now + phase, Event::Tick(index));
@@ -185,6 +197,36 @@ impl Simulation {
     /// Crashes node `index` at once: no goodbye, its keys are gone with it.
     pub fn crash(&mut self, index: u32) {
         self.nodes[index as usize].alive = false;
+    }
+
+    /// Pauses node `index` as SIGSTOP would: its clock jumps when it resumes,
+    /// and the messages sent to it meanwhile are read then, in order.
+    pub fn pause(&mut self, index: u32) {
+        self.nodes[index as usize].paused = true;
+    }
+
+    /// Resumes a paused node: it reads what arrived while it was paused,
+    /// then ticks again.
+    pub fn resume(&mut self, index: u32) {
+        let sim_node = &mut self.nodes[index as usize];
+        if !sim_node.paused {
+            return;
+        }
+        sim_node.paused = false;
+        let held = std::mem::take(&mut sim_node.held);
+        for (from, message) in held {
+            self.schedule(
+                self.now,
+                Event::Deliver {
+                    to: index,
+                    from,
+                    message,
+                },
+            );
+        }
+        if !std::mem::replace(&mut self.nodes[index as usize].ticking, true) {
+            self.schedule(self.now, Event::Tick(index));
+        }
     }
 
     /// Starts a graceful leave of node `index`; it stops once handed over.
@@ -352,6 +394,10 @@ impl Simulation {
                 if !self.is_alive(index) {
                     return;
                 }
+                if self.nodes[index as usize].paused {
+                    self.nodes[index as usize].ticking = false;
+                    return;
+                }
                 let out = self.nodes[index as usize].node.tick(now);
                 self.dispatch(index, out);
                 self.collect(index);
@@ -365,6 +411,10 @@ impl Simulation {
             Event::Deliver { to, from, message } => {
                 if !self.is_alive(to) {
                     self.traffic.undeliverable += 1;
+                    return;
+                }
+                if self.nodes[to as usize].paused {
+                    self.nodes[to as usize].held.push((from, message));
                     return;
                 }
                 let out = self.nodes[to as usize].node.handle(now, from, message);

@@ -369,3 +369,38 @@ fn a_paused_node_never_serves_or_spreads_the_values_it_missed() {
     );
     assert!(wrong_reads(&mut sim, &all, 200, new).is_empty());
 }
+
+#[test]
+fn a_node_cut_off_long_enough_to_be_alone_rejoins_and_serves_the_newest_values() {
+    let mut sim = stable_ring(8);
+    let all = sim.live();
+    put_round(&mut sim, &all, 200, "old");
+    sim.run_for(Duration::from_secs(2));
+    let victim = sim.ring_order()[4].addr;
+    let others: Vec<u32> = all.iter().copied().filter(|&i| i != victim).collect();
+    sim.set_cut_off(victim, true);
+    // Long enough for both sides to take the other for dead: the victim
+    // is a ring of one and the others have closed the ring without it.
+    sim.run_for(Duration::from_secs(20));
+    assert!(
+        sim.node(victim).routing().successors().is_empty(),
+        "alone, it has no successor left"
+    );
+    put_round(&mut sim, &others, 200, "new");
+    sim.set_cut_off(victim, false);
+    sim.run_until_stable(0.99, Duration::from_secs(1), Duration::from_secs(60))
+        .expect("the ring takes the node back");
+    assert!(sim.ring_is_consistent());
+    assert!(
+        sim.node(victim).routing().predecessor().is_some(),
+        "linked back into the ring"
+    );
+    let new = |i: usize| format!("new-{i}").into_bytes();
+    let wrong = wrong_reads(&mut sim, &all, 200, new);
+    assert!(
+        wrong.is_empty(),
+        "{} stale reads: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+}

@@ -48,6 +48,7 @@ impl<A: Address> Node<A> {
             if let Some(pred) = self.routing.predecessor() {
                 self.routing.set_successors(pred, &[]);
             } else {
+                self.rejoin_when_alone(now);
                 return;
             }
         }
@@ -174,6 +175,12 @@ impl<A: Address> Node<A> {
 
     fn on_timeout(&mut self, now: Instant, pending: Pending<A>) {
         let dead = pending.to;
+        if !matches!(
+            pending.purpose,
+            Purpose::Resync | Purpose::Replicate | Purpose::Leave
+        ) {
+            self.remember_lost(dead);
+        }
         match pending.purpose {
             Purpose::Step(op) => {
                 self.routing.forget(dead);

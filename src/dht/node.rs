@@ -87,6 +87,13 @@ pub struct Node<A> {
     pub(super) store: Store,
     pub(super) phase: Phase,
     bootstrap: Option<A>,
+    /// Nodes this one took for dead, newest last (at most
+    /// [`REMEMBERED_PEERS`]): a node left alone by a partition asks them, in
+    /// turn, to take it back once the network heals.
+    pub(super) lost_peers: std::collections::VecDeque<A>,
+    /// True while a join started by a node left alone is in flight; its
+    /// completion resynchronises the node's keys.
+    pub(super) rejoining: bool,
     next_request: u64,
     pub(super) pending: BTreeMap<u64, Pending<A>>,
     pub(super) operations: BTreeMap<OpId, Operation<A>>,
@@ -122,6 +129,7 @@ impl<A: Address> Node<A> {
     pub fn join(config: Config, me: NodeRef<A>, bootstrap: A, now: Instant) -> Self {
         let mut node = Self::blank(config, me, now);
         node.bootstrap = Some(bootstrap);
+        node.lost_peers.push_back(bootstrap);
         node
     }
 
@@ -132,6 +140,8 @@ impl<A: Address> Node<A> {
             store: Store::new(),
             phase: Phase::Joining,
             bootstrap: None,
+            lost_peers: std::collections::VecDeque::new(),
+            rejoining: false,
             next_request: 1,
             pending: BTreeMap::new(),
             operations: BTreeMap::new(),
@@ -370,6 +380,7 @@ impl<A: Address> Node<A> {
     /// Completes the join: the successor is known.
     pub(super) fn joined(&mut self, now: Instant, owner: NodeRef<A>, replicas: &[NodeRef<A>]) {
         self.join_in_flight = false;
+        let rejoined = std::mem::take(&mut self.rejoining);
         let rest: Vec<NodeRef<A>> = replicas
             .iter()
             .copied()
@@ -385,8 +396,48 @@ impl<A: Address> Node<A> {
         if owner.addr != me.addr {
             self.request(now, owner.addr, notify, Purpose::Notify);
         }
+        // Back from a partition: the ring may have taken newer puts for
+        // this node's keys while it was alone.
+        if rejoined && owner.addr != me.addr {
+            self.resync(now);
+        }
+    }
+
+    /// Remembers a node taken for dead, to ask it back after a partition.
+    pub(super) fn remember_lost(&mut self, addr: A) {
+        if addr == self.me().addr {
+            return;
+        }
+        self.lost_peers.retain(|&a| a != addr);
+        self.lost_peers.push_back(addr);
+        while self.lost_peers.len() > REMEMBERED_PEERS {
+            self.lost_peers.pop_front();
+        }
+    }
+
+    /// A node with neither successor nor predecessor left (every node it
+    /// knew timed out: a partition, or all of them died) is a ring of one;
+    /// no other node knows it any more. It asks the nodes it lost, one per
+    /// attempt, to look up its own id, as a join does; the first answer
+    /// links it back in.
+    pub(super) fn rejoin_when_alone(&mut self, now: Instant) {
+        if self.join_in_flight || now < self.next_join_attempt || self.lost_peers.is_empty() {
+            return;
+        }
+        self.next_join_attempt = now + self.config.stabilize_interval * 2;
+        let Some(peer) = self.lost_peers.pop_front() else {
+            return;
+        };
+        self.lost_peers.push_back(peer);
+        let op = self.new_op();
+        self.join_in_flight = true;
+        self.rejoining = true;
+        self.begin_join(now, op, peer);
     }
 }
+
+/// How many lost nodes a node remembers to rejoin through.
+pub const REMEMBERED_PEERS: usize = 16;
 
 /// A small ring and node references for the node's unit tests.
 #[cfg(test)]

@@ -82,6 +82,9 @@ pub struct SimNode {
     /// what is sent to it waits, as in a socket's buffer, until it resumes.
     pub paused: bool,
     held: Vec<(u32, Message<u32>)>,
+    /// True while cut off (as by a link down): it runs, but every message
+    /// to or from it is lost.
+    pub cut_off: bool,
     /// False once a tick found it paused: its ticks start again on resume.
     ticking: bool,
 }
@@ -186,6 +189,7 @@ impl Simulation {
             alive: true,
             paused: false,
             held: Vec::new(),
+            cut_off: false,
             ticking: true,
         });
         // Spread the ticks so that nodes do not all act in the same instant.
@@ -203,6 +207,12 @@ impl Simulation {
     /// and the messages sent to it meanwhile are read then, in order.
     pub fn pause(&mut self, index: u32) {
         self.nodes[index as usize].paused = true;
+    }
+
+    /// Cuts node `index` off the network (a partition of one) or, with
+    /// `false`, connects it again. Messages sent across the cut are lost.
+    pub fn set_cut_off(&mut self, index: u32, cut_off: bool) {
+        self.nodes[index as usize].cut_off = cut_off;
     }
 
     /// Resumes a paused node: it reads what arrived while it was paused,
@@ -427,7 +437,10 @@ impl Simulation {
     fn dispatch(&mut self, from: u32, out: Vec<Outgoing<u32>>) {
         for (to, message) in out {
             self.traffic.sent += 1;
-            if self.network.loss > 0.0 && self.rng.chance(self.network.loss) {
+            let across_a_cut = [from, to]
+                .iter()
+                .any(|&i| self.nodes.get(i as usize).is_some_and(|n| n.cut_off));
+            if across_a_cut || (self.network.loss > 0.0 && self.rng.chance(self.network.loss)) {
                 self.traffic.lost += 1;
                 continue;
             }

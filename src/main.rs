@@ -32,6 +32,8 @@ enum Command {
     Broker(distloop::broker::cli::BrokerArgs),
     /// Run or talk to a Chord DHT node, or simulate a ring.
     Dht(distloop::dht::cli::DhtArgs),
+    /// Run echo servers (four models), the echo client or its load generator.
+    Echo(distloop::apps::echo::cli::EchoArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,13 @@ fn main() -> ExitCode {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("distloop dht: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Echo(args) => match distloop::apps::echo::cli::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("distloop echo: {e}");
                 ExitCode::FAILURE
             }
         },

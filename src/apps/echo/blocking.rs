@@ -5,14 +5,14 @@
 //! Each accepts through a [`StoppableListener`] and serves sessions with
 //! [`session::serve`]; they differ only in who runs the session and when.
 
-use std::io::{self, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::thread;
 
 use super::ServerConfig;
 use super::line::Framer;
 use super::listener::StoppableListener;
-use super::session::{self, SessionEnd};
+use super::session::{self, SessionEnd, SessionError};
 use crate::{debug, warn};
 
 /// Sessions the threaded model serves at once; more are refused.
@@ -93,7 +93,29 @@ fn serve_one(mut stream: TcpStream, config: &ServerConfig, one_message: bool) {
     match session::serve(&mut stream, &mut framer, one_message) {
         Ok(SessionEnd::Fim) => debug!("echo: {peer} ended its session"),
         Ok(SessionEnd::PeerClosed) => debug!("echo: {peer} closed"),
-        Err(e) => debug!("echo: {peer}: {e}"),
+        Err(e @ SessionError::Io(_)) => return debug!("echo: {peer}: {e}"),
+        Err(e @ SessionError::Protocol(_)) => debug!("echo: {peer}: {e}"),
+    }
+    linger_close(stream);
+}
+
+/// Ends a connection without losing the last echo: a socket closed with
+/// unread input sends a reset, which makes the client's kernel drop the
+/// echoes it has not read yet. So shut the sending side, then discard the
+/// client's input until it closes too (bounded in time and bytes).
+fn linger_close(mut stream: TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err()
+        || stream.set_read_timeout(Some(super::CLOSE_LINGER)).is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut left = super::CLOSE_LINGER_BYTES;
+    while left > 0 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 

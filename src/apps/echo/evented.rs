@@ -9,7 +9,7 @@
 //! does not read its echoes, the server stops reading that client.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -26,6 +26,9 @@ use crate::reactor::{
 pub const READ_BUDGET_BYTES: usize = 64 * 1024;
 /// Connections accepted per wake-up before yielding.
 pub const ACCEPTS_PER_WAKEUP: usize = 256;
+/// The smallest connection buffer, in bytes, whatever the line limit: room
+/// for an error line, and for raw echoes in few system calls.
+pub const MIN_BUFFER_BYTES: usize = 4 * 1024;
 /// Idle buffers kept for reuse; more are freed.
 pub const SPARE_BUFFERS: usize = 256;
 
@@ -41,6 +44,10 @@ struct Connection {
     /// `fim` was echoed, the input ended or the protocol was broken: close
     /// once the output is written.
     ending: bool,
+    /// The lingering close's deadline, once the sending side is shut.
+    linger: Option<TimerId>,
+    /// Client bytes discarded while lingering.
+    discarded: usize,
     last_active: Instant,
 }
 
@@ -108,6 +115,8 @@ impl EventedServer {
                 input: None,
                 output: None,
                 ending: false,
+                linger: None,
+                discarded: 0,
                 last_active: ctx.now(),
             });
         }
@@ -117,6 +126,9 @@ impl EventedServer {
     fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
         if let Some(mut conn) = self.connections.try_remove(key) {
             let _ = ctx.registry().deregister(&mut conn.stream);
+            if let Some(timer) = conn.linger {
+                ctx.cancel_timer(timer);
+            }
             self.recycle(conn.input.take());
             self.recycle(conn.output.take());
         }
@@ -132,9 +144,9 @@ impl EventedServer {
     }
 
     fn take_buffer(&mut self) -> Buffer {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| Buffer::with_capacity(self.config.max_line_bytes))
+        self.spare.pop().unwrap_or_else(|| {
+            Buffer::with_capacity(self.config.max_line_bytes.max(MIN_BUFFER_BYTES))
+        })
     }
 
     /// Reads, echoes and writes until the connection has nothing more to do
@@ -192,8 +204,8 @@ fn pump(
             Err(_) => return false,
         }
         if conn.ending {
-            // Close once every echo is out; a writable edge brings us back.
-            return !output.is_empty();
+            // Every echo must be out first; a writable edge brings us back.
+            return !output.is_empty() || linger(conn, input, ctx, key);
         }
         if budget == 0 {
             if conn.read.can_read() {
@@ -214,6 +226,29 @@ fn pump(
             return true;
         }
     }
+}
+
+/// The lingering close (see `blocking::linger_close` for why): shut the
+/// sending side, then discard the client's input until it closes, the
+/// linger timer fires or too much came. False when it is time to close.
+fn linger(conn: &mut Connection, input: &mut Buffer, ctx: &mut Context<'_>, key: usize) -> bool {
+    if conn.linger.is_none() {
+        if conn.stream.shutdown(Shutdown::Write).is_err() {
+            return false;
+        }
+        conn.linger = Some(ctx.set_timer_after(super::CLOSE_LINGER, key as u64 + 1));
+    }
+    input.clear();
+    let discarded = conn.read.fill(input, &mut conn.stream, READ_BUDGET_BYTES);
+    input.clear();
+    match discarded {
+        Ok(n) => conn.discarded += n,
+        Err(_) => return false,
+    }
+    if conn.read.can_read() {
+        ctx.defer(Token(key));
+    }
+    !conn.read.eof && conn.discarded < super::CLOSE_LINGER_BYTES
 }
 
 /// Moves every echo the framer allows from `input` to `output`.
@@ -269,9 +304,19 @@ impl Service for EventedServer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
         if payload == IDLE_SWEEP {
             self.sweep_idle(ctx);
+            return;
+        }
+        // A lingering close's deadline; the key may have been reused since.
+        let key = (payload - 1) as usize;
+        if self
+            .connections
+            .get(key)
+            .is_some_and(|c| c.linger == Some(id))
+        {
+            self.close(ctx, key);
         }
     }
 

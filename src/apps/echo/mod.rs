@@ -46,6 +46,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:50007";
 pub const DEFAULT_SERVER: &str = "localhost:50007";
 /// A client silent this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a closing server waits for the client to close too (see
+/// the lingering close in `docs/echo.md`).
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Client bytes discarded during a lingering close before closing anyway.
+pub const CLOSE_LINGER_BYTES: usize = 64 * 1024;
 /// How long a stopping server waits for open sessions to end.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -48,6 +48,9 @@ pub struct BenchReport {
     pub clients: usize,
     /// Clients that connected.
     pub connected: usize,
+    /// Clients with at least one counted round trip (a sequential server
+    /// serves one and starves the rest).
+    pub served: usize,
     /// Round trips counted.
     pub round_trips: usize,
     /// How long they were counted.
@@ -70,10 +73,11 @@ impl fmt::Display for BenchReport {
         let rate = self.round_trips as f64 / self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "clients={} connected={} offered={offered} round_trips={} rate={rate:.1} \
-             p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3} errors={}",
+            "clients={} connected={} served={} offered={offered} round_trips={} \
+             rate={rate:.1} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3} errors={}",
             self.clients,
             self.connected,
+            self.served,
             self.round_trips,
             ms(log.percentile(50.0)),
             ms(log.percentile(90.0)),
@@ -101,6 +105,7 @@ struct BenchClient {
     stream: Option<TcpStream>,
     phase: Phase,
     pacer: Pacer,
+    counted: usize,
 }
 
 struct LoadGenerator {
@@ -148,6 +153,7 @@ impl LoadGenerator {
                 stream: None,
                 phase: Phase::Connecting,
                 pacer: Pacer::Closed,
+                counted: 0,
             };
             match reactor::connect(self.config.server) {
                 Ok(mut stream) => {
@@ -268,6 +274,7 @@ impl LoadGenerator {
                 let counting = self.count_from.is_some_and(|from| now >= from)
                     && self.count_until.is_some_and(|until| now <= until);
                 if counting {
+                    client.counted += 1;
                     self.round_trips += 1;
                     self.latencies.record(now - since);
                 }
@@ -360,6 +367,7 @@ pub fn run(config: BenchConfig) -> io::Result<BenchReport> {
     Ok(BenchReport {
         clients: generator.config.clients,
         connected: generator.connected,
+        served: generator.clients.iter().filter(|c| c.counted > 0).count(),
         round_trips: generator.round_trips,
         elapsed,
         errors: generator.errors,

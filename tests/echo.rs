@@ -181,6 +181,37 @@ fn a_client_that_vanishes_mid_line_does_not_stop_the_server() {
 }
 
 #[test]
+fn a_client_that_never_reads_its_echoes_does_not_hold_up_the_others() {
+    for model in ["threaded", "evented"] {
+        let server = echo_server(model, &[]);
+        let mut flooder = TcpStream::connect(server.addr).unwrap();
+        flooder.set_nonblocking(true).unwrap();
+        let mut line = vec![b'x'; 63];
+        line.push(b'\n');
+        let mut written = 0usize;
+        // Write until both directions' socket buffers are full: the server
+        // has stopped reading this client because it does not read.
+        while written < 256 * 1024 * 1024 {
+            match flooder.write(&line) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{model}: {e}"),
+            }
+        }
+        assert!(
+            written < 256 * 1024 * 1024,
+            "{model}: the server never pushed back"
+        );
+        let mut other = LineClient::connect(server.addr);
+        assert_eq!(
+            other.round_trip("still served"),
+            "still served\n",
+            "{model}"
+        );
+    }
+}
+
+#[test]
 fn a_line_over_the_limit_gets_an_error_and_a_close_while_others_are_served() {
     for model in ["threaded", "evented"] {
         let server = echo_server(model, &["--max-line-bytes", "16"]);

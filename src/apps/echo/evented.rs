@@ -32,8 +32,15 @@ pub const MIN_BUFFER_BYTES: usize = 4 * 1024;
 /// Idle buffers kept for reuse; more are freed.
 pub const SPARE_BUFFERS: usize = 256;
 
+/// How long to wait before accepting again after an error such as running
+/// out of file descriptors, which a retry right away would only repeat.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
 const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
+// Timer payloads: the idle sweep, an accept retry, or a connection's key + 1
+// for its lingering close.
 const IDLE_SWEEP: u64 = 0;
+const ACCEPT_RETRY: u64 = u64::MAX;
 
 struct Connection {
     stream: TcpStream,
@@ -94,9 +101,22 @@ impl EventedServer {
             let mut stream = match listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of descriptors or an aborted handshake: try again on the next event.
-                Err(_) => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue;
+                }
+                // Out of descriptors, say: the pending connections raise no
+                // new edge, so come back for them after a pause.
+                Err(_) => {
+                    ctx.set_timer_after(ACCEPT_RETRY_DELAY, ACCEPT_RETRY);
+                    return;
+                }
             };
             let _ = reactor::prepare_accepted(&stream);
             let entry = self.connections.vacant_entry();
@@ -305,9 +325,10 @@ impl Service for EventedServer {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        if payload == IDLE_SWEEP {
-            self.sweep_idle(ctx);
-            return;
+        match payload {
+            IDLE_SWEEP => return self.sweep_idle(ctx),
+            ACCEPT_RETRY => return self.accept(ctx),
+            _ => {}
         }
         // A lingering close's deadline; the key may have been reused since.
         let key = (payload - 1) as usize;

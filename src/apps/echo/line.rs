@@ -271,6 +271,80 @@ mod tests {
         );
     }
 
+    /// What the protocol says a whole input produces, read plainly: every
+    /// line up to and including the first `fim`, unless a line is too long.
+    fn plain_reading(input: &[u8], limit: usize) -> (Vec<u8>, bool, bool) {
+        let mut echoed = Vec::new();
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            let whole = line.ends_with(b"\n");
+            if line.len() > limit || (!whole && line.len() >= limit) {
+                return (echoed, false, true);
+            }
+            echoed.extend_from_slice(line);
+            if is_end_of_session(line) {
+                return (echoed, true, false);
+            }
+        }
+        (echoed, false, false)
+    }
+
+    #[test]
+    fn framer_agrees_with_a_plain_reading_of_the_protocol_however_input_is_cut() {
+        // A fixed pseudo-random sequence (xorshift) over an alphabet where
+        // `fim`, line ends and over-long lines all come up often. The fuzz
+        // target `echo_line` checks the same property on arbitrary input.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const LIMIT: usize = 12;
+        for _ in 0..5_000 {
+            let len = (next() % 60) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| b"fimx\n\r"[(next() % 6) as usize])
+                .collect();
+            let chunk = (next() % 7) as usize + 1;
+            let mut framer = Framer::with_max_line(Framing::Lines, LIMIT);
+            let (mut buffered, mut echoed) = (Vec::new(), Vec::new());
+            let (mut ended, mut refused) = (false, false);
+            let mut fed = 0;
+            'feed: loop {
+                let upto = (fed + chunk).min(input.len());
+                buffered.extend_from_slice(&input[fed..upto]);
+                fed = upto;
+                let eof = fed == input.len();
+                loop {
+                    match framer.next(&buffered, LIMIT, eof) {
+                        Ok(Step::Echo(n)) => echoed.extend(buffered.drain(..n)),
+                        Ok(Step::End(n)) => {
+                            echoed.extend(buffered.drain(..n));
+                            ended = true;
+                            break 'feed;
+                        }
+                        Ok(Step::NeedMore) => break,
+                        Ok(Step::NeedRoom) => panic!("a line within the limit always fits"),
+                        Err(_) => {
+                            refused = true;
+                            break 'feed;
+                        }
+                    }
+                }
+                if eof {
+                    break;
+                }
+            }
+            assert_eq!(
+                (echoed, ended, refused),
+                plain_reading(&input, LIMIT),
+                "input {:?} in reads of {chunk}",
+                String::from_utf8_lossy(&input)
+            );
+        }
+    }
+
     #[test]
     fn a_long_line_in_many_reads_is_found_after_the_scanned_prefix() {
         let mut framer = Framer::new(Framing::Lines);

@@ -187,7 +187,7 @@ impl LoadGenerator {
         for index in 0..self.clients.len() {
             if self.clients[index].stream.is_some() {
                 self.clients[index].pacer = Pacer::new(self.config.rate, index, clients, start);
-                self.send_when_due(ctx, index);
+                self.send_when_due(ctx, index, false);
             }
         }
     }
@@ -204,12 +204,13 @@ impl LoadGenerator {
     }
 
     /// Starts the next round trip if it is due, else arms a timer for it.
-    fn send_when_due(&mut self, ctx: &mut Context<'_>, index: usize) {
+    /// `after_echo`: called as the previous echo came back (see [`Pacer::take`]).
+    fn send_when_due(&mut self, ctx: &mut Context<'_>, index: usize, after_echo: bool) {
         let client = &mut self.clients[index];
         if client.stream.is_none() || client.phase != Phase::Idle {
             return;
         }
-        match client.pacer.take(Instant::now()) {
+        match client.pacer.take(Instant::now(), after_echo) {
             Some(since) => {
                 client.phase = Phase::InFlight {
                     since,
@@ -278,7 +279,7 @@ impl LoadGenerator {
                     self.round_trips += 1;
                     self.latencies.record(now - since);
                 }
-                self.send_when_due(ctx, index);
+                self.send_when_due(ctx, index, true);
             }
         }
     }
@@ -308,7 +309,7 @@ impl Service for LoadGenerator {
                         // A straggler that connected after the clock started.
                         client.pacer =
                             Pacer::new(self.config.rate, index, self.config.clients, ctx.now());
-                        self.send_when_due(ctx, index);
+                        self.send_when_due(ctx, index, false);
                     }
                     self.connect_more(ctx);
                 }
@@ -341,7 +342,7 @@ impl Service for LoadGenerator {
                     self.start_clock(ctx);
                 }
             }
-            index => self.send_when_due(ctx, index as usize),
+            index => self.send_when_due(ctx, index as usize, false),
         }
     }
 

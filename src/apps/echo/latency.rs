@@ -3,9 +3,12 @@
 //! ([`LatencyLog`]).
 //!
 //! At a fixed offered load a client sends on a schedule, not when its last
-//! echo came back; a round trip is timed from the moment it was *due*. A
-//! server that stalls therefore shows up as latency for every send it
-//! delayed, not only for the one it held (no coordinated omission).
+//! echo came back. A send that had to wait for the previous echo is timed
+//! from the moment it was *due*, so a server that stalls shows up as latency
+//! for every send it delayed, not only for the one it held (no coordinated
+//! omission). A send that waited only for its slot is timed from when it
+//! went out: the generator's own timer lateness (the poll sleeps in whole
+//! milliseconds) is not the server's.
 
 use std::time::{Duration, Instant};
 
@@ -52,7 +55,10 @@ impl Pacer {
     /// A send at `now` is allowed (the schedule says it is due, or the
     /// loop is closed). Returns the instant its round trip counts from and
     /// moves the schedule on; `None` when it is not due yet.
-    pub fn take(&mut self, now: Instant) -> Option<Instant> {
+    /// `after_echo` says the client is sending as its previous echo came
+    /// back: if the send is overdue, the server held it, and it counts from
+    /// its due time; otherwise it counts from `now`.
+    pub fn take(&mut self, now: Instant, after_echo: bool) -> Option<Instant> {
         match self {
             Pacer::Closed => Some(now),
             Pacer::Fixed { interval, next } => {
@@ -61,7 +67,7 @@ impl Pacer {
                 }
                 let due = *next;
                 *next += *interval;
-                Some(due)
+                Some(if after_echo { due } else { now })
             }
         }
     }
@@ -150,14 +156,24 @@ mod tests {
     fn a_late_send_counts_from_when_it_was_due() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new(Some(100.0), 0, 1, t0);
-        assert_eq!(pacer.take(t0), Some(t0));
-        assert_eq!(pacer.take(t0 + Duration::from_millis(5)), None, "not due");
+        assert_eq!(pacer.take(t0, false), Some(t0));
+        let early = t0 + Duration::from_millis(5);
+        assert_eq!(pacer.take(early, true), None, "not due");
         // The echo came back 25 ms late: the two sends it held are both due,
         // each timed from its own slot.
         let late = t0 + Duration::from_millis(25);
-        assert_eq!(pacer.take(late), Some(t0 + Duration::from_millis(10)));
-        assert_eq!(pacer.take(late), Some(t0 + Duration::from_millis(20)));
-        assert_eq!(pacer.take(late), None);
+        assert_eq!(pacer.take(late, true), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(pacer.take(late, true), Some(t0 + Duration::from_millis(20)));
+        assert_eq!(pacer.take(late, true), None);
+    }
+
+    #[test]
+    fn a_send_that_waited_only_for_its_timer_counts_from_when_it_went_out() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(Some(100.0), 0, 1, t0);
+        let woke = t0 + Duration::from_micros(900);
+        assert_eq!(pacer.take(woke, false), Some(woke));
+        assert_eq!(pacer.due(), Some(t0 + Duration::from_millis(10)));
     }
 
     #[test]
@@ -165,7 +181,7 @@ mod tests {
         let t0 = Instant::now();
         let mut pacer = Pacer::new(None, 3, 10, t0);
         assert_eq!(pacer.due(), None);
-        assert_eq!(pacer.take(t0), Some(t0));
-        assert_eq!(pacer.take(t0), Some(t0));
+        assert_eq!(pacer.take(t0, true), Some(t0));
+        assert_eq!(pacer.take(t0, false), Some(t0));
     }
 }

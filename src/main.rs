@@ -34,6 +34,8 @@ enum Command {
     Dht(distloop::dht::cli::DhtArgs),
     /// Run or talk to the distributed calculator.
     Calc(distloop::apps::calc::cli::CalcArgs),
+    /// Run echo servers (four models), the echo client or its load generator.
+    Echo(distloop::apps::echo::cli::EchoArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,5 +68,12 @@ fn main() -> ExitCode {
             }
         },
         Command::Calc(args) => distloop::apps::calc::cli::run(args),
+        Command::Echo(args) => match distloop::apps::echo::cli::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("distloop echo: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -32,6 +32,8 @@ enum Command {
     Broker(distloop::broker::cli::BrokerArgs),
     /// Run or talk to a Chord DHT node, or simulate a ring.
     Dht(distloop::dht::cli::DhtArgs),
+    /// Run or use the replicated file backup (manager, servers, client).
+    Backup(distloop::apps::backup::cli::BackupArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +65,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Backup(args) => distloop::apps::backup::cli::run(args),
     }
 }

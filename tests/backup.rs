@@ -80,7 +80,7 @@ fn empty_small_and_200_mib_files_come_back_byte_for_byte() {
 
 #[test]
 fn putting_a_name_again_adds_a_version_and_get_can_ask_for_any() {
-    let cluster = BackupCluster::start(2, 2, "10", "3600");
+    let cluster = BackupCluster::start(3, 2, "10", "3600");
     let first = write_file(&cluster, "one", b"first version");
     let second = write_file(&cluster, "two", b"the second version");
     assert!(
@@ -103,12 +103,12 @@ fn putting_a_name_again_adds_a_version_and_get_can_ask_for_any() {
     let missing = cluster.client(&["get", "notes/a.txt", "-o", out_s, "--version", "3"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no version 3"));
-    // The same bytes under another name are stored once.
-    assert!(
-        cluster
-            .ok(&["put", &first, "--as", "copy"])
-            .contains("content already stored")
-    );
+    // The same bytes under another name are kept once: R copies in all.
+    cluster.ok(&["put", &first, "--as", "copy"]);
+    let first_sha = sha256_hex(std::path::Path::new(&first));
+    cluster.wait_until("one set of copies", REPAIR_SLACK, |c| {
+        c.copies_of(&first_sha).len() == 2
+    });
     cluster.ok(&["rm", "notes/a.txt"]);
     assert_eq!(ls_rows(&cluster), [("copy".into(), 13, 1, 2)]);
     let second_sha = sha256_hex(std::path::Path::new(&second));
@@ -266,7 +266,7 @@ fn traversal_nul_and_overlong_names_are_refused_on_both_sides() {
     let sha = sha256_hex(std::path::Path::new(&path));
     let long = "a".repeat(5000);
     for bad in ["../../etc/passwd", "/abs", "nul\u{0}byte", long.as_str()] {
-        let request = serde_json::json!({"op": "place", "name": bad, "size": 1, "sha256": sha});
+        let request = serde_json::json!({"op": "place", "name": bad, "size": 1});
         let reply = raw_exchange(cluster.manager_addr(), format!("{request}\n").as_bytes());
         assert!(reply.contains("\"reply\":\"error\""), "{bad}: {reply}");
         let commit = serde_json::json!({"op": "commit", "name": bad, "size": 1, "sha256": sha, "holders": []});
@@ -328,7 +328,7 @@ fn a_full_server_refuses_and_keeps_nothing_partial() {
         "{stderr}"
     );
     // Straight to the server, past the manager's placement: disk full too.
-    let request = serde_json::json!({"op": "store", "sha256": "ab".repeat(32), "size": 50_000, "forward": []});
+    let request = serde_json::json!({"op": "store", "size": 50_000, "forward": []});
     let reply = raw_exchange(
         cluster.servers[0].process.addr,
         format!("{request}\n").as_bytes(),
@@ -346,7 +346,7 @@ fn a_client_that_disconnects_mid_upload_leaves_nothing_behind() {
     let cluster = BackupCluster::start(2, 2, "10", "3600");
     let server = cluster.servers[0].process.addr;
     let forward = cluster.servers[1].process.addr.to_string();
-    let request = serde_json::json!({"op": "store", "sha256": "cd".repeat(32), "size": 10_000_000, "forward": [forward]});
+    let request = serde_json::json!({"op": "store", "size": 10_000_000, "forward": [forward]});
     let mut stream = TcpStream::connect(server).unwrap();
     stream.write_all(format!("{request}\n").as_bytes()).unwrap();
     stream.write_all(&vec![7u8; 1_000_000]).unwrap();

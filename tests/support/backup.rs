@@ -17,6 +17,9 @@ use crate::support::{Server, distloop_bin};
 
 static NEXT_ROOT: AtomicUsize = AtomicUsize::new(0);
 
+/// How long the test managers keep unreferenced objects, in seconds.
+pub const ORPHAN_GRACE: &str = "1";
+
 /// Heartbeats in the tests, in seconds.
 pub const HEARTBEAT: &str = "0.2";
 
@@ -211,6 +214,8 @@ fn start_manager(root: &Path, listen: &str, replicas: usize, dead_after: &str) -
             &replicas,
             "--dead-after",
             dead_after,
+            "--orphan-grace",
+            ORPHAN_GRACE,
         ],
     )
 }

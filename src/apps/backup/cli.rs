@@ -90,6 +90,9 @@ struct ManagerArgs {
     /// Seconds of silence after which a server is dead.
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     dead_after: Duration,
+    /// Seconds an object no version refers to is kept (uploads not yet committed).
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    orphan_grace: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +206,7 @@ fn run_manager(args: ManagerArgs) -> Result<(), String> {
         state: args.state,
         replicas: args.replicas as usize,
         dead_after: args.dead_after,
+        orphan_grace: args.orphan_grace,
     };
     let manager = Manager::bind(args.listen, config)?;
     let addr = manager.local_addr().map_err(|e| e.to_string())?;

@@ -1,20 +1,22 @@
-//! The backup client: put (hash, ask the manager for a pipeline, stream the
-//! file to its first server, commit), get (locate, read from one copy after
+//! The backup client: put (ask the manager for a pipeline, stream the file
+//! to its first server while hashing it, commit), get (locate, read from one copy after
 //! another until one has the right SHA-256), list, remove and status. Files
 //! are streamed in bounded pieces; large ones show a progress bar on stderr.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::name::check_name;
 use super::wire::{
-    Connection, FileEntry, Reply, Request, WireError, call, copy_body, hex_digest, write_head,
+    Connection, FileEntry, Reply, Request, Trailer, WireError, call, copy_body, hex_digest,
+    write_head,
 };
-use crate::warn;
+use crate::{debug, warn};
 
 /// Files at least this large show a progress bar, in bytes.
 pub const PROGRESS_MIN_BYTES: u64 = 16 << 20;
@@ -24,8 +26,7 @@ pub const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 pub struct PutOutcome {
     /// The version number given.
     pub version: u32,
-    /// The servers that acknowledged the bytes (empty when the content was
-    /// already stored and only the name was recorded).
+    /// The servers that acknowledged the bytes.
     pub holders: Vec<String>,
 }
 
@@ -58,37 +59,23 @@ fn unexpected(reply: Reply) -> WireError {
     WireError::Unexpected(format!("{reply:?}"))
 }
 
-fn sha256_of_file(path: &Path, size: u64) -> Result<String, WireError> {
-    let mut file = File::open(path)?;
-    let bar = progress(size, "hashing");
-    let mut hasher = Sha256::new();
-    copy_body(&mut file, size, |piece| {
-        hasher.update(piece);
-        bar.inc(piece.len() as u64);
-        Ok(())
-    })?;
-    bar.finish_and_clear();
-    Ok(hex_digest(hasher))
-}
-
 /// Stores the file at `path` under `name`.
 pub fn put(manager: &str, path: &Path, name: &str) -> Result<PutOutcome, WireError> {
     check_name(name).map_err(|e| WireError::Remote(e.to_string()))?;
     let size = fs::metadata(path)?.len();
-    let sha256 = sha256_of_file(path, size)?;
+    let started = Instant::now();
     let placement = call(
         manager,
         &Request::Place {
             name: name.to_string(),
             size,
-            sha256: sha256.clone(),
         },
     )?;
-    let holders = match placement {
-        Reply::Placement { present: true, .. } => Vec::new(),
-        Reply::Placement { pipeline, .. } => upload(path, name, size, &sha256, &pipeline)?,
+    let (sha256, holders) = match placement {
+        Reply::Placement { pipeline } => upload(path, name, size, &pipeline)?,
         other => return Err(unexpected(other)),
     };
+    debug!("backup put: {name}: stored after {:?}", started.elapsed());
     let commit = Request::Commit {
         name: name.to_string(),
         size,
@@ -101,13 +88,14 @@ pub fn put(manager: &str, path: &Path, name: &str) -> Result<PutOutcome, WireErr
     }
 }
 
+/// Streams the file to the pipeline, hashing it on the way; returns its
+/// SHA-256 and the servers that stored it.
 fn upload(
     path: &Path,
     name: &str,
     size: u64,
-    sha256: &str,
     pipeline: &[String],
-) -> Result<Vec<String>, WireError> {
+) -> Result<(String, Vec<String>), WireError> {
     let (first, rest) = pipeline
         .split_first()
         .ok_or_else(|| WireError::Unexpected("an empty pipeline".into()))?;
@@ -116,24 +104,30 @@ fn upload(
     write_head(
         &mut connection.writer,
         &Request::Store {
-            sha256: sha256.to_string(),
             size,
             forward: rest.to_vec(),
         },
     )?;
     let bar = progress(size, name);
+    let mut hasher = Sha256::new();
     let sent = copy_body(&mut file, size, |piece| {
+        hasher.update(piece);
         connection.writer.write_all(piece)?;
         bar.inc(piece.len() as u64);
         Ok(())
-    })
-    .and_then(|()| connection.writer.flush().map_err(WireError::from));
+    });
     bar.finish_and_clear();
+    let sha256 = hex_digest(hasher);
+    let sent = sent.and_then(|()| {
+        connection.send(&Trailer {
+            sha256: sha256.clone(),
+        })
+    });
     // A server that refuses early (disk full) answers and closes while we
     // still write: its answer says more than our broken pipe.
     let reply = connection.reply();
     match (sent, reply) {
-        (_, Ok(Reply::Stored { holders })) => Ok(holders),
+        (_, Ok(Reply::Stored { holders })) => Ok((sha256, holders)),
         (_, Err(WireError::Remote(why))) => Err(WireError::Remote(format!("{first}: {why}"))),
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(e),

@@ -16,6 +16,8 @@ use super::server::{ServerConfig, StorageServer};
 const DEMO_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Silence after which a demonstration server is dead.
 const DEMO_DEAD_AFTER: Duration = Duration::from_secs(5);
+/// How long the demonstration keeps unreferenced objects.
+const DEMO_ORPHAN_GRACE: Duration = Duration::from_secs(30);
 /// Scrubs in the demonstration.
 const DEMO_SCRUB: Duration = Duration::from_secs(30);
 
@@ -39,6 +41,7 @@ fn run_in(args: &ClusterArgs, root: &std::path::Path) -> Result<(), String> {
             state: root.join("manager"),
             replicas: args.replicas as usize,
             dead_after: DEMO_DEAD_AFTER,
+            orphan_grace: DEMO_ORPHAN_GRACE,
         },
     )?;
     let manager_addr = manager.local_addr().map_err(|e| e.to_string())?;

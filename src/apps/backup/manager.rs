@@ -27,6 +27,9 @@ pub struct ManagerConfig {
     pub replicas: usize,
     /// A server silent this long is dead.
     pub dead_after: Duration,
+    /// An object no version refers to is deleted once reported this long
+    /// (an upload in progress is stored before it is committed).
+    pub orphan_grace: Duration,
 }
 
 struct ManagerState {
@@ -60,7 +63,7 @@ impl Manager {
         let state = ManagerState {
             catalogue,
             servers: ServerTable::new(config.dead_after),
-            planner: RepairPlanner::default(),
+            planner: RepairPlanner::new(config.orphan_grace),
         };
         Ok(Manager {
             listener,
@@ -177,23 +180,12 @@ fn answer(
             }
             Ok(Reply::Tasks { tasks })
         }
-        Request::Place { name, size, sha256 } => {
+        Request::Place { name, size } => {
             check_name(&name).map_err(|e| e.to_string())?;
-            checked_hash(&sha256)?;
-            if live_copies(catalogue, servers, &sha256) >= config.replicas {
-                return Ok(Reply::Placement {
-                    pipeline: Vec::new(),
-                    present: true,
-                });
-            }
             let pipeline = servers
                 .place(config.replicas, size, now)
                 .map_err(|e| e.to_string())?;
-            planner.upload_started(&sha256, size, now);
-            Ok(Reply::Placement {
-                pipeline,
-                present: false,
-            })
+            Ok(Reply::Placement { pipeline })
         }
         Request::Commit {
             name,
@@ -207,7 +199,6 @@ fn answer(
                 return Err("no server holds this content; upload it first".into());
             }
             let version = catalogue.commit(&name, size, &sha256, &holders);
-            planner.upload_committed(&sha256);
             persist(catalogue, &config.state)?;
             info!("backup manager: {name} version {version} ({size} bytes) on {holders:?}");
             Ok(Reply::Committed { version })

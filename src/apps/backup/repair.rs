@@ -2,7 +2,9 @@
 //! one server should do now. Content with fewer than R live copies is copied
 //! from a live holder to the live servers with the most free space; content
 //! with more than R (a dead server came back) loses the copies on the
-//! fullest servers; objects no version refers to are deleted. Plain data,
+//! fullest servers; objects no version refers to are deleted once they have
+//! been reported for the orphan grace (an upload is stored before it is
+//! committed, so a young unreferenced object may be one). Plain data,
 //! time passed in; the manager hands the tasks out in heartbeat replies.
 
 use std::collections::BTreeMap;
@@ -16,17 +18,14 @@ use super::wire::Task;
 pub const MIN_COPY_TIME: Duration = Duration::from_secs(30);
 /// The slowest transfer rate assumed when timing a copy or an upload, in bytes per second.
 pub const SLOWEST_BYTES_PER_SECOND: u64 = 10 << 20;
-/// How long content placed for an upload is protected from orphan deletion
-/// before its commit, at the least.
-pub const MIN_UPLOAD_TIME: Duration = Duration::from_secs(120);
-
-/// Copies under way and uploads not yet committed.
+/// Copies under way and unreferenced objects seen.
 #[derive(Debug, Default, Clone)]
 pub struct RepairPlanner {
     /// (content, receiving server) to the time the copy is given up on.
     copies: BTreeMap<(String, String), Instant>,
-    /// Content placed for an upload to the time the upload is given up on.
-    uploads: BTreeMap<String, Instant>,
+    /// (server, content) no version refers to, to when it was first reported.
+    orphans: BTreeMap<(String, String), Instant>,
+    orphan_grace: Duration,
 }
 
 fn transfer_time(size: u64, least: Duration) -> Duration {
@@ -34,18 +33,12 @@ fn transfer_time(size: u64, least: Duration) -> Duration {
 }
 
 impl RepairPlanner {
-    /// Content of `size` bytes was placed for an upload: until it is
-    /// committed (or the upload times out) its copies are not orphans.
-    pub fn upload_started(&mut self, sha256: &str, size: u64, now: Instant) {
-        self.uploads.insert(
-            sha256.to_string(),
-            now + transfer_time(size, MIN_UPLOAD_TIME),
-        );
-    }
-
-    /// The upload of `sha256` was committed.
-    pub fn upload_committed(&mut self, sha256: &str) {
-        self.uploads.remove(sha256);
+    /// A planner that deletes unreferenced objects reported for `orphan_grace`.
+    pub fn new(orphan_grace: Duration) -> RepairPlanner {
+        RepairPlanner {
+            orphan_grace,
+            ..RepairPlanner::default()
+        }
     }
 
     /// Copies handed out and not yet seen or given up on.
@@ -68,7 +61,6 @@ impl RepairPlanner {
         self.copies.retain(|(sha, to), deadline| {
             *deadline > now && !servers.get(to).is_some_and(|s| s.held.contains(sha))
         });
-        self.uploads.retain(|_, deadline| *deadline > now);
         let mut tasks = Vec::new();
         let referenced = catalogue.referenced();
         for (sha, &size) in &referenced {
@@ -120,13 +112,24 @@ impl RepairPlanner {
                 }
             }
         }
-        if let Some(state) = servers.get(server) {
-            for sha in &state.held {
-                if !referenced.contains_key(sha) && !self.uploads.contains_key(sha) {
-                    tasks.push(Task::Delete {
-                        sha256: sha.clone(),
-                    });
-                }
+        let held = servers.get(server).map(|s| &s.held);
+        self.orphans.retain(|(holder, sha), _| {
+            holder != server
+                || (held.is_some_and(|h| h.contains(sha)) && !referenced.contains_key(sha))
+        });
+        for sha in held.into_iter().flatten() {
+            if referenced.contains_key(sha) {
+                continue;
+            }
+            let since = *self
+                .orphans
+                .entry((server.to_string(), sha.clone()))
+                .or_insert(now);
+            if now.saturating_duration_since(since) >= self.orphan_grace {
+                tasks.push(Task::Delete {
+                    sha256: sha.clone(),
+                });
+                self.orphans.remove(&(server.to_string(), sha.clone()));
             }
         }
         tasks
@@ -244,15 +247,38 @@ mod tests {
     }
 
     #[test]
-    fn unreferenced_objects_are_deleted_unless_an_upload_is_under_way() {
-        let now = Instant::now();
-        let (mut catalogue, mut servers) = setup(now);
+    fn unreferenced_objects_are_deleted_once_reported_for_the_grace() {
+        let t0 = Instant::now();
+        let (mut catalogue, mut servers) = setup(t0);
         let (y, z) = (sha('y'), sha('z'));
-        servers.heartbeat("d", 900, held(&[&y, &z]), now);
-        let mut planner = RepairPlanner::default();
-        planner.upload_started(&y, 10, now);
+        let grace = Duration::from_secs(5);
+        let mut planner = RepairPlanner::new(grace);
+        servers.heartbeat("d", 900, held(&[&y]), t0);
+        assert!(
+            planner
+                .tasks_for("d", &mut catalogue, &servers, 2, t0)
+                .is_empty()
+        );
+        let t1 = t0 + Duration::from_secs(3);
+        servers.heartbeat("d", 900, held(&[&y, &z]), t1);
+        assert!(
+            planner
+                .tasks_for("d", &mut catalogue, &servers, 2, t1)
+                .is_empty()
+        );
+        // y is committed (an upload that finished): never deleted.
+        catalogue.commit("g", 1, &y, &["c".into(), "d".into()]);
+        let t2 = t0 + grace;
+        servers.heartbeat("d", 900, held(&[&y, &z]), t2);
+        assert!(
+            planner
+                .tasks_for("d", &mut catalogue, &servers, 2, t2)
+                .is_empty()
+        );
+        let t3 = t1 + grace;
+        servers.heartbeat("d", 900, held(&[&y, &z]), t3);
         assert_eq!(
-            planner.tasks_for("d", &mut catalogue, &servers, 2, now),
+            planner.tasks_for("d", &mut catalogue, &servers, 2, t3),
             [Task::Delete { sha256: z }]
         );
     }

@@ -9,13 +9,13 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::serve::{Stopper, refuse, serve};
 use super::store::{Store, StoreError};
 use super::wire::{
-    BODY_CHUNK_BYTES, Connection, Reply, Request, Task, WireError, call, copy_body, parse_head,
-    read_head, write_head,
+    BODY_CHUNK_BYTES, Connection, Reply, Request, Task, Trailer, WireError, call, copy_body,
+    parse_head, read_head, write_head,
 };
 use crate::{debug, info, warn};
 
@@ -154,7 +154,6 @@ fn push_object(store: &Store, sha256: &str, to: &str) -> Result<(), WireError> {
     write_head(
         &mut connection.writer,
         &Request::Store {
-            sha256: sha256.to_string(),
             size,
             forward: Vec::new(),
         },
@@ -162,7 +161,10 @@ fn push_object(store: &Store, sha256: &str, to: &str) -> Result<(), WireError> {
     copy_body(&mut file, size, |piece| {
         connection.writer.write_all(piece).map_err(WireError::from)
     })?;
-    connection.writer.flush()?;
+    let trailer = Trailer {
+        sha256: sha256.to_string(),
+    };
+    connection.send(&trailer)?;
     match connection.reply()? {
         Reply::Stored { .. } => Ok(()),
         other => Err(WireError::Unexpected(format!("{other:?}"))),
@@ -204,11 +206,7 @@ fn handle_connection(stream: TcpStream, peer: SocketAddr, store: &Store, me: &st
         }
     };
     let result = match request {
-        Request::Store {
-            sha256,
-            size,
-            forward,
-        } => receive(&mut connection, store, me, &sha256, size, &forward),
+        Request::Store { size, forward } => receive(&mut connection, store, me, size, &forward),
         Request::Fetch { sha256 } => send(&mut connection, store, &sha256),
         _ => Err(WireError::BadHead(
             "this is a storage server: it answers store and fetch only".into(),
@@ -224,19 +222,20 @@ fn store_error(e: StoreError) -> WireError {
     WireError::Remote(e.to_string())
 }
 
-/// Receives a body into the store while forwarding it to `forward[0]`
-/// (which forwards to the rest). Answers with every server that holds it.
+/// Receives a body and its trailer into the store while forwarding both to
+/// `forward[0]` (which forwards to the rest). Answers with every server that
+/// holds it.
 fn receive(
     connection: &mut Connection,
     store: &Store,
     me: &str,
-    sha256: &str,
     size: u64,
     forward: &[String],
 ) -> Result<(), WireError> {
-    let mut incoming = store.begin(sha256, size).map_err(store_error)?;
+    let started = Instant::now();
+    let mut incoming = store.begin(size).map_err(store_error)?;
     let mut downstream = match forward.split_first() {
-        Some((next, rest)) => match open_downstream(next, sha256, size, rest) {
+        Some((next, rest)) => match open_downstream(next, size, rest) {
             Ok(connection) => Some(connection),
             Err(e) => {
                 warn!("backup server {me}: pipeline to {next} failed: {e}; storing here only");
@@ -255,14 +254,22 @@ fn receive(
         }
         Ok(())
     })?;
-    // Flush the pipeline first so the next server verifies while we fsync.
+    let head = read_head(&mut connection.reader)?.ok_or(WireError::Closed)?;
+    let trailer: Trailer = parse_head(&head)?;
+    // Pass the trailer on first so the next server verifies while we fsync.
     if let Some(next) = downstream.as_mut()
-        && let Err(e) = next.writer.flush()
+        && let Err(e) = next.send(&trailer)
     {
         warn!("backup server {me}: pipeline to {} broke: {e}", next.peer);
         downstream = None;
     }
-    incoming.finish().map_err(store_error)?;
+    let sha256 = trailer.sha256.as_str();
+    let received = started.elapsed();
+    incoming.finish(sha256).map_err(store_error)?;
+    debug!(
+        "backup server {me}: {sha256}: received in {received:?}, durable after {:?}",
+        started.elapsed()
+    );
     let mut holders = vec![me.to_string()];
     if let Some(mut next) = downstream {
         match next.reply() {
@@ -274,17 +281,11 @@ fn receive(
     connection.send(&Reply::Stored { holders })
 }
 
-fn open_downstream(
-    next: &str,
-    sha256: &str,
-    size: u64,
-    rest: &[String],
-) -> Result<Connection, WireError> {
+fn open_downstream(next: &str, size: u64, rest: &[String]) -> Result<Connection, WireError> {
     let mut connection = Connection::open(next)?;
     write_head(
         &mut connection.writer,
         &Request::Store {
-            sha256: sha256.to_string(),
             size,
             forward: rest.to_vec(),
         },

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::wire::{BODY_CHUNK_BYTES, hex_digest, is_sha256_hex};
+
+/// After this many bytes of an incoming object, its writeback to disk is
+/// started (without waiting), so the fsync at the end has little left to do
+/// and the page cache does not fill with one upload.
+pub const WRITEBACK_STEP_BYTES: u64 = 16 << 20;
 
 /// What a store operation can refuse.
 #[derive(Debug)]
@@ -148,9 +154,8 @@ impl Store {
         Ok(hashes)
     }
 
-    /// Starts receiving an object of `size` bytes that must hash to `sha256`.
-    pub fn begin(&self, sha256: &str, size: u64) -> Result<Incoming, StoreError> {
-        let target = self.path_of(sha256)?;
+    /// Starts receiving an object of `size` bytes; its SHA-256 comes at the end.
+    pub fn begin(&self, size: u64) -> Result<Incoming, StoreError> {
         let free = self.free();
         if size > free {
             return Err(StoreError::DiskFull { size, free });
@@ -158,18 +163,16 @@ impl Store {
         let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
         let temporary = self
             .tmp
-            .join(format!("{sha256}.{}.{n}", std::process::id()));
+            .join(format!("incoming.{}.{n}", std::process::id()));
         let file = File::create(&temporary)?;
         Ok(Incoming {
             file,
             temporary,
-            target,
-            objects: self.objects.clone(),
+            store: self.clone(),
             hasher: Sha256::new(),
-            expected_sha: sha256.to_string(),
             expected_size: size,
             written: 0,
-            used: Arc::clone(&self.used),
+            flushed: 0,
             done: false,
         })
     }
@@ -225,13 +228,11 @@ impl Store {
 pub struct Incoming {
     file: File,
     temporary: PathBuf,
-    target: PathBuf,
-    objects: PathBuf,
+    store: Store,
     hasher: Sha256,
-    expected_sha: String,
     expected_size: u64,
     written: u64,
-    used: Arc<AtomicU64>,
+    flushed: u64,
     done: bool,
 }
 
@@ -247,11 +248,24 @@ impl Incoming {
         }
         self.hasher.update(piece);
         self.file.write_all(piece)?;
+        if self.written - self.flushed >= WRITEBACK_STEP_BYTES {
+            // POSIX_FADV_DONTNEED starts writeback of the dirty range without
+            // waiting for it (and drops pages already written back).
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                self.flushed,
+                NonZeroU64::new(self.written - self.flushed),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.flushed = self.written;
+        }
         Ok(())
     }
 
-    /// Checks size and SHA-256, makes the object durable and visible.
-    pub fn finish(mut self) -> Result<(), StoreError> {
+    /// Checks the size and that the bytes hash to `sha256`, then makes the
+    /// object durable and visible under that name.
+    pub fn finish(mut self, sha256: &str) -> Result<(), StoreError> {
+        let target = self.store.path_of(sha256)?;
         if self.written != self.expected_size {
             return Err(StoreError::SizeMismatch {
                 expected: self.expected_size,
@@ -259,19 +273,20 @@ impl Incoming {
             });
         }
         let actual = hex_digest(std::mem::take(&mut self.hasher));
-        if actual != self.expected_sha {
+        if actual != sha256 {
             return Err(StoreError::ChecksumMismatch {
-                expected: self.expected_sha.clone(),
+                expected: sha256.to_string(),
                 actual,
             });
         }
         self.file.sync_all()?;
-        let replaced = fs::metadata(&self.target).map(|m| m.len()).unwrap_or(0);
-        fs::rename(&self.temporary, &self.target)?;
+        let replaced = fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+        fs::rename(&self.temporary, &target)?;
         self.done = true;
-        File::open(&self.objects)?.sync_all()?;
-        self.used.fetch_add(self.written, Ordering::Relaxed);
-        self.used.fetch_sub(replaced, Ordering::Relaxed);
+        File::open(&self.store.objects)?.sync_all()?;
+        let used = &self.store.used;
+        used.fetch_add(self.written, Ordering::Relaxed);
+        used.fetch_sub(replaced, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -299,14 +314,32 @@ mod tests {
     }
 
     #[test]
+    fn a_large_object_is_written_back_in_steps_and_stored_whole() {
+        let dir = temp_dir("large");
+        let store = Store::open(&dir, None).unwrap();
+        let piece = vec![5u8; 1 << 20];
+        let pieces = (WRITEBACK_STEP_BYTES as usize / piece.len()) * 2 + 1;
+        let mut hasher = Sha256::new();
+        let mut incoming = store.begin((pieces * piece.len()) as u64).unwrap();
+        for _ in 0..pieces {
+            hasher.update(&piece);
+            incoming.write(&piece).unwrap();
+        }
+        let sha = hex_digest(hasher);
+        incoming.finish(&sha).unwrap();
+        assert!(store.scrub(&sha).unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_object_is_stored_under_its_hash_and_read_back() {
         let dir = temp_dir("roundtrip");
         let store = Store::open(&dir, None).unwrap();
         let sha = sha_of(b"hello");
-        let mut incoming = store.begin(&sha, 5).unwrap();
+        let mut incoming = store.begin(5).unwrap();
         incoming.write(b"hel").unwrap();
         incoming.write(b"lo").unwrap();
-        incoming.finish().unwrap();
+        incoming.finish(&sha).unwrap();
         assert_eq!(store.list().unwrap(), std::slice::from_ref(&sha));
         let (mut file, size) = store.open_object(&sha).unwrap();
         let mut text = String::new();
@@ -322,13 +355,13 @@ mod tests {
         let dir = temp_dir("mismatch");
         let store = Store::open(&dir, None).unwrap();
         let sha = sha_of(b"hello");
-        let mut incoming = store.begin(&sha, 5).unwrap();
+        let mut incoming = store.begin(5).unwrap();
         incoming.write(b"jello").unwrap();
         assert!(matches!(
-            incoming.finish(),
+            incoming.finish(&sha),
             Err(StoreError::ChecksumMismatch { .. })
         ));
-        let mut cut = store.begin(&sha, 5).unwrap();
+        let mut cut = store.begin(5).unwrap();
         cut.write(b"he").unwrap();
         drop(cut);
         assert!(store.list().unwrap().is_empty());
@@ -341,7 +374,7 @@ mod tests {
         let dir = temp_dir("full");
         let store = Store::open(&dir, Some(4)).unwrap();
         assert!(matches!(
-            store.begin(&sha_of(b"hello"), 5),
+            store.begin(5),
             Err(StoreError::DiskFull { size: 5, free: 4 })
         ));
         fs::remove_dir_all(&dir).unwrap();
@@ -351,8 +384,10 @@ mod tests {
     fn hashes_that_are_not_hex_never_become_paths() {
         let dir = temp_dir("badhash");
         let store = Store::open(&dir, None).unwrap();
+        let mut incoming = store.begin(1).unwrap();
+        incoming.write(b"x").unwrap();
         assert!(matches!(
-            store.begin("../../x", 1),
+            incoming.finish("../../x"),
             Err(StoreError::BadHash(_))
         ));
         assert!(matches!(
@@ -367,9 +402,9 @@ mod tests {
         let dir = temp_dir("scrub");
         let store = Store::open(&dir, None).unwrap();
         let sha = sha_of(b"hello");
-        let mut incoming = store.begin(&sha, 5).unwrap();
+        let mut incoming = store.begin(5).unwrap();
         incoming.write(b"hello").unwrap();
-        incoming.finish().unwrap();
+        incoming.finish(&sha).unwrap();
         fs::write(dir.join("objects").join(&sha), b"hellO").unwrap();
         assert!(!store.scrub(&sha).unwrap());
         assert!(store.list().unwrap().is_empty());

@@ -1,7 +1,9 @@
 //! The backup wire protocol (docs/backup.md): every message is one JSON line,
 //! its *head*, and a head may announce a raw body of `size` bytes that follows
 //! it at once. Bodies are streamed in pieces of [`BODY_CHUNK_BYTES`], never
-//! held whole. One connection carries one request and its reply.
+//! held whole. An uploaded body is followed by a [`Trailer`] line with its
+//! SHA-256, so the sender hashes while it sends instead of reading the file
+//! twice. One connection carries one request and its reply.
 //!
 //! This module owns the message types and the framing; it opens no listener
 //! and knows nothing of catalogues or stores.
@@ -36,14 +38,12 @@ pub enum Request {
         /// The SHA-256 (hex) of every object it holds intact.
         held: Vec<String>,
     },
-    /// Client to manager: where should this content go?
+    /// Client to manager: where should this file go?
     Place {
         /// The file's name.
         name: String,
         /// Its size in bytes.
         size: u64,
-        /// Its SHA-256, hex.
-        sha256: String,
     },
     /// Client to manager: these servers hold the content durably; record it.
     Commit {
@@ -75,10 +75,9 @@ pub enum Request {
     },
     /// Client to manager: servers and replication health.
     Status,
-    /// To a server: store the body that follows, and forward it down the pipeline.
+    /// To a server: store the body and [`Trailer`] that follow, and forward
+    /// both down the pipeline.
     Store {
-        /// The SHA-256 the body must have, hex.
-        sha256: String,
         /// The body's size in bytes.
         size: u64,
         /// The servers after this one in the pipeline, in order.
@@ -89,6 +88,14 @@ pub enum Request {
         /// The SHA-256, hex.
         sha256: String,
     },
+}
+
+/// The line after an uploaded body: the SHA-256 the body must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trailer {
+    /// Lowercase hex.
+    pub sha256: String,
 }
 
 /// Work the manager hands a server in its heartbeat reply.
@@ -153,13 +160,10 @@ pub enum Reply {
         /// Copies to send and copies to delete.
         tasks: Vec<Task>,
     },
-    /// To a place: send the body to `pipeline[0]` forwarding to the rest,
-    /// or to nobody when the content is already stored (`present`).
+    /// To a place: send the body to `pipeline[0]`, forwarding to the rest.
     Placement {
         /// Servers, most free space first.
         pipeline: Vec<String>,
-        /// The content is already held by live servers: just commit.
-        present: bool,
     },
     /// To a commit: the version number given.
     Committed {
@@ -457,7 +461,6 @@ mod tests {
     #[test]
     fn messages_round_trip_through_json() {
         let request = Request::Store {
-            sha256: "ab".repeat(32),
             size: 7,
             forward: vec!["127.0.0.1:1".into()],
         };

@@ -6,7 +6,6 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::wire::{BODY_CHUNK_BYTES, hex_digest, is_sha256_hex};
-
-/// After this many bytes of an incoming object, its writeback to disk is
-/// started (without waiting), so the fsync at the end has little left to do
-/// and the page cache does not fill with one upload.
-pub const WRITEBACK_STEP_BYTES: u64 = 16 << 20;
 
 /// What a store operation can refuse.
 #[derive(Debug)]
@@ -172,7 +166,6 @@ impl Store {
             hasher: Sha256::new(),
             expected_size: size,
             written: 0,
-            flushed: 0,
             done: false,
         })
     }
@@ -232,7 +225,6 @@ pub struct Incoming {
     hasher: Sha256,
     expected_size: u64,
     written: u64,
-    flushed: u64,
     done: bool,
 }
 
@@ -248,17 +240,6 @@ impl Incoming {
         }
         self.hasher.update(piece);
         self.file.write_all(piece)?;
-        if self.written - self.flushed >= WRITEBACK_STEP_BYTES {
-            // POSIX_FADV_DONTNEED starts writeback of the dirty range without
-            // waiting for it (and drops pages already written back).
-            let _ = rustix::fs::fadvise(
-                &self.file,
-                self.flushed,
-                NonZeroU64::new(self.written - self.flushed),
-                rustix::fs::Advice::DontNeed,
-            );
-            self.flushed = self.written;
-        }
         Ok(())
     }
 
@@ -314,11 +295,11 @@ mod tests {
     }
 
     #[test]
-    fn a_large_object_is_written_back_in_steps_and_stored_whole() {
+    fn a_large_object_is_stored_whole() {
         let dir = temp_dir("large");
         let store = Store::open(&dir, None).unwrap();
         let piece = vec![5u8; 1 << 20];
-        let pieces = (WRITEBACK_STEP_BYTES as usize / piece.len()) * 2 + 1;
+        let pieces = 40;
         let mut hasher = Sha256::new();
         let mut incoming = store.begin((pieces * piece.len()) as u64).unwrap();
         for _ in 0..pieces {

@@ -19,7 +19,13 @@ use sha2::{Digest, Sha256};
 /// The longest head accepted, in bytes (a heartbeat lists every hash held).
 pub const MAX_HEAD_BYTES: usize = 8 << 20;
 /// The piece in which bodies are read, written and forwarded, in bytes.
-pub const BODY_CHUNK_BYTES: usize = 256 << 10;
+pub const BODY_CHUNK_BYTES: usize = 1 << 20;
+/// The buffer of a connection's reads and of its writes, in bytes (a body
+/// piece larger than this goes straight to the socket).
+pub const CONNECTION_BUFFER_BYTES: usize = 64 << 10;
+/// The kernel's socket buffers asked for each way, in bytes: on a busy
+/// machine each wake-up of a process in the pipeline moves this much.
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// How long a connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one read or write may stall before the peer is given up.
@@ -360,10 +366,13 @@ impl Connection {
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         let _ = stream.set_nodelay(true);
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let write_half = stream.try_clone()?;
         Ok(Connection {
-            reader: BufReader::with_capacity(BODY_CHUNK_BYTES, stream),
-            writer: BufWriter::with_capacity(BODY_CHUNK_BYTES, write_half),
+            reader: BufReader::with_capacity(CONNECTION_BUFFER_BYTES, stream),
+            writer: BufWriter::with_capacity(CONNECTION_BUFFER_BYTES, write_half),
             peer,
         })
     }

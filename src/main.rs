@@ -36,6 +36,8 @@ enum Command {
     Calc(distloop::apps::calc::cli::CalcArgs),
     /// Run echo servers (four models), the echo client or its load generator.
     Echo(distloop::apps::echo::cli::EchoArgs),
+    /// Run or use the replicated file backup (manager, servers, client).
+    Backup(distloop::apps::backup::cli::BackupArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,5 +77,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Backup(args) => distloop::apps::backup::cli::run(args),
     }
 }

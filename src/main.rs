@@ -32,6 +32,8 @@ enum Command {
     Broker(distloop::broker::cli::BrokerArgs),
     /// Run or talk to a Chord DHT node, or simulate a ring.
     Dht(distloop::dht::cli::DhtArgs),
+    /// Distributed keyword search: workers, a master with a web page, a client.
+    Search(distloop::apps::search::cli::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +65,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Search(args) => distloop::apps::search::cli::run(args),
     }
 }

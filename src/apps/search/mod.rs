@@ -5,11 +5,18 @@
 //! Unicode simple case folding, phrases across whitespace runs, all
 //! keywords in one pass) and splits a stream into overlapping chunks whose
 //! counts add up exactly ([`Chunker`]). The servers around it use blocking
-//! `std::net` sockets and threads.
+//! `std::net` sockets and threads, serving through the shared blocking
+//! HTTP server: [`worker`] counts chunks; `cli` runs the processes.
 
 mod chunk;
+pub mod cli;
+pub mod client;
 mod count;
+mod cpu;
 mod keywords;
+pub mod query;
+mod serve;
+pub mod worker;
 
 pub use chunk::{CONTEXT_BYTES, Chunk, Chunker, DEFAULT_CHUNK_BYTES};
 pub use count::Counter;

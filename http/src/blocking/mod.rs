@@ -42,6 +42,7 @@ mod response;
 mod server;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ pub struct Request<'a> {
     pub peer: SocketAddr,
     /// The body, read on demand.
     pub body: RequestBody<'a>,
-    lifecycle: &'a Lifecycle,
+    lifecycle: &'a Arc<Lifecycle>,
 }
 
 impl Request<'_> {
@@ -94,10 +95,31 @@ impl Request<'_> {
         self.lifecycle.stopping.load(Ordering::SeqCst)
     }
 
+    /// A handle that tells later (from a streamed body, say) whether the
+    /// server is stopping.
+    pub fn stop_watch(&self) -> StopWatch {
+        StopWatch {
+            lifecycle: self.lifecycle.clone(),
+        }
+    }
+
     /// Whether the shutdown grace has passed: work still running should
     /// give up now.
     pub fn abandoned(&self) -> &AtomicBool {
         &self.lifecycle.abandoned
+    }
+}
+
+/// Tells whether the server is stopping; cheap to clone and send.
+#[derive(Debug, Clone)]
+pub struct StopWatch {
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl StopWatch {
+    /// Whether the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.lifecycle.stopping.load(Ordering::SeqCst)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod client;
 mod count;
 mod cpu;
 mod keywords;
+pub mod master;
 pub mod query;
 mod serve;
 pub mod worker;

@@ -13,6 +13,7 @@ use super::DEFAULT_CHUNK_BYTES;
 use super::cpu::CpuSampler;
 use super::master::health::HealthChecker;
 use super::master::{DispatchSettings, MasterHandler, MasterState};
+use super::run::{RunArgs, run as run_client};
 use super::serve::serve_until_signalled;
 use super::worker::{MAX_CHUNK_BODY_BYTES, WorkerHandler};
 
@@ -41,6 +42,8 @@ enum SearchCommand {
     Worker(WorkerArgs),
     /// Serve the web page and the JSON API, and send jobs to workers.
     Master(MasterArgs),
+    /// Search a file through a master: progress on stderr, counts on stdout.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +80,15 @@ pub fn run(args: SearchArgs) -> ExitCode {
     let outcome = match args.command {
         SearchCommand::Worker(worker) => run_worker(&worker),
         SearchCommand::Master(master) => run_master(&master),
+        SearchCommand::Run(run) => {
+            return match run_client(&run) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("distloop search run: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

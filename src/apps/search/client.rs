@@ -83,6 +83,52 @@ pub fn request(
     read_answer(&mut stream, addr, method)
 }
 
+/// Bytes read from a streamed body per write.
+const UPLOAD_PIECE_BYTES: usize = 256 * 1024;
+
+/// Sends one request whose `length`-byte body is read from `body` as it
+/// goes (never held whole), calling `sent` with the bytes sent so far.
+/// If the server answers early (a refusal), that answer is returned.
+pub fn request_streaming(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: &mut dyn Read,
+    length: u64,
+    timeout: Duration,
+    sent: &mut dyn FnMut(u64),
+) -> Result<Answer, ClientError> {
+    let io_error = |e| ClientError::Io(addr, e);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io_error)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_error)?;
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).map_err(io_error)?;
+    let mut piece = vec![0u8; UPLOAD_PIECE_BYTES];
+    let mut total = 0u64;
+    while total < length {
+        let want = piece
+            .len()
+            .min(usize::try_from(length - total).unwrap_or(usize::MAX));
+        let n = body.read(&mut piece[..want]).map_err(io_error)?;
+        if n == 0 {
+            return Err(io_error(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the body ended before its length",
+            )));
+        }
+        if stream.write_all(&piece[..n]).is_err() {
+            // The server stopped reading: its answer says why.
+            break;
+        }
+        total += n as u64;
+        sent(total);
+    }
+    read_answer(&mut stream, addr, method)
+}
+
 fn read_answer(
     stream: &mut TcpStream,
     addr: SocketAddr,

@@ -16,6 +16,7 @@ mod cpu;
 mod keywords;
 pub mod master;
 pub mod query;
+mod run;
 mod serve;
 pub mod worker;
 

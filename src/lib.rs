@@ -61,7 +61,9 @@ pub mod apps;
 pub mod broker;
 pub mod cli;
 pub mod dht;
-pub mod http;
+/// The HTTP/1.1 framing core and the blocking server, from the
+/// `distloop-http` crate that the Pi backend shares.
+pub use distloop_http as http;
 pub mod lb;
 pub mod logging;
 pub mod pickle;

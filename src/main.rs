@@ -38,6 +38,8 @@ enum Command {
     Echo(distloop::apps::echo::cli::EchoArgs),
     /// Run or use the replicated file backup (manager, servers, client).
     Backup(distloop::apps::backup::cli::BackupArgs),
+    /// Distributed keyword search: workers, a master with a web page, a client.
+    Search(distloop::apps::search::cli::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,5 +80,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Backup(args) => distloop::apps::backup::cli::run(args),
+        Command::Search(args) => distloop::apps::search::cli::run(args),
     }
 }

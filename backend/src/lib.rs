@@ -11,11 +11,12 @@
 //!
 //! Every response carries `X-Backend: NAME` and a `Content-Length`.
 //!
-//! How a request travels: [`Server::run`] accepts a connection and gives it
-//! a thread (`connection`), which buffers bytes until `request` finds a
-//! whole head, `route` maps it to a page, `pages` does the work (π digits
-//! come from [`pi_digits`], at most `--threads` at a time) and `response`
-//! encodes the answer. `limits` holds every bound in one place.
+//! How a request travels: the project's shared blocking server
+//! (`distloop_http::blocking`, which parses with the project's one HTTP
+//! parser) accepts a connection, gives it a thread and hands each request
+//! head to this crate's `handler`; `route` maps it to a page, `pages` does
+//! the work (π digits come from [`pi_digits`], at most `--threads` at a
+//! time). `limits` holds every bound in one place.
 //!
 //! ```no_run
 //! use pi_backend::{Config, Server};
@@ -34,13 +35,10 @@
 
 mod compute_permits;
 mod config;
-mod connection;
-mod connection_registry;
+mod handler;
 pub mod limits;
 mod pages;
 mod pi;
-mod request;
-mod response;
 mod route;
 mod server;
 

@@ -43,9 +43,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// closes the remaining connections and returns.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Bytes read from a socket per `read` call.
-pub const READ_CHUNK_BYTES: usize = 8 * 1024;
-
 /// After an error answer, how long the server keeps reading (and dropping)
 /// what the client still sends before it closes.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);

@@ -9,8 +9,8 @@ use std::thread;
 use crate::compute_permits::ComputePermits;
 use crate::limits::LEIBNIZ_SLEEP_PER_TERM;
 use crate::pi::pi_digits;
-use crate::response::Response;
 use crate::route::Route;
+use distloop_http::blocking::Response;
 
 /// What answering may use besides the route.
 #[derive(Clone, Copy)]
@@ -89,6 +89,7 @@ fn leibniz_term(k: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use distloop_http::blocking::ResponseBody;
 
     fn context<'a>(permits: &'a ComputePermits, abandoned: &'a AtomicBool) -> PageContext<'a> {
         PageContext {
@@ -99,7 +100,10 @@ mod tests {
     }
 
     fn body(response: &Response) -> String {
-        String::from_utf8(response.body.clone()).unwrap()
+        match &response.body {
+            ResponseBody::Full(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+            ResponseBody::Stream(_) => panic!("pages answer whole bodies"),
+        }
     }
 
     #[test]
@@ -111,7 +115,7 @@ mod tests {
             context(&permits, &abandoned),
         );
         assert_eq!(response.status, 200);
-        assert_eq!(response.content_type, crate::response::TEXT_PLAIN);
+        assert_eq!(response.content_type, distloop_http::blocking::TEXT_PLAIN);
         assert_eq!(body(&response), "3.14159");
     }
 
@@ -124,7 +128,7 @@ mod tests {
             context(&permits, &abandoned),
         );
         let page = body(&response);
-        assert_eq!(response.content_type, crate::response::TEXT_HTML);
+        assert_eq!(response.content_type, distloop_http::blocking::TEXT_HTML);
         assert!(page.contains("<title>Pi</title>"));
         assert!(page.contains("Computing Pi with precision 10"));
         assert!(page.contains("3.1415926535<"));
@@ -164,8 +168,8 @@ mod tests {
         assert_eq!(not_allowed.status, 405);
         assert!(
             not_allowed
-                .extra_headers
-                .contains(&("Allow", "GET, HEAD".to_string()))
+                .headers
+                .contains(&("Allow".to_string(), "GET, HEAD".to_string()))
         );
     }
 }

@@ -4,7 +4,28 @@
 //! Pure functions only; the work a route implies happens in `pages`.
 
 use crate::limits::{MAX_LEIBNIZ_TERMS, MAX_PI_DIGITS};
-use crate::request::Method;
+
+/// The request method, as far as this server cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `HEAD`: answered like `GET`, without the body.
+    Head,
+    /// Anything else (answered 405).
+    Other(String),
+}
+
+impl Method {
+    /// The method named `name`.
+    pub fn from_name(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+}
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

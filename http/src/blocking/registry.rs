@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Open connections by id.
 #[derive(Debug)]
-pub struct ConnectionRegistry {
+pub(crate) struct ConnectionRegistry {
     open: Mutex<Open>,
     changed: Condvar,
     limit: usize,
@@ -28,7 +28,7 @@ struct Open {
 
 impl ConnectionRegistry {
     /// An empty registry that holds at most `limit` connections.
-    pub fn new(limit: usize) -> ConnectionRegistry {
+    pub(crate) fn new(limit: usize) -> ConnectionRegistry {
         ConnectionRegistry {
             open: Mutex::new(Open::default()),
             changed: Condvar::new(),
@@ -41,7 +41,7 @@ impl ConnectionRegistry {
     }
 
     /// Registers `stream`; `Ok(None)` when the registry is full.
-    pub fn register(&self, stream: &TcpStream) -> io::Result<Option<u64>> {
+    pub(crate) fn register(&self, stream: &TcpStream) -> io::Result<Option<u64>> {
         let mut open = self.lock();
         if open.streams.len() >= self.limit {
             return Ok(None);
@@ -54,25 +54,25 @@ impl ConnectionRegistry {
     }
 
     /// Forgets connection `id` (its thread is done with it).
-    pub fn unregister(&self, id: u64) {
+    pub(crate) fn unregister(&self, id: u64) {
         self.lock().streams.remove(&id);
         self.changed.notify_all();
     }
 
     /// How many connections are open.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().streams.len()
     }
 
     /// Whether no connection is open.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Shuts down `how` of every open connection.
-    pub fn shutdown_all(&self, how: Shutdown) {
+    pub(crate) fn shutdown_all(&self, how: Shutdown) {
         for stream in self.lock().streams.values() {
             // The peer may have gone already; there is nothing left to do then.
             let _ = stream.shutdown(how);
@@ -80,7 +80,7 @@ impl ConnectionRegistry {
     }
 
     /// Waits until no connection is open or `timeout` passes; true when empty.
-    pub fn wait_until_empty(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait_until_empty(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut open = self.lock();
         while !open.streams.is_empty() {

@@ -1,7 +1,13 @@
 //! The sans-IO HTTP/1.1 framing core (RFC 9112) shared by the balancer's
 //! reverse proxy, the Pi backend and the apps' web pages: functions over
 //! byte slices and small state machines, with no sockets, clocks or
-//! threads.
+//! threads. Beside it, [`blocking`]: the one blocking, threaded server
+//! built on it, which the Pi backend and the apps serve through.
+//!
+//! It is its own crate so that the Pi backend (which `distloop cluster`
+//! runs) and `distloop` can both use it while the crate graph stays one-way:
+//! `distloop` depends on `pi-backend`, and both depend on this crate, which
+//! depends on neither. `distloop` re-exports it as `distloop::http`.
 //!
 //! A proxy uses it in three steps per message:
 //! 1. [`RequestParser::parse`] (or [`ResponseParser::parse`]) on the bytes
@@ -15,7 +21,7 @@
 //! answer with [`error_response`].
 //!
 //! ```
-//! use distloop::http::{
+//! use distloop_http::{
 //!     BodyFramer, HeadLimits, HeadStatus, RequestParser, Scheme, write_request_head,
 //! };
 //!
@@ -31,9 +37,13 @@
 //! to_backend.extend_from_slice(&buffered[consumed..consumed + progress.consumed]);
 //! assert!(progress.complete);
 //! assert!(to_backend.ends_with(b"\r\n\r\nabc"));
-//! # Ok::<(), distloop::http::HttpError>(())
+//! # Ok::<(), distloop_http::HttpError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, rust_2018_idioms)]
+
+pub mod blocking;
 mod body;
 mod chunked;
 mod error;

@@ -31,6 +31,10 @@ pub struct HeadLimits {
     /// Largest `Content-Length` accepted on a request, in bytes; more is
     /// refused with 413.
     pub max_content_length: u64,
+    /// Refuse an HTTP/1.1 request without `Host` (400), as RFC 9112 §3.2
+    /// asks of a server. An origin server that names no hosts may accept
+    /// one instead.
+    pub require_host: bool,
 }
 
 impl Default for HeadLimits {
@@ -39,6 +43,7 @@ impl Default for HeadLimits {
             max_head_bytes: MAX_HEAD_BYTES,
             max_headers: MAX_HEADERS,
             max_content_length: u64::MAX,
+            require_host: true,
         }
     }
 }
@@ -156,7 +161,15 @@ impl RequestParser {
         let mut request =
             httparse::Request::new(&mut slots[..limits.max_headers.min(HEADER_SLOTS)]);
         let outcome = request.parse(view);
-        let consumed = match self.scan.settle(outcome, buf.len(), &limits)? {
+        let settled = match self.scan.settle(outcome, buf.len(), &limits) {
+            // "GET / HTTP/2.0" names a version we do not speak (505); a line
+            // that names no HTTP version at all is just not a request line.
+            Err(HttpError::UnsupportedVersion) if !names_http_version(view) => {
+                Err(HttpError::InvalidRequestLine)
+            }
+            other => other,
+        };
+        let consumed = match settled? {
             Some(consumed) => consumed,
             None => return Ok(HeadStatus::Partial),
         };
@@ -332,6 +345,15 @@ impl LineScan {
     }
 }
 
+/// Whether the request line's third word starts like a protocol version.
+fn names_http_version(view: &[u8]) -> bool {
+    let line = view.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.split(|&b| b == b' ')
+        .filter(|word| !word.is_empty())
+        .nth(2)
+        .is_some_and(|word| word.starts_with(b"HTTP/"))
+}
+
 fn version_of(minor: Option<u8>) -> Version {
     if minor == Some(0) {
         Version::Http10
@@ -348,7 +370,9 @@ fn build_request(
     limits: &HeadLimits,
 ) -> Result<RequestHead, HttpError> {
     match headers.get_all("host").count() {
-        0 if version == Version::Http11 => return Err(HttpError::MissingHost),
+        0 if version == Version::Http11 && limits.require_host => {
+            return Err(HttpError::MissingHost);
+        }
         0 | 1 => {}
         _ => return Err(HttpError::RepeatedHost),
     }

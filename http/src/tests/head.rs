@@ -183,6 +183,12 @@ fn unsupported_versions_are_refused_with_505() {
 }
 
 #[test]
+fn a_line_naming_no_http_version_is_a_bad_request() {
+    let error = request(b"this is not http\r\n\r\n").unwrap_err();
+    assert_eq!(error, HttpError::InvalidRequestLine);
+}
+
+#[test]
 fn http11_requests_need_exactly_one_host() {
     assert_eq!(
         request(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(),

@@ -14,7 +14,9 @@ use crate::broker::value::Value;
 
 /// The JSON payload that stands for an MQTT payload.
 pub fn json_of_mqtt(raw: &[u8]) -> Cow<'_, [u8]> {
-    if Serializer::Json.validate(raw).is_ok() {
+    // Decoded, not only validated: JSON that no subscriber could decode
+    // (a number past 64 bits) is text like any other.
+    if Serializer::Json.decode(raw).is_ok() {
         return Cow::Borrowed(raw);
     }
     let text = String::from_utf8_lossy(raw).into_owned();
@@ -43,6 +45,8 @@ mod tests {
         assert_eq!(&*json_of_mqtt(b"21.5"), b"21.5");
         assert_eq!(&*json_of_mqtt(b"on"), b"\"on\"");
         assert_eq!(&*json_of_mqtt(b""), b"\"\"");
+        let digits = "7".repeat(400);
+        assert_eq!(json_of_mqtt(digits.as_bytes()).len(), 402);
         assert_eq!(
             Serializer::Json
                 .decode(&json_of_mqtt(&[b'a', 0xff]))

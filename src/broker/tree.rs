@@ -74,6 +74,8 @@ pub struct TopicTree {
     free: Vec<NodeId>,
     /// MQTT filter subscriptions held; while 0, publishes skip the MQTT walk.
     filter_count: usize,
+    /// The MQTT walk's two frontiers, kept to reuse their memory.
+    walk: [Vec<NodeId>; 2],
 }
 
 impl Default for TopicTree {
@@ -89,6 +91,7 @@ impl TopicTree {
             nodes: vec![Node::default()],
             free: Vec::new(),
             filter_count: 0,
+            walk: Default::default(),
         }
     }
 

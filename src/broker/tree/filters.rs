@@ -89,7 +89,7 @@ impl TopicTree {
     /// `topic`, each client once with the highest QoS among its matching
     /// filters. Topics with a `+` or `#` in a segment match no filter
     /// (they have no MQTT name).
-    pub fn filter_targets(&self, topic: &str, targets: &mut Vec<(ClientId, u8)>) {
+    pub fn filter_targets(&mut self, topic: &str, targets: &mut Vec<(ClientId, u8)>) {
         targets.clear();
         if self.filter_count == 0 || topic.contains(['+', '#']) {
             return;
@@ -98,8 +98,10 @@ impl TopicTree {
             return;
         };
         let dollar = topic[1..].starts_with('$');
-        let mut frontier = vec![ROOT];
-        let mut next = Vec::new();
+        // Scratch kept between publishes: the walk allocates nothing.
+        let [mut frontier, mut next] = std::mem::take(&mut self.walk);
+        frontier.clear();
+        frontier.push(ROOT);
         for (depth, segment) in segments.enumerate() {
             let wildcards = !(dollar && depth == 0);
             next.clear();
@@ -117,8 +119,11 @@ impl TopicTree {
         for &at in &frontier {
             targets.extend(self.nodes[at].filters.iter().map(|f| (f.client, f.qos)));
         }
-        targets.sort_by_key(|&(client, qos)| (client, std::cmp::Reverse(qos)));
-        targets.dedup_by_key(|(client, _)| *client);
+        self.walk = [frontier, next];
+        if targets.len() > 1 {
+            targets.sort_by_key(|&(client, qos)| (client, std::cmp::Reverse(qos)));
+            targets.dedup_by_key(|(client, _)| *client);
+        }
     }
 
     /// The retained messages of every topic the filter matches, by path.
@@ -195,7 +200,7 @@ mod tests {
         tree.subscribe_filter(&filter_levels(filter).unwrap(), ClientId(client), qos);
     }
 
-    fn matched(tree: &TopicTree, topic: &str) -> Vec<(usize, u8)> {
+    fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(usize, u8)> {
         let mut out = Vec::new();
         tree.filter_targets(topic, &mut out);
         out.into_iter().map(|(c, q)| (c.0, q)).collect()
@@ -208,11 +213,11 @@ mod tests {
         subscribe(&mut tree, "a/#", 2, 0);
         subscribe(&mut tree, "a/b", 3, 0);
         subscribe(&mut tree, "#", 4, 0);
-        assert_eq!(matched(&tree, "/a"), [(2, 0), (4, 0)]);
-        assert_eq!(matched(&tree, "/a/b"), [(2, 0), (3, 0), (4, 0)]);
-        assert_eq!(matched(&tree, "/a/x/c"), [(1, 0), (2, 0), (4, 0)]);
-        assert_eq!(matched(&tree, "/a/x/c/d"), [(2, 0), (4, 0)]);
-        assert_eq!(matched(&tree, "/b"), [(4, 0)]);
+        assert_eq!(matched(&mut tree, "/a"), [(2, 0), (4, 0)]);
+        assert_eq!(matched(&mut tree, "/a/b"), [(2, 0), (3, 0), (4, 0)]);
+        assert_eq!(matched(&mut tree, "/a/x/c"), [(1, 0), (2, 0), (4, 0)]);
+        assert_eq!(matched(&mut tree, "/a/x/c/d"), [(2, 0), (4, 0)]);
+        assert_eq!(matched(&mut tree, "/b"), [(4, 0)]);
     }
 
     #[test]
@@ -220,7 +225,7 @@ mod tests {
         let mut tree = TopicTree::new();
         subscribe(&mut tree, "a/+", 1, 0);
         subscribe(&mut tree, "a/b", 1, 1);
-        assert_eq!(matched(&tree, "/a/b"), [(1, 1)]);
+        assert_eq!(matched(&mut tree, "/a/b"), [(1, 1)]);
     }
 
     #[test]
@@ -229,7 +234,7 @@ mod tests {
         subscribe(&mut tree, "#", 1, 0);
         subscribe(&mut tree, "+/x", 2, 0);
         subscribe(&mut tree, "$SYS/#", 3, 0);
-        assert_eq!(matched(&tree, "/$SYS/x"), [(3, 0)]);
+        assert_eq!(matched(&mut tree, "/$SYS/x"), [(3, 0)]);
     }
 
     #[test]
@@ -238,7 +243,7 @@ mod tests {
         tree.subscribe("/a/+", ClientId(9), Serializer::Json)
             .unwrap();
         subscribe(&mut tree, "a/b", 1, 0);
-        assert!(matched(&tree, "/a/+").is_empty());
+        assert!(matched(&mut tree, "/a/+").is_empty());
         let mut native = Vec::new();
         tree.publish("/a/b", Serializer::Json, b"1", &mut native)
             .unwrap();
@@ -254,7 +259,7 @@ mod tests {
         assert!(tree.unsubscribe_filter(&levels, ClientId(1)));
         assert!(!tree.unsubscribe_filter(&levels, ClientId(1)));
         assert_eq!(tree.node_count(), 0);
-        assert!(matched(&tree, "/a/b/c").is_empty());
+        assert!(matched(&mut tree, "/a/b/c").is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod nats;
 pub mod wire;
 
 use std::error::Error;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -438,9 +438,14 @@ fn publisher(
     // A round trip after the last publish proves the broker read them all
     // before the connection closes (closing with unread bytes on either
     // side may reset the connection and lose them).
+    // A broker that is still working through the in-flight window after
+    // DRAIN_LIMIT (mosquitto at 1 -> 100 on a loaded machine) does not fail
+    // the run: what it never delivers is counted as undelivered.
     stream.write_all(&wire.round_trip())?;
-    await_acks(&mut stream, wire, 1, DRAIN_LIMIT)?;
-    Ok(())
+    match await_acks(&mut stream, wire, 1, DRAIN_LIMIT) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// Reads deliveries until told to stop; returns the latency samples and,

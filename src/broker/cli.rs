@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::client::Client;
 use super::codec::Serializer;
-use super::core::{BrokerConfig, DEFAULT_OUTBOUND_LIMIT_BYTES};
+use super::core::{BrokerConfig, DEFAULT_MAX_MQTT_PACKET_BYTES, DEFAULT_OUTBOUND_LIMIT_BYTES};
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
 use super::value::Value;
@@ -45,6 +45,13 @@ pub struct BrokerArgs {
     /// without reading before the close.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub error_linger: std::time::Duration,
+    /// Also speak MQTT 3.1.1 on this address (off by default); its
+    /// `listening on ADDR` line follows the native one.
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt: Option<SocketAddr>,
+    /// Largest MQTT packet accepted, in bytes with its fixed header.
+    #[arg(long, default_value_t = DEFAULT_MAX_MQTT_PACKET_BYTES)]
+    pub mqtt_max_packet_bytes: usize,
 }
 
 /// `--slow-consumer` values.
@@ -137,6 +144,15 @@ impl BrokerArgs {
         if self.slow_consumer_timeout.is_zero() {
             return Err("--slow-consumer-timeout must be above zero".into());
         }
+        if self.mqtt_max_packet_bytes < 2 {
+            return Err("--mqtt-max-packet-bytes must be at least 2".into());
+        }
+        if self.mqtt.is_some() && self.outbound_limit_bytes < self.mqtt_max_packet_bytes + 64 {
+            return Err(format!(
+                "--outbound-limit-bytes ({}) must hold at least one largest MQTT packet ({} bytes)",
+                self.outbound_limit_bytes, self.mqtt_max_packet_bytes
+            ));
+        }
         if self.outbound_limit_bytes < self.max_frame_bytes + 64 {
             return Err(format!(
                 "--outbound-limit-bytes ({}) must hold at least one largest frame ({} bytes)",
@@ -152,6 +168,7 @@ impl BrokerArgs {
             },
             slow_consumer_timeout: self.slow_consumer_timeout,
             error_linger: self.error_linger,
+            max_mqtt_packet_bytes: self.mqtt_max_packet_bytes,
         })
     }
 }
@@ -161,7 +178,7 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
     match args.command {
         None => {
             let config = args.config()?;
-            super::server::serve(args.listen, config, |addr| {
+            super::server::serve(args.listen, args.mqtt, config, |addr| {
                 println!("listening on {addr}");
                 let _ = io::stdout().flush();
             })?;

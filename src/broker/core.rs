@@ -7,12 +7,16 @@
 //! always validated (a Pickle payload only ever holds plain data), because
 //! consumers decode what the broker hands them.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+mod mqtt;
+
 use super::codec::{CodecError, Serializer};
 use super::frame::{DEFAULT_MAX_FRAME_BYTES, ErrorCode, Frame, HEADER_BYTES, Parsed, parse_frame};
+use super::mqtt::session::Session;
 use super::outbox::{Outbox, Pushed, SlowConsumerPolicy};
 use super::tree::{ClientId, TopicTree};
 use super::value::Value;
@@ -26,6 +30,8 @@ pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_ERROR_LINGER: Duration = Duration::from_secs(2);
 /// Subscriptions one client may hold at once.
 pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 4096;
+/// Default bound of an MQTT packet, fixed header included: 1 MiB.
+pub const DEFAULT_MAX_MQTT_PACKET_BYTES: usize = 1 << 20;
 
 /// The broker's limits and policies.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +51,9 @@ pub struct BrokerConfig {
     /// before it is closed; while it reads it may read on to its error
     /// frame, behind what the kernel's buffers already hold.
     pub error_linger: Duration,
+    /// Largest MQTT packet accepted, in bytes with its fixed header; a
+    /// larger one closes the connection.
+    pub max_mqtt_packet_bytes: usize,
 }
 
 impl Default for BrokerConfig {
@@ -55,6 +64,7 @@ impl Default for BrokerConfig {
             slow_consumer: SlowConsumerPolicy::Disconnect,
             slow_consumer_timeout: DEFAULT_SLOW_CONSUMER_TIMEOUT,
             error_linger: DEFAULT_ERROR_LINGER,
+            max_mqtt_packet_bytes: DEFAULT_MAX_MQTT_PACKET_BYTES,
         }
     }
 }
@@ -83,6 +93,8 @@ struct Client {
     /// When pending output was first seen at a sweep, with the outbox's
     /// emptied count then; `None` while nothing waits.
     pending_since: Option<(u64, Instant)>,
+    /// The MQTT session of an MQTT connection; `None` for the native protocol.
+    mqtt: Option<Box<Session>>,
 }
 
 /// Every client's state, the topic tree, and the rules between them.
@@ -96,6 +108,13 @@ pub struct Broker {
     // Scratch space reused by every publish.
     targets: Vec<(ClientId, Serializer)>,
     encoded: [Vec<u8>; 3],
+    filter_targets: Vec<(ClientId, u8)>,
+    /// PUBLISH packets to MQTT subscribers, at QoS 0 and QoS 1.
+    mqtt_packets: [Vec<u8>; 2],
+    /// The connected MQTT clients by client identifier.
+    mqtt_clients: HashMap<String, ClientId>,
+    /// Identifiers assigned to MQTT clients that sent an empty one.
+    assigned_ids: u64,
 }
 
 impl Broker {
@@ -109,6 +128,10 @@ impl Broker {
             stats: BrokerStats::default(),
             targets: Vec::new(),
             encoded: Default::default(),
+            filter_targets: Vec::new(),
+            mqtt_packets: Default::default(),
+            mqtt_clients: HashMap::new(),
+            assigned_ids: 0,
         }
     }
 
@@ -130,14 +153,19 @@ impl Broker {
             closing: false,
             touched: false,
             pending_since: None,
+            mqtt: None,
         }))
     }
 
-    /// Forgets a connection and its subscriptions.
+    /// Forgets a connection and its subscriptions; an MQTT connection that
+    /// ended without DISCONNECT has its will published.
     pub fn disconnect(&mut self, id: ClientId) {
         if let Some(client) = self.clients.try_remove(id.0) {
             for topic in client.subscriptions {
                 let _ = self.tree.unsubscribe(&topic, id);
+            }
+            if let Some(session) = client.mqtt {
+                self.end_mqtt_session(id, *session);
             }
         }
     }
@@ -243,7 +271,10 @@ impl Broker {
         if !client.subscriptions.iter().any(|t| &**t == topic) {
             client.subscriptions.push(topic.into());
         }
-        if let Some(r) = retained {
+        if let Some(mut r) = retained {
+            if r.from_mqtt {
+                r.payload = super::mqtt::payload::json_of_mqtt(&r.payload).into_owned();
+            }
             let payload = if r.serializer == serializer {
                 r.payload
             } else {
@@ -284,6 +315,8 @@ impl Broker {
         }
         self.encoded = encoded;
         self.targets = targets;
+        // Native publishes have no acknowledgement: QoS 0 to MQTT.
+        self.deliver_to_filters(topic, mqtt::Body::Native(serializer, payload), 0);
     }
 
     /// Fills `self.encoded[s]` with the deliver frame for each serialization
@@ -410,6 +443,12 @@ impl Broker {
         }
         self.stats.errors += 1;
         client.outbox.clear_unstarted();
+        if client.mqtt.is_some() {
+            // MQTT has no error packet: the answer is the close.
+            client.closing = true;
+            Self::touch(&mut self.touched, client, id);
+            return;
+        }
         let mut frame = Vec::with_capacity(HEADER_BYTES + 1 + message.len());
         Frame::Error { code, message }.encode_into(&mut frame);
         client.outbox.push_unbounded(&frame);

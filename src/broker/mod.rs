@@ -13,6 +13,7 @@ pub mod client;
 pub mod codec;
 pub mod core;
 pub mod frame;
+pub mod mqtt;
 pub mod outbox;
 pub mod server;
 pub mod topic;

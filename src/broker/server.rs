@@ -6,6 +6,10 @@
 //! every frame queued in that turn, in as few `write` calls as the socket
 //! takes. Reads are capped per wake-up so that one busy publisher cannot
 //! starve the rest.
+//!
+//! With [`bind_mqtt`](BrokerServer::bind_mqtt) a second listener speaks
+//! MQTT 3.1.1: its connections go to the same core, which tells the two
+//! protocols apart by how each connection was made.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +38,7 @@ const SWEEP_PERIOD_BOUNDS: (Duration, Duration) =
     (Duration::from_millis(50), Duration::from_secs(1));
 
 const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
+const MQTT_LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 2);
 /// Timer payload of the stalled-reader sweep; every other timer is a
 /// connection's linger timer, whose payload is its client id.
 const SWEEP_TIMER: u64 = u64::MAX;
@@ -42,6 +47,7 @@ struct Connection {
     stream: TcpStream,
     inbound: Buffer,
     linger: Option<Linger>,
+    mqtt: bool,
 }
 
 /// A connection that was sent an error, waiting for it to read it.
@@ -57,6 +63,7 @@ struct Linger {
 pub struct BrokerServer {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
+    mqtt_listener: Option<TcpListener>,
     core: Broker,
     connections: Vec<Option<Connection>>,
     open: usize,
@@ -73,11 +80,23 @@ impl BrokerServer {
         Ok(Self {
             local_addr: listener.local_addr()?,
             listener: Some(listener),
+            mqtt_listener: None,
             core: Broker::new(config),
             connections: Vec::new(),
             open: 0,
             touched: Vec::new(),
         })
+    }
+
+    /// Also listens for MQTT 3.1.1 on `addr`; returns the bound address.
+    pub fn bind_mqtt(&mut self, reactor: &Reactor, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let mut listener = reactor::listen(addr, ListenOptions::default())?;
+        reactor
+            .registry()
+            .register(&mut listener, MQTT_LISTENER, Interest::READABLE)?;
+        let bound = listener.local_addr()?;
+        self.mqtt_listener = Some(listener);
+        Ok(bound)
     }
 
     /// The bound address (the real port when bound to port 0).
@@ -90,8 +109,13 @@ impl BrokerServer {
         &self.core
     }
 
-    fn accept(&mut self, ctx: &mut Context<'_>) {
-        let Some(listener) = self.listener.as_ref() else {
+    fn accept(&mut self, ctx: &mut Context<'_>, mqtt: bool) {
+        let listener = if mqtt {
+            self.mqtt_listener.as_ref()
+        } else {
+            self.listener.as_ref()
+        };
+        let Some(listener) = listener else {
             return;
         };
         for _ in 0..ACCEPTS_PER_WAKEUP {
@@ -103,7 +127,11 @@ impl BrokerServer {
                 Err(_) => return,
             };
             let _ = reactor::prepare_accepted(&stream);
-            let id = self.core.connect();
+            let id = if mqtt {
+                self.core.connect_mqtt(ctx.now())
+            } else {
+                self.core.connect()
+            };
             let token = Token(id.0);
             if ctx
                 .registry()
@@ -116,15 +144,20 @@ impl BrokerServer {
             if self.connections.len() <= id.0 {
                 self.connections.resize_with(id.0 + 1, || None);
             }
-            let capacity = self.core.config().max_frame_bytes + LENGTH_PREFIX_BYTES;
+            let capacity = if mqtt {
+                self.core.config().max_mqtt_packet_bytes
+            } else {
+                self.core.config().max_frame_bytes + LENGTH_PREFIX_BYTES
+            };
             self.connections[id.0] = Some(Connection {
                 stream,
                 inbound: Buffer::with_capacity(capacity),
                 linger: None,
+                mqtt,
             });
             self.open += 1;
         }
-        ctx.defer(LISTENER);
+        ctx.defer(if mqtt { MQTT_LISTENER } else { LISTENER });
     }
 
     fn close(&mut self, ctx: &mut Context<'_>, id: ClientId) {
@@ -154,7 +187,12 @@ impl BrokerServer {
                 Err(_) => return false,
             };
             budget -= n.min(budget);
-            let used = self.core.receive(id, conn.inbound.as_slice());
+            let used = if conn.mqtt {
+                self.core
+                    .receive_mqtt(id, conn.inbound.as_slice(), ctx.now())
+            } else {
+                self.core.receive(id, conn.inbound.as_slice())
+            };
             conn.inbound.consume(used);
             match stop {
                 ReadStop::WouldBlock => return true,
@@ -226,8 +264,8 @@ impl Service for BrokerServer {
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        if token == LISTENER {
-            self.accept(ctx);
+        if token == LISTENER || token == MQTT_LISTENER {
+            self.accept(ctx, token == MQTT_LISTENER);
             return;
         }
         let id = ClientId(token.0);
@@ -257,7 +295,8 @@ impl Service for BrokerServer {
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
         if payload == SWEEP_TIMER {
-            if self.core.cut_stalled(ctx.now()) > 0 {
+            let now = ctx.now();
+            if self.core.cut_stalled(now) + self.core.expire_mqtt(now) > 0 {
                 self.schedule_flushes(ctx);
             }
             ctx.set_timer_after(self.sweep_period(), SWEEP_TIMER);
@@ -285,7 +324,10 @@ impl Service for BrokerServer {
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.mqtt_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = ctx.registry().deregister(&mut listener);
         }
         for index in 0..self.connections.len() {
@@ -299,22 +341,32 @@ impl Service for BrokerServer {
 
     fn is_drained(&self) -> bool {
         self.listener.is_none()
+            && self.mqtt_listener.is_none()
             && (0..self.connections.len())
                 .all(|i| self.connections[i].is_none() || self.core.outbox_len(ClientId(i)) == 0)
     }
 }
 
-/// Runs a broker on `addr` until SIGINT or SIGTERM; `on_listening` is
-/// called with the bound address once connections are accepted.
+/// Runs a broker on `addr` (and MQTT on `mqtt`, when given) until SIGINT
+/// or SIGTERM; `on_listening` is called with each bound address, native
+/// first, once connections are accepted.
 pub fn serve(
     addr: SocketAddr,
+    mqtt: Option<SocketAddr>,
     config: BrokerConfig,
-    on_listening: impl FnOnce(SocketAddr),
+    mut on_listening: impl FnMut(SocketAddr),
 ) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
     reactor.watch_signals()?;
     reactor.set_drain_timeout(DRAIN_TIMEOUT);
     let mut server = BrokerServer::bind(&reactor, addr, config)?;
+    let mqtt_addr = match mqtt {
+        Some(addr) => Some(server.bind_mqtt(&reactor, addr)?),
+        None => None,
+    };
     on_listening(server.local_addr());
+    if let Some(addr) = mqtt_addr {
+        on_listening(addr);
+    }
     reactor.run(&mut server)
 }

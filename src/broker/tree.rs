@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use super::codec::Serializer;
 use super::topic::{self, TopicError};
 
+mod filters;
+
 /// Who a client is, for the core and the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(pub usize);
@@ -22,6 +24,18 @@ pub struct Retained {
     pub serializer: Serializer,
     /// The payload as it was published.
     pub payload: Vec<u8>,
+    /// True when `payload` holds an MQTT payload's raw bytes, not yet
+    /// mapped to `serializer` (see `mqtt::payload`).
+    pub from_mqtt: bool,
+}
+
+/// An MQTT subscriber of a filter that ends at a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FilterSubscriber {
+    client: ClientId,
+    qos: u8,
+    /// The filter ends in `#`: it matches this level and all below.
+    rest: bool,
 }
 
 type NodeId = usize;
@@ -35,11 +49,21 @@ struct Node {
     children: HashMap<Box<str>, NodeId>,
     subscribers: Vec<(ClientId, Serializer)>,
     retained: Option<Retained>,
+    /// MQTT filters ending here.
+    filters: Vec<FilterSubscriber>,
+    /// The `+` level below this node, when a filter uses one.
+    any_one: Option<NodeId>,
+    /// This node is a `+` level (it has no path of its own).
+    wildcard: bool,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.retained.is_none()
+        self.children.is_empty()
+            && self.subscribers.is_empty()
+            && self.retained.is_none()
+            && self.filters.is_empty()
+            && self.any_one.is_none()
     }
 }
 
@@ -48,6 +72,10 @@ impl Node {
 pub struct TopicTree {
     nodes: Vec<Node>,
     free: Vec<NodeId>,
+    /// MQTT filter subscriptions held; while 0, publishes skip the MQTT walk.
+    filter_count: usize,
+    /// The MQTT walk's two frontiers, kept to reuse their memory.
+    walk: [Vec<NodeId>; 2],
 }
 
 impl Default for TopicTree {
@@ -62,6 +90,8 @@ impl TopicTree {
         Self {
             nodes: vec![Node::default()],
             free: Vec::new(),
+            filter_count: 0,
+            walk: Default::default(),
         }
     }
 
@@ -82,23 +112,7 @@ impl TopicTree {
             at = match self.nodes[at].children.get(segment) {
                 Some(&child) => child,
                 None => {
-                    let path: Box<str> = format!("{}/{segment}", self.nodes[at].path).into();
-                    let node = Node {
-                        parent: at,
-                        segment: segment.into(),
-                        path,
-                        ..Node::default()
-                    };
-                    let id = match self.free.pop() {
-                        Some(id) => {
-                            self.nodes[id] = node;
-                            id
-                        }
-                        None => {
-                            self.nodes.push(node);
-                            self.nodes.len() - 1
-                        }
-                    };
+                    let id = self.add_node(at, segment, false);
                     self.nodes[at].children.insert(segment.into(), id);
                     id
                 }
@@ -107,12 +121,37 @@ impl TopicTree {
         Ok(at)
     }
 
+    fn add_node(&mut self, parent: NodeId, segment: &str, wildcard: bool) -> NodeId {
+        let path: Box<str> = format!("{}/{segment}", self.nodes[parent].path).into();
+        let node = Node {
+            parent,
+            segment: segment.into(),
+            path,
+            wildcard,
+            ..Node::default()
+        };
+        match self.free.pop() {
+            Some(id) => {
+                self.nodes[id] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        }
+    }
+
     /// Removes `id` and its ancestors while they hold nothing.
     fn prune(&mut self, mut id: NodeId) {
         while id != ROOT && self.nodes[id].is_empty() {
             let parent = self.nodes[id].parent;
             let segment = std::mem::take(&mut self.nodes[id].segment);
-            self.nodes[parent].children.remove(&segment);
+            if self.nodes[id].wildcard {
+                self.nodes[parent].any_one = None;
+            } else {
+                self.nodes[parent].children.remove(&segment);
+            }
             self.nodes[id] = Node::default();
             self.free.push(id);
             id = parent;
@@ -159,6 +198,28 @@ impl TopicTree {
         payload: &[u8],
         targets: &mut Vec<(ClientId, Serializer)>,
     ) -> Result<(), TopicError> {
+        self.publish_as(topic, serializer, payload, false, targets)
+    }
+
+    /// [`publish`](Self::publish) of an MQTT payload, kept raw as the
+    /// retained message (it is mapped when a native subscriber needs it).
+    pub fn publish_mqtt(
+        &mut self,
+        topic: &str,
+        raw: &[u8],
+        targets: &mut Vec<(ClientId, Serializer)>,
+    ) -> Result<(), TopicError> {
+        self.publish_as(topic, Serializer::Json, raw, true, targets)
+    }
+
+    fn publish_as(
+        &mut self,
+        topic: &str,
+        serializer: Serializer,
+        payload: &[u8],
+        from_mqtt: bool,
+        targets: &mut Vec<(ClientId, Serializer)>,
+    ) -> Result<(), TopicError> {
         targets.clear();
         let id = self.find_or_create(topic)?;
         let mut levels_with_subscribers = 0;
@@ -183,6 +244,7 @@ impl TopicTree {
         match &mut node.retained {
             Some(r) => {
                 r.serializer = serializer;
+                r.from_mqtt = from_mqtt;
                 r.payload.clear();
                 r.payload.extend_from_slice(payload);
             }
@@ -190,6 +252,7 @@ impl TopicTree {
                 node.retained = Some(Retained {
                     serializer,
                     payload: payload.to_vec(),
+                    from_mqtt,
                 })
             }
         }
@@ -268,7 +331,8 @@ mod tests {
             retained,
             Some(Retained {
                 serializer: Serializer::Xml,
-                payload: b"<int>2</int>".to_vec()
+                payload: b"<int>2</int>".to_vec(),
+                from_mqtt: false,
             })
         );
         assert_eq!(tree.subscribe("/c", ClientId(1), J).unwrap(), None);

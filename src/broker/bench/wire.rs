@@ -11,9 +11,10 @@ use super::{mqtt, nats};
 use crate::broker::codec::Serializer;
 use crate::broker::frame::{Frame, FrameError, Parsed, parse_frame};
 
-/// The distloop and MQTT topic of the bench.
+/// The distloop topic of the bench.
 pub const TOPIC: &str = "/bench";
-/// The NATS subject of the bench (NATS subjects have no leading `/`).
+/// The NATS subject and MQTT topic name of the bench: they have no leading
+/// `/` (the MQTT name `bench` is distloop's topic `/bench`).
 pub const SUBJECT: &str = "bench";
 /// The NATS subscription id every bench subscriber uses.
 const SID: u32 = 1;
@@ -116,7 +117,7 @@ impl Wire {
             }
             (Target::Mqtt, Role::Subscriber) => {
                 mqtt::encode_connect(&format!("distloop-bench-sub-{id}"), &mut out);
-                mqtt::encode_subscribe(SUBSCRIBE_PACKET_ID, TOPIC, &mut out);
+                mqtt::encode_subscribe(SUBSCRIBE_PACKET_ID, SUBJECT, &mut out);
                 (out, 2)
             }
             (Target::Mqtt, Role::Publisher) => {
@@ -156,7 +157,7 @@ impl Wire {
                 payload,
             }
             .encode_into(out),
-            Target::Mqtt => mqtt::encode_publish(TOPIC, payload, out),
+            Target::Mqtt => mqtt::encode_publish(SUBJECT, payload, out),
             Target::Nats => nats::encode_publish(SUBJECT, payload, out),
         }
     }
@@ -209,14 +210,15 @@ mod tests {
 
     #[test]
     fn every_target_hello_names_the_bench_topic_only_for_subscribers() {
+        // MQTT's client ids hold `bench` too: look for the length-prefixed name.
         for (target, topic) in [
-            (Target::Distloop, TOPIC),
-            (Target::Mqtt, TOPIC),
-            (Target::Nats, SUBJECT),
+            (Target::Distloop, TOPIC.as_bytes()),
+            (Target::Mqtt, b"\x00\x05bench".as_slice()),
+            (Target::Nats, SUBJECT.as_bytes()),
         ] {
             let (sub, _) = wire(target).hello(Role::Subscriber, 0);
             let (publ, _) = wire(target).hello(Role::Publisher, 0);
-            let holds = |bytes: &[u8]| bytes.windows(topic.len()).any(|w| w == topic.as_bytes());
+            let holds = |bytes: &[u8]| bytes.windows(topic.len()).any(|w| w == topic);
             assert!(holds(&sub), "{target:?}");
             assert!(!holds(&publ), "{target:?}");
         }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod config_file;
 pub mod lb;
+pub mod lb_check;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;

@@ -14,7 +14,7 @@ use super::{parse_addr, parse_duration};
 use crate::lb::config::HashOn;
 use crate::lb::health::config::default_timeout;
 use crate::lb::health::{CheckKind, HealthConfig};
-use crate::lb::{BackendSpec, Balancer, LbConfig, LbError, Mode, Strategy};
+use crate::lb::{BackendSpec, LbConfig, Mode, Strategy};
 
 /// The layer the balancer works at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +60,11 @@ pub struct LbArgs {
     /// is valid`, or 2 and each problem with its file and line. Binds nothing.
     #[arg(long)]
     pub check: bool,
+    /// Zero-downtime upgrade: take the listening sockets over from the
+    /// balancer answering on this Unix socket (it then drains and exits),
+    /// and answer the next upgrade here.
+    #[arg(long, value_name = "PATH")]
+    pub upgrade_socket: Option<PathBuf>,
     /// A TOML file with the same settings (`[[backend]]` tables, `[health]`);
     /// SIGHUP rereads it.
     #[arg(long, value_name = "FILE")]
@@ -343,39 +348,6 @@ impl LbArgs {
     }
 }
 
-impl LbArgs {
-    /// Whether the flag of config-file key `key` was given (and so wins over the file).
-    pub(super) fn flag_given(&self, key: &str) -> bool {
-        match key {
-            "listen" => self.listen.is_some(),
-            "mode" => self.mode.is_some(),
-            "strategy" => self.strategy.is_some(),
-            "hash_on" => self.hash_on.is_some(),
-            "workers" => self.workers.is_some(),
-            "admin" => self.admin.is_some(),
-            "access_log" => self.access_log.is_some(),
-            "connect_timeout" => self.connect_timeout.is_some(),
-            "idle_timeout" => self.idle_timeout.is_some(),
-            "backoff" => self.backoff.is_some(),
-            "drain_timeout" => self.drain_timeout.is_some(),
-            "buffer_bytes" => self.buffer_bytes.is_some(),
-            "max_connections" => self.max_connections.is_some(),
-            "head_timeout" => self.head_timeout.is_some(),
-            "response_timeout" => self.response_timeout.is_some(),
-            "max_head_bytes" => self.max_head_bytes.is_some(),
-            "max_body_bytes" => self.max_body_bytes.is_some(),
-            "max_idle_per_backend" => self.max_idle_per_backend.is_some(),
-            "pool_idle_timeout" => self.pool_idle_timeout.is_some(),
-            "health.check" => self.health_check.is_some(),
-            "health.interval" => self.health_interval.is_some(),
-            "health.timeout" => self.health_timeout.is_some(),
-            "health.rise" => self.rise.is_some(),
-            "health.fall" => self.fall.is_some(),
-            _ => false,
-        }
-    }
-}
-
 /// The value of a file setting, or `None` with its problem noted.
 fn kept<T>(result: Result<Option<T>, FileError>, problems: &mut Vec<FileError>) -> Option<T> {
     result.unwrap_or_else(|problem| {
@@ -404,16 +376,9 @@ pub fn run(args: &LbArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let balancer = match Balancer::bind(config.clone()) {
+    let balancer = match super::lb_upgrade::bind_or_take_over(args, &config) {
         Ok(balancer) => balancer,
-        Err(e @ LbError::Config(_)) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     println!("listening on {}", balancer.local_addr());
     if let Some(admin) = balancer.admin_addr() {

@@ -52,6 +52,39 @@ fn where_set(args: &LbArgs, file: &ConfigFile, setting: Setting) -> String {
     }
 }
 
+impl LbArgs {
+    /// Whether the flag of config-file key `key` was given (and so wins over the file).
+    pub(super) fn flag_given(&self, key: &str) -> bool {
+        match key {
+            "listen" => self.listen.is_some(),
+            "mode" => self.mode.is_some(),
+            "strategy" => self.strategy.is_some(),
+            "hash_on" => self.hash_on.is_some(),
+            "workers" => self.workers.is_some(),
+            "admin" => self.admin.is_some(),
+            "access_log" => self.access_log.is_some(),
+            "connect_timeout" => self.connect_timeout.is_some(),
+            "idle_timeout" => self.idle_timeout.is_some(),
+            "backoff" => self.backoff.is_some(),
+            "drain_timeout" => self.drain_timeout.is_some(),
+            "buffer_bytes" => self.buffer_bytes.is_some(),
+            "max_connections" => self.max_connections.is_some(),
+            "head_timeout" => self.head_timeout.is_some(),
+            "response_timeout" => self.response_timeout.is_some(),
+            "max_head_bytes" => self.max_head_bytes.is_some(),
+            "max_body_bytes" => self.max_body_bytes.is_some(),
+            "max_idle_per_backend" => self.max_idle_per_backend.is_some(),
+            "pool_idle_timeout" => self.pool_idle_timeout.is_some(),
+            "health.check" => self.health_check.is_some(),
+            "health.interval" => self.health_interval.is_some(),
+            "health.timeout" => self.health_timeout.is_some(),
+            "health.rise" => self.rise.is_some(),
+            "health.fall" => self.fall.is_some(),
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

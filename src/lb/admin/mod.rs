@@ -117,7 +117,16 @@ impl AdminServer {
         addr: SocketAddr,
         hub: Arc<AdminHub>,
     ) -> io::Result<(Self, SocketAddr)> {
-        let mut listener = reactor::listen(addr, reactor::ListenOptions::default())?;
+        let listener = reactor::listen(addr, reactor::ListenOptions::default())?;
+        Self::on_listener(reactor, listener, hub)
+    }
+
+    /// Serves on an already bound `listener` (one taken over in an upgrade).
+    pub fn on_listener(
+        reactor: &reactor::Reactor,
+        mut listener: TcpListener,
+        hub: Arc<AdminHub>,
+    ) -> io::Result<(Self, SocketAddr)> {
         let local = listener.local_addr()?;
         reactor
             .registry()

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -219,10 +219,14 @@ impl Takeover {
 }
 
 /// The old process's side: answers upgrades on `path` from a thread of its
-/// own. Set `handed_over` tells the balancer the path is no longer its own.
+/// own.
 pub struct HandoverServer {
     path: PathBuf,
-    handed_over: Arc<AtomicBool>,
+    /// Set once the path is no longer this process's to remove.
+    released: Arc<AtomicBool>,
+    /// Copies of the listeners; dropped when the balancer stops, so that
+    /// the listening sockets close with the balancer's own.
+    listeners: Arc<Mutex<Option<Vec<OwnedFd>>>>,
 }
 
 impl HandoverServer {
@@ -236,15 +240,21 @@ impl HandoverServer {
         handles: Vec<Handle>,
     ) -> io::Result<Self> {
         let unix = UnixListener::bind(&path)?;
-        let handed_over = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&handed_over);
+        let released = Arc::new(AtomicBool::new(false));
+        let listeners = Arc::new(Mutex::new(Some(listeners)));
+        let (done, offered) = (Arc::clone(&released), Arc::clone(&listeners));
         let thread_path = path.clone();
         std::thread::Builder::new()
             .name("upgrade".into())
             .spawn(move || {
                 for stream in unix.incoming() {
                     let Ok(stream) = stream else { continue };
-                    match hand_over(&stream, &offer, &listeners, &thread_path) {
+                    // Held through the exchange: a stop waits for it to end.
+                    let listeners = offered.lock().unwrap_or_else(PoisonError::into_inner);
+                    let Some(listeners) = listeners.as_ref() else {
+                        return;
+                    };
+                    match hand_over(&stream, &offer, listeners, &thread_path) {
                         Ok(()) => {
                             info!("listeners handed over: stopping accepting and draining");
                             done.store(true, Ordering::SeqCst);
@@ -257,12 +267,23 @@ impl HandoverServer {
                     }
                 }
             })?;
-        Ok(Self { path, handed_over })
+        Ok(Self {
+            path,
+            released,
+            listeners,
+        })
     }
 
-    /// Removes the socket file unless a new process owns the path now.
-    pub fn finish(self) {
-        if !self.handed_over.load(Ordering::SeqCst) {
+    /// The balancer stops: no more upgrades, the listener copies closed and
+    /// the socket file removed (unless a new process owns the path now).
+    pub fn stop(&self) {
+        let taken = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(taken);
+        if !self.released.swap(true, Ordering::SeqCst) {
             let _ = std::fs::remove_file(&self.path);
         }
     }

@@ -235,7 +235,12 @@ impl Balancer {
                         })?,
                 )
             }
-            None => None,
+            None => {
+                // Without upgrades the copies have no use, and would keep
+                // the port open through a drain.
+                drop(self.listener_fds);
+                None
+            }
         };
         let mut threads = Vec::new();
         for (id, mut worker) in self.workers.into_iter().enumerate() {
@@ -285,6 +290,9 @@ impl Balancer {
                 },
                 _ => {
                     info!("stopping: finishing work in flight (a second signal stops at once)");
+                    if let Some(upgrades) = &upgrades {
+                        upgrades.stop();
+                    }
                     for handle in &handles {
                         handle.shutdown();
                     }
@@ -299,7 +307,7 @@ impl Balancer {
             let _ = admin.join();
         }
         if let Some(upgrades) = upgrades {
-            upgrades.finish();
+            upgrades.stop();
         }
         for outcome in outcomes {
             match outcome {

@@ -85,9 +85,9 @@ def main():
         wait_for("two more refreshes", lambda: refreshes(driver) >= first + 2)
         assert driver.execute_script("return window.notReloaded;") == 42, "the page reloaded"
 
-        rows = driver.find_elements(By.CSS_SELECTOR, "#backends tr")
-        assert len(rows) == 50, f"{len(rows)} rows"
-        names = [r.get_attribute("data-backend") for r in rows]
+        names = list(table(driver))
+        assert len(names) == 50, f"{len(names)} rows"
+        assert dead in names, names
         live = [n for n in names if n != dead]
 
         wait_for("every live backend's check to pass",

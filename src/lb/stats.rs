@@ -20,7 +20,7 @@ pub struct Traffic {
 }
 
 /// One backend's line in the stats.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct BackendSnapshot {
     /// The configured name.
     pub name: String,

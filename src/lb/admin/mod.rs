@@ -338,6 +338,52 @@ mod tests {
     }
 
     #[test]
+    fn a_backend_state_is_timed_from_when_it_changed() {
+        use crate::lb::stats::BackendSnapshot;
+        let hub = AdminHub::new(1);
+        let with_state = |state: &str| Snapshot {
+            backends: vec![BackendSnapshot {
+                name: "a".into(),
+                state: state.into(),
+                ..BackendSnapshot::default()
+            }],
+            ..Snapshot::default()
+        };
+        hub.publish(0, with_state("up"));
+        let first = hub.total().backends[0].state_since.unwrap();
+        hub.publish(0, with_state("up"));
+        assert_eq!(
+            hub.total().backends[0].state_since,
+            Some(first),
+            "unchanged"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        hub.publish(0, with_state("drain"));
+        let changed = hub.total().backends[0].state_since.unwrap();
+        assert!(changed > first, "a change restarts the clock");
+    }
+
+    #[test]
+    fn maint_reaches_the_workers_and_unknown_names_are_refused() {
+        let hub = AdminHub::new(1);
+        let reactor = reactor::Reactor::new().unwrap();
+        let inbox = hub.attach(reactor.handle());
+        hub.publish(0, {
+            let mut snapshot = Snapshot::default();
+            snapshot.backends.push(crate::lb::stats::BackendSnapshot {
+                name: "a".into(),
+                ..Default::default()
+            });
+            snapshot
+        });
+        let reply = String::from_utf8(answer(&hub, "POST", "/backends/a/maint")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(matches!(inbox.try_recv(), Ok(AdminCommand::Maint(name)) if name == "a"));
+        let reply = String::from_utf8(answer(&hub, "POST", "/backends/b/maint")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    }
+
+    #[test]
     fn commands_reach_every_attached_worker() {
         let hub = AdminHub::new(2);
         let reactors: Vec<_> = (0..2).map(|_| reactor::Reactor::new().unwrap()).collect();

@@ -160,6 +160,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn check_results_read_as_haproxy_last_chk() {
+        let record = |failure, status| CheckRecord {
+            at: Instant::now(),
+            took: Duration::from_millis(3),
+            failure,
+            status,
+        };
+        let refused = CheckFailure::Connect("Connection refused (os error 111)".into());
+        for (check, words) in [
+            (record(None, Some(200)), "L7OK 200 in 3 ms"),
+            (record(None, None), "L4OK in 3 ms"),
+            (record(Some(refused), None), "L4CON refused"),
+            (
+                record(Some(CheckFailure::Status(503)), Some(503)),
+                "L7STS 503 in 3 ms",
+            ),
+            (record(Some(CheckFailure::Timeout), None), "L4TOUT in 3 ms"),
+            (
+                record(Some(CheckFailure::Invalid), None),
+                "L7RSP malformed in 3 ms",
+            ),
+        ] {
+            assert_eq!(check.summary(), words);
+        }
+    }
+
+    #[test]
     fn new_work_is_refused_by_any_one_signal() {
         let fine = BackendHealth::default();
         assert!(fine.takes_new_work(), "nothing known: serve");

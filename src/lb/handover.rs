@@ -181,6 +181,11 @@ pub fn take_over(path: &Path) -> Result<Option<(Takeover, Inherited)>, HandoverE
             fds.extend(passed);
         }
     }
+    if received.bytes == 0 {
+        return Err(HandoverError::Protocol(
+            "the running balancer is stopping; start again once it has exited".into(),
+        ));
+    }
     let line = String::from_utf8_lossy(&text[..received.bytes]);
     let offer = Offer::parse(&line)?;
     if fds.len() != offer.listeners() {

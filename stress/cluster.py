@@ -58,21 +58,60 @@ def stop_all():
             proc.wait()
 
 
-def install_guards(time_limit_s):
-    """Stops everything at exit, on SIGINT/SIGTERM, and after `time_limit_s`."""
+def install_guards(time_limit_s=None):
+    """Stops everything at exit and on SIGINT/SIGTERM.
+
+    The time limit is armed apart, by `start_time_limit`, once tools are
+    installed and binaries built: an install on a small machine may take
+    longer than the whole measurement. `time_limit_s` given here arms it at
+    once (for scripts with nothing to install).
+    """
     atexit.register(stop_all)
 
     def on_signal(signum, _frame):
         stop_all()
         sys.exit(128 + signum)
 
-    def on_alarm(_signum, _frame):
-        raise TimeLimit(f"time limit of {time_limit_s} s reached")
-
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if time_limit_s is not None:
+        start_time_limit(time_limit_s)
+
+
+def start_time_limit(time_limit_s):
+    """Raises `TimeLimit` in the main thread after `time_limit_s` seconds from now."""
+    def on_alarm(_signum, _frame):
+        raise TimeLimit(f"time limit of {time_limit_s:g} s reached")
+
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(max(1, int(time_limit_s)))
+
+
+def run_main(main):
+    """Runs a script's `main` and exits with its code.
+
+    A failure that is not the script's own (a time limit, a tool or a build
+    that failed, a server that would not start) ends the run with one
+    sentence on stderr and exit 1, not a Python traceback.
+    """
+    try:
+        code = main()
+    except TimeLimit as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        code = 1
+    except subprocess.CalledProcessError as error:
+        command = " ".join(map(str, error.cmd))
+        print(f"stopped: `{command}` failed with exit status {error.returncode}",
+              file=sys.stderr)
+        code = 1
+    except subprocess.TimeoutExpired as error:
+        command = " ".join(map(str, error.cmd))
+        print(f"stopped: `{command}` ran past its {error.timeout:g} s", file=sys.stderr)
+        code = 1
+    except (RuntimeError, OSError) as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        code = 1
+    sys.exit(code or 0)
 
 
 def pinned(cpu, argv):
@@ -122,7 +161,7 @@ def start_server(argv, cpu=None):
 
 def build_release():
     """Builds both binaries in release mode (a no-op when they are fresh)."""
-    print("building target/release/{distloop,pi-backend} ...", file=sys.stderr)
+    print("building target/release/{distloop,pi-backend} ...", file=sys.stderr, flush=True)
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
 
 
@@ -132,14 +171,15 @@ def ensure_apt(commands):
                if shutil.which(cmd) is None and not os.path.exists(f"/usr/sbin/{cmd}")]
     if not missing:
         return True
-    print(f"installing {' '.join(missing)} with apt-get ...", file=sys.stderr)
+    print(f"installing {' '.join(missing)} with apt-get ...", file=sys.stderr, flush=True)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     try:
         subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, timeout=300)
         subprocess.run(sudo + ["apt-get", "install", "-y", "-qq"] + missing, check=True,
                        timeout=600)
     except (subprocess.SubprocessError, OSError) as error:
-        print(f"could not install {' '.join(missing)}: {error}", file=sys.stderr)
+        print(f"{' '.join(missing)} skipped: apt-get could not install it ({error})",
+              file=sys.stderr)
         return False
     return True
 

@@ -197,6 +197,50 @@ impl ConfigFile {
     }
 }
 
+impl ConfigFile {
+    /// The line that sets `key` (`connect_timeout`, `health.rise`), if the file does.
+    pub fn line_of_key(&self, key: &str) -> Option<usize> {
+        let f = &self.settings;
+        let h = f.health.as_ref();
+        let text = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
+        let count = |v: &Option<Spanned<usize>>| v.as_ref().map(Spanned::span);
+        let span = match key {
+            "listen" => text(&f.listen),
+            "mode" => text(&f.mode),
+            "strategy" => text(&f.strategy),
+            "hash_on" => text(&f.hash_on),
+            "workers" => count(&f.workers),
+            "admin" => text(&f.admin),
+            "access_log" => text(&f.access_log),
+            "connect_timeout" => text(&f.connect_timeout),
+            "idle_timeout" => text(&f.idle_timeout),
+            "backoff" => text(&f.backoff),
+            "drain_timeout" => text(&f.drain_timeout),
+            "buffer_bytes" => count(&f.buffer_bytes),
+            "max_connections" => count(&f.max_connections),
+            "head_timeout" => text(&f.head_timeout),
+            "response_timeout" => text(&f.response_timeout),
+            "max_head_bytes" => count(&f.max_head_bytes),
+            "max_body_bytes" => f.max_body_bytes.as_ref().map(Spanned::span),
+            "max_idle_per_backend" => count(&f.max_idle_per_backend),
+            "pool_idle_timeout" => text(&f.pool_idle_timeout),
+            "health.check" => h.and_then(|h| text(&h.check)),
+            "health.interval" => h.and_then(|h| text(&h.interval)),
+            "health.timeout" => h.and_then(|h| text(&h.timeout)),
+            "health.rise" => h.and_then(|h| h.rise.as_ref().map(Spanned::span)),
+            "health.fall" => h.and_then(|h| h.fall.as_ref().map(Spanned::span)),
+            _ => None,
+        }?;
+        Some(line_of(&self.text, span.start))
+    }
+
+    /// The line of the `index`th `[[backend]]` table, if the file has it.
+    pub fn line_of_backend(&self, index: usize) -> Option<usize> {
+        let backend = self.settings.backend.get(index)?;
+        Some(line_of(&self.text, backend.span().start))
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::config_file::{ConfigFile, FileSettings};
+use super::config_file::{ConfigFile, FileError, FileSettings};
 use super::{parse_addr, parse_duration};
 use crate::lb::config::HashOn;
 use crate::lb::health::config::default_timeout;
 use crate::lb::health::{CheckKind, HealthConfig};
-use crate::lb::{BackendSpec, Balancer, LbConfig, LbError, Mode, Strategy};
+use crate::lb::{BackendSpec, LbConfig, Mode, Strategy};
 
 /// The layer the balancer works at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +56,15 @@ impl From<HashOnArg> for HashOn {
 /// also come from `--config FILE` (TOML); flags win over the file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LbArgs {
+    /// Check the configuration (file and flags) and exit: 0 and `configuration
+    /// is valid`, or 2 and each problem with its file and line. Binds nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Zero-downtime upgrade: take the listening sockets over from the
+    /// balancer answering on this Unix socket (it then drains and exits),
+    /// and answer the next upgrade here.
+    #[arg(long, value_name = "PATH")]
+    pub upgrade_socket: Option<PathBuf>,
     /// A TOML file with the same settings (`[[backend]]` tables, `[health]`);
     /// SIGHUP rereads it.
     #[arg(long, value_name = "FILE")]
@@ -152,93 +161,121 @@ fn parse_hash_on(text: &str) -> Result<HashOnArg, String> {
 impl LbArgs {
     /// The configuration of the flags over the config file (read now), checked.
     pub fn resolve(&self) -> Result<LbConfig, String> {
-        let file = match &self.config {
-            Some(path) => ConfigFile::load(path).map_err(|e| e.to_string())?,
-            None => ConfigFile::parse("(none)", String::new()).map_err(|e| e.to_string())?,
-        };
-        let config = self.merge(&file).map_err(|e| e.to_string())?;
+        let file = self.read_file().map_err(|e| e.to_string())?;
+        let mut problems = Vec::new();
+        let config = self.merge(&file, &mut problems);
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(problem.to_string());
+        }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
 
-    /// Flags first, then the file, then the defaults.
-    fn merge(&self, file: &ConfigFile) -> Result<LbConfig, super::config_file::FileError> {
+    /// The `--config` file, or an empty one.
+    pub(super) fn read_file(&self) -> Result<ConfigFile, FileError> {
+        match &self.config {
+            Some(path) => ConfigFile::load(path),
+            None => ConfigFile::parse("(none)", String::new()),
+        }
+    }
+
+    /// Flags first, then the file, then the defaults. A value that does not
+    /// parse is added to `problems` and its default used, so that every
+    /// problem is found in one pass.
+    pub(super) fn merge(&self, file: &ConfigFile, problems: &mut Vec<FileError>) -> LbConfig {
         let f: &FileSettings = &file.settings;
-        let listen = match self.listen {
-            Some(addr) => addr,
-            None => file
-                .value("listen", &f.listen, parse_addr)?
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        let listen = self
+            .listen
+            .or_else(|| kept(file.value("listen", &f.listen, parse_addr), problems));
+        let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let admin = self
+            .admin
+            .or_else(|| kept(file.value("admin", &f.admin, parse_addr), problems));
+        let mut durations = |flag: Option<Duration>, key: &str, value, default: Duration| {
+            flag.or_else(|| kept(file.value(key, value, parse_duration), problems))
+                .unwrap_or(default)
         };
-        let backends = if self.backends.is_empty() {
-            f.backend
-                .iter()
-                .map(|b| {
-                    b.get_ref()
-                        .to_flag()
-                        .parse::<BackendSpec>()
-                        .map_err(|e| file.error_at(b.span(), e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            self.backends.clone()
-        };
-        let strategy = match self.strategy {
-            Some(s) => s,
-            None => file
-                .value("strategy", &f.strategy, Strategy::from_str)?
-                .unwrap_or(Strategy::RoundRobin),
-        };
-        let mode = match self.mode {
-            Some(m) => m,
-            None => file
-                .value("mode", &f.mode, parse_mode)?
-                .unwrap_or(ModeArg::Http),
-        };
-        let mut config = LbConfig::new(listen, backends, strategy, mode.into());
-        let duration = |flag: Option<Duration>, key: &str, value, default: Duration| match flag {
-            Some(d) => Ok(d),
-            None => file
-                .value(key, value, parse_duration)
-                .map(|d| d.unwrap_or(default)),
-        };
-        config.connect_timeout = duration(
+        let connect_timeout = durations(
             self.connect_timeout,
             "connect_timeout",
             &f.connect_timeout,
-            config.connect_timeout,
-        )?;
-        config.idle_timeout = duration(
+            crate::lb::config::DEFAULT_CONNECT_TIMEOUT,
+        );
+        let idle_timeout = durations(
             self.idle_timeout,
             "idle_timeout",
             &f.idle_timeout,
-            config.idle_timeout,
-        )?;
-        config.backoff = duration(self.backoff, "backoff", &f.backoff, config.backoff)?;
-        config.drain_timeout = duration(
+            crate::lb::config::DEFAULT_IDLE_TIMEOUT,
+        );
+        let backoff = durations(
+            self.backoff,
+            "backoff",
+            &f.backoff,
+            crate::lb::pool::DEFAULT_BACKOFF,
+        );
+        let drain_timeout = durations(
             self.drain_timeout,
             "drain_timeout",
             &f.drain_timeout,
-            config.drain_timeout,
-        )?;
-        config.head_timeout = duration(
+            crate::lb::config::DEFAULT_DRAIN_TIMEOUT,
+        );
+        let head_timeout = durations(
             self.head_timeout,
             "head_timeout",
             &f.head_timeout,
-            config.head_timeout,
-        )?;
-        config.response_timeout = duration(
+            crate::lb::config::DEFAULT_HEAD_TIMEOUT,
+        );
+        let response_timeout = durations(
             self.response_timeout,
             "response_timeout",
             &f.response_timeout,
-            config.response_timeout,
-        )?;
-        config.pool_idle_timeout = duration(
+            crate::lb::config::DEFAULT_RESPONSE_TIMEOUT,
+        );
+        let pool_idle_timeout = durations(
             self.pool_idle_timeout,
             "pool_idle_timeout",
             &f.pool_idle_timeout,
-            config.pool_idle_timeout,
-        )?;
+            crate::lb::config::DEFAULT_POOL_IDLE_TIMEOUT,
+        );
+        let backends = if self.backends.is_empty() {
+            let mut parsed = Vec::new();
+            for b in &f.backend {
+                match b.get_ref().to_flag().parse::<BackendSpec>() {
+                    Ok(spec) => parsed.push(spec),
+                    Err(e) => problems.push(file.error_at(b.span(), format!("backend: {e}"))),
+                }
+            }
+            parsed
+        } else {
+            self.backends.clone()
+        };
+        let strategy = self
+            .strategy
+            .or_else(|| {
+                kept(
+                    file.value("strategy", &f.strategy, Strategy::from_str),
+                    problems,
+                )
+            })
+            .unwrap_or(Strategy::RoundRobin);
+        let mode = self
+            .mode
+            .or_else(|| kept(file.value("mode", &f.mode, parse_mode), problems))
+            .unwrap_or(ModeArg::Http);
+        let hash_on = self
+            .hash_on
+            .or_else(|| kept(file.value("hash_on", &f.hash_on, parse_hash_on), problems))
+            .map_or(HashOn::ClientIp, Into::into);
+        let mut config = LbConfig::new(listen, backends, strategy, mode.into());
+        config.connect_timeout = connect_timeout;
+        config.idle_timeout = idle_timeout;
+        config.backoff = backoff;
+        config.drain_timeout = drain_timeout;
+        config.head_timeout = head_timeout;
+        config.response_timeout = response_timeout;
+        config.pool_idle_timeout = pool_idle_timeout;
+        config.hash_on = hash_on;
+        config.admin = admin;
         let number = |flag: Option<usize>, value: &Option<toml::Spanned<usize>>, default: usize| {
             flag.or(value.as_ref().map(|v| *v.get_ref()))
                 .unwrap_or(default)
@@ -263,47 +300,42 @@ impl LbArgs {
         config.max_body_bytes = self
             .max_body_bytes
             .or(f.max_body_bytes.as_ref().map(|v| *v.get_ref()));
-        config.hash_on = match self.hash_on {
-            Some(on) => on.into(),
-            None => file
-                .value("hash_on", &f.hash_on, parse_hash_on)?
-                .map_or(HashOn::ClientIp, Into::into),
-        };
-        config.admin = match self.admin {
-            Some(addr) => Some(addr),
-            None => file.value("admin", &f.admin, parse_addr)?,
-        };
         config.access_log = self
             .access_log
             .clone()
             .or(f.access_log.as_ref().map(|v| v.get_ref().clone()));
-        config.health = self.merge_health(file)?;
-        Ok(config)
+        config.health = self.merge_health(file, problems);
+        config
     }
 
-    fn merge_health(
-        &self,
-        file: &ConfigFile,
-    ) -> Result<HealthConfig, super::config_file::FileError> {
+    fn merge_health(&self, file: &ConfigFile, problems: &mut Vec<FileError>) -> HealthConfig {
         let empty = Default::default();
         let h = file.settings.health.as_ref().unwrap_or(&empty);
         let mut health = HealthConfig::default();
-        health.check = match &self.health_check {
-            Some(kind) => Some(kind.clone()),
-            None => file.value("health.check", &h.check, CheckKind::from_str)?,
-        };
-        health.interval = match self.health_interval {
-            Some(d) => d,
-            None => file
-                .value("health.interval", &h.interval, parse_duration)?
-                .unwrap_or(health.interval),
-        };
-        health.timeout = match self.health_timeout {
-            Some(d) => d,
-            None => file
-                .value("health.timeout", &h.timeout, parse_duration)?
-                .unwrap_or_else(|| default_timeout(health.interval)),
-        };
+        health.check = self.health_check.clone().or_else(|| {
+            kept(
+                file.value("health.check", &h.check, CheckKind::from_str),
+                problems,
+            )
+        });
+        health.interval = self
+            .health_interval
+            .or_else(|| {
+                kept(
+                    file.value("health.interval", &h.interval, parse_duration),
+                    problems,
+                )
+            })
+            .unwrap_or(health.interval);
+        health.timeout = self
+            .health_timeout
+            .or_else(|| {
+                kept(
+                    file.value("health.timeout", &h.timeout, parse_duration),
+                    problems,
+                )
+            })
+            .unwrap_or_else(|| default_timeout(health.interval));
         health.rise = self
             .rise
             .or(h.rise.as_ref().map(|v| *v.get_ref()))
@@ -312,12 +344,31 @@ impl LbArgs {
             .fall
             .or(h.fall.as_ref().map(|v| *v.get_ref()))
             .unwrap_or(health.fall);
-        Ok(health)
+        health
     }
+}
+
+/// The value of a file setting, or `None` with its problem noted.
+fn kept<T>(result: Result<Option<T>, FileError>, problems: &mut Vec<FileError>) -> Option<T> {
+    result.unwrap_or_else(|problem| {
+        problems.push(problem);
+        None
+    })
 }
 
 /// Runs `distloop lb`: exit 2 for a bad configuration, 1 when it cannot run.
 pub fn run(args: &LbArgs) -> ExitCode {
+    if args.check {
+        let problems = super::lb_check::problems(args);
+        if problems.is_empty() {
+            println!("{}", super::lb_check::VALID);
+            return ExitCode::SUCCESS;
+        }
+        for problem in problems {
+            eprintln!("distloop lb: {problem}");
+        }
+        return ExitCode::from(2);
+    }
     let config = match args.resolve() {
         Ok(config) => config,
         Err(why) => {
@@ -325,16 +376,9 @@ pub fn run(args: &LbArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let balancer = match Balancer::bind(config.clone()) {
+    let balancer = match super::lb_upgrade::bind_or_take_over(args, &config) {
         Ok(balancer) => balancer,
-        Err(e @ LbError::Config(_)) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("distloop lb: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     println!("listening on {}", balancer.local_addr());
     if let Some(admin) = balancer.admin_addr() {

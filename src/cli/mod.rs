@@ -6,6 +6,8 @@
 pub mod cluster;
 pub mod config_file;
 pub mod lb;
+pub mod lb_check;
+pub mod lb_upgrade;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;

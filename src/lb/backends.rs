@@ -18,13 +18,25 @@ use super::stats::{BackendSnapshot, Snapshot, Traffic};
 use crate::reactor::{Context, Readiness, TimerId, Token};
 use crate::{info, warn};
 
+/// A backend's state as an operator set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    /// In rotation when the checks allow (admin `ready`).
+    Ready,
+    /// No new work; work in flight finishes (admin `drain`).
+    Drain,
+    /// Out of rotation for maintenance (admin `maint`).
+    Maint,
+}
+
 /// What one worker knows about its backends.
 pub struct Backends {
     specs: Vec<BackendSpec>,
     pool: BackendPool,
     traffic: Vec<Traffic>,
-    /// An operator asked to drain this backend (admin `drain`, undone by `ready`).
-    drained: Vec<bool>,
+    /// What an operator set through the admin port (`drain`, `maint`,
+    /// undone by `ready`).
+    operator: Vec<Operator>,
     health: HealthChecker,
     events: Vec<HealthEvent>,
     access_log: Option<AccessLog>,
@@ -38,7 +50,7 @@ impl Backends {
         Self {
             specs: config.backends.clone(),
             traffic: vec![Traffic::default(); config.backends.len()],
-            drained: vec![false; config.backends.len()],
+            operator: vec![Operator::Ready; config.backends.len()],
             pool,
             health: HealthChecker::new(config.health.clone(), &config.backends),
             events: Vec::new(),
@@ -135,9 +147,9 @@ impl Backends {
         let agent = status.agent_state;
         let state = if status.healthy == Some(false) || agent == Some(AgentState::Down) {
             BackendState::Down
-        } else if agent == Some(AgentState::Maint) {
+        } else if agent == Some(AgentState::Maint) || self.operator[i] == Operator::Maint {
             BackendState::Maint
-        } else if self.drained[i] || agent == Some(AgentState::Drain) {
+        } else if self.operator[i] == Operator::Drain || agent == Some(AgentState::Drain) {
             BackendState::Drain
         } else {
             BackendState::Up
@@ -150,14 +162,15 @@ impl Backends {
 
     /// Applies an operator's drain or ready (a reload goes to [`Backends::reconfigure`]).
     pub fn command(&mut self, command: &AdminCommand) {
-        let (name, drain) = match command {
-            AdminCommand::Drain(name) => (name, true),
-            AdminCommand::Ready(name) => (name, false),
+        let (name, set) = match command {
+            AdminCommand::Drain(name) => (name, Operator::Drain),
+            AdminCommand::Maint(name) => (name, Operator::Maint),
+            AdminCommand::Ready(name) => (name, Operator::Ready),
             AdminCommand::Reload(_) => return,
         };
         match self.pool.find(name) {
             Some(i) => {
-                self.drained[i] = drain;
+                self.operator[i] = set;
                 self.refresh_state(i);
             }
             None => warn!("no backend named `{name}`"),
@@ -171,15 +184,15 @@ impl Backends {
         self.pool.set_strategy(config.strategy);
         self.pool.set_backoff(config.backoff);
         let mut traffic = vec![Traffic::default(); config.backends.len()];
-        let mut drained = vec![false; config.backends.len()];
+        let mut operator = vec![Operator::Ready; config.backends.len()];
         for (old, new) in moved.iter().enumerate() {
             if let Some(new) = *new {
                 traffic[new] = std::mem::take(&mut self.traffic[old]);
-                drained[new] = self.drained[old];
+                operator[new] = self.operator[old];
             }
         }
         self.traffic = traffic;
-        self.drained = drained;
+        self.operator = operator;
         self.specs = config.backends.clone();
         self.health
             .reconfigure(ctx, &config.health, &config.backends, &mut self.events);
@@ -222,6 +235,7 @@ impl Backends {
             .map(|i| {
                 let stats = self.pool.stats(i);
                 let latency = self.pool.latency_histogram(i).clone();
+                let health = self.health.status(i).cloned().unwrap_or_default();
                 let backoff_left = stats
                     .backoff_until
                     .map(|until| until.saturating_duration_since(now))
@@ -235,9 +249,17 @@ impl Backends {
                     address: self.specs[i].addr.to_string(),
                     state: state.to_string(),
                     backoff_until: backoff_left.map(|left| wall + left),
+                    state_since: None,
+                    last_check: health.last_check.as_ref().map(|check| check.summary()),
+                    agent: match (&health.agent_error, health.agent_state) {
+                        (Some(why), _) => Some(format!("agent: {why}")),
+                        (None, Some(state)) => Some(format!("agent {state}")),
+                        (None, None) => None,
+                    },
                     consecutive_failures: stats.consecutive_failures,
                     weight: u32::from(self.pool.effective_weight(i)),
                     active: u64::from(stats.active),
+                    max_active: u64::from(stats.max_active),
                     requests: stats.completed,
                     failures: stats.failures,
                     p50_ms: super::stats::to_ms(latency.percentile(0.5)),

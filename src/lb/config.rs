@@ -18,6 +18,8 @@ pub const DEFAULT_BUFFER_BYTES: usize = 32 * 1024;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest drain timeout accepted.
 pub const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest any other timeout, interval or backoff may be: longer is a typo.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Client connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The most event-loop workers one balancer process runs.
@@ -168,48 +170,133 @@ impl LbConfig {
         }
     }
 
-    /// Checks the invariants the balancer relies on.
+    /// Checks the invariants the balancer relies on: the first problem, if any.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some((_, problem)) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every invariant this configuration breaks, each with the setting it
+    /// is about (for `lb --check`, which lists them all).
+    pub fn problems(&self) -> Vec<(Setting, ConfigError)> {
+        let mut found = Vec::new();
+        let mut refuse = |setting, problem| found.push((setting, problem));
         if self.backends.is_empty() {
-            return Err(ConfigError::NoBackends);
+            refuse(Setting::Backends, ConfigError::NoBackends);
         }
         if self.buffer_bytes == 0 {
-            return Err(ConfigError::Zero("--buffer-bytes"));
+            refuse(
+                Setting::Key("buffer_bytes"),
+                ConfigError::Zero("--buffer-bytes"),
+            );
         }
         if self.connect_timeout.is_zero() {
-            return Err(ConfigError::Zero("--connect-timeout"));
+            refuse(
+                Setting::Key("connect_timeout"),
+                ConfigError::Zero("--connect-timeout"),
+            );
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::Zero("--max-connections"));
+            refuse(
+                Setting::Key("max_connections"),
+                ConfigError::Zero("--max-connections"),
+            );
         }
         if self.max_head_bytes < 1024 {
-            return Err(ConfigError::Zero("--max-head-bytes (at least 1024)"));
+            refuse(
+                Setting::Key("max_head_bytes"),
+                ConfigError::Zero("--max-head-bytes (at least 1024)"),
+            );
         }
         if self.idle_timeout.is_zero() {
-            return Err(ConfigError::Zero("--idle-timeout"));
+            refuse(
+                Setting::Key("idle_timeout"),
+                ConfigError::Zero("--idle-timeout"),
+            );
         }
         if self.drain_timeout > MAX_DRAIN_TIMEOUT {
-            return Err(ConfigError::Invalid(format!(
-                "--drain-timeout must be at most {}h",
-                MAX_DRAIN_TIMEOUT.as_secs() / 3600
-            )));
+            refuse(
+                Setting::Key("drain_timeout"),
+                ConfigError::Invalid(format!(
+                    "--drain-timeout must be at most {}h",
+                    MAX_DRAIN_TIMEOUT.as_secs() / 3600
+                )),
+            );
+        }
+        let timeouts = [
+            ("connect_timeout", "--connect-timeout", self.connect_timeout),
+            ("idle_timeout", "--idle-timeout", self.idle_timeout),
+            ("backoff", "--backoff", self.backoff),
+            ("head_timeout", "--head-timeout", self.head_timeout),
+            (
+                "response_timeout",
+                "--response-timeout",
+                self.response_timeout,
+            ),
+            (
+                "pool_idle_timeout",
+                "--pool-idle-timeout",
+                self.pool_idle_timeout,
+            ),
+            ("health.interval", "--health-interval", self.health.interval),
+            ("health.timeout", "--health-timeout", self.health.timeout),
+        ];
+        for (key, flag, value) in timeouts {
+            if value > MAX_TIMEOUT {
+                refuse(
+                    Setting::Key(key),
+                    ConfigError::Invalid(format!(
+                        "{flag} must be at most {}h",
+                        MAX_TIMEOUT.as_secs() / 3600
+                    )),
+                );
+            }
         }
         if self.workers == 0 || self.workers > MAX_WORKERS {
-            return Err(ConfigError::Invalid(format!(
-                "--workers must be 1 to {MAX_WORKERS}"
-            )));
+            refuse(
+                Setting::Key("workers"),
+                ConfigError::Invalid(format!("--workers must be 1 to {MAX_WORKERS}")),
+            );
         }
-        self.health
-            .validate()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let mut names: Vec<&str> = self.backends.iter().map(|b| b.name.as_str()).collect();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(ConfigError::Invalid(format!(
-                "two backends are named `{}`; names must differ",
-                pair[0]
-            )));
+        for (key, problem) in self.health.problems() {
+            refuse(Setting::Key(key), ConfigError::Invalid(problem.to_string()));
         }
-        Ok(())
+        if self.admin == Some(self.listen) && self.listen.port() != 0 {
+            refuse(
+                Setting::Key("admin"),
+                ConfigError::Invalid(format!(
+                    "--admin {} is also the --listen address",
+                    self.listen
+                )),
+            );
+        }
+        for (index, backend) in self.backends.iter().enumerate() {
+            if self.backends[..index]
+                .iter()
+                .any(|b| b.name == backend.name)
+            {
+                refuse(
+                    Setting::Backend(index),
+                    ConfigError::Invalid(format!(
+                        "two backends are named `{}`; names must differ",
+                        backend.name
+                    )),
+                );
+            }
+        }
+        found
     }
+}
+
+/// What a configuration problem is about, so that it can be pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// A setting by its config-file key (`connect_timeout`, `health.interval`).
+    Key(&'static str),
+    /// The list of backends as a whole.
+    Backends,
+    /// One backend, by its place in the list.
+    Backend(usize),
 }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod backend;
 pub mod backends;
 pub mod config;
+pub mod handover;
 pub mod health;
 pub mod http;
 pub mod pool;

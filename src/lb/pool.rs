@@ -302,6 +302,7 @@ impl BackendPool {
             .or_else(|| self.choose(now, tried, key, false))?;
         let member = &mut self.members[backend];
         member.stats.active += 1;
+        member.stats.max_active = member.stats.max_active.max(member.stats.active);
         Some(Pick {
             backend,
             started: now,

@@ -3,6 +3,8 @@
 //! main thread turning signals into shutdowns and reloads.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 
@@ -13,6 +15,7 @@ use super::access_log::AccessLog;
 use super::admin::{AdminCommand, AdminHub, AdminServer};
 use super::backends::Backends;
 use super::config::MAX_DRAIN_TIMEOUT;
+use super::handover::{HandoverServer, Inherited, Offer};
 use super::worker::WorkerLink;
 use super::{LbConfig, LbError, Mode, http, tcp};
 use crate::reactor::{self, Context, ListenOptions, Reactor, Readiness, Service, TimerId, Token};
@@ -71,11 +74,20 @@ pub struct Balancer {
     admin_addr: Option<SocketAddr>,
     config: LbConfig,
     signals: Signals,
+    /// Copies of the listeners (clients, then admin), for a handover.
+    listener_fds: Vec<OwnedFd>,
+    upgrade_socket: Option<PathBuf>,
 }
 
 impl Balancer {
     /// Validates `config`, binds the listeners and prepares the event loops.
     pub fn bind(config: LbConfig) -> Result<Self, LbError> {
+        Self::bind_inherited(config, None)
+    }
+
+    /// As [`Balancer::bind`], but on the listeners a running balancer handed
+    /// over (one per worker, see [`super::handover`]) when there are some.
+    pub fn bind_inherited(config: LbConfig, inherited: Option<Inherited>) -> Result<Self, LbError> {
         config.validate().map_err(LbError::Config)?;
         // Caught from here on: a signal sent as soon as the address is known
         // stops the balancer gracefully instead of killing it.
@@ -86,19 +98,37 @@ impl Balancer {
             ..ListenOptions::default()
         };
         let bind_error = |addr, source| LbError::Bind { addr, source };
-        let first =
-            reactor::listen(config.listen, options).map_err(|e| bind_error(config.listen, e))?;
+        let (mut taken, admin_taken) = match inherited {
+            Some(inherited) => {
+                let clients = inherited
+                    .clients
+                    .into_iter()
+                    .map(listener_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                (clients, inherited.admin.map(listener_of).transpose()?)
+            }
+            None => (Vec::new(), None),
+        };
+        taken.reverse();
+        let first = match taken.pop() {
+            Some(listener) => listener,
+            None => {
+                reactor::listen(config.listen, options).map_err(|e| bind_error(config.listen, e))?
+            }
+        };
         let local_addr = first.local_addr()?;
+        let mut listener_fds = Vec::with_capacity(count + 1);
         let hub = AdminHub::new(count);
         let mut workers = Vec::with_capacity(count);
         let mut listener = Some(first);
         for id in 0..count {
-            let listener = match listener.take() {
+            let listener = match listener.take().or_else(|| taken.pop()) {
                 Some(listener) => listener,
                 None => {
                     reactor::listen(local_addr, options).map_err(|e| bind_error(local_addr, e))?
                 }
             };
+            listener_fds.push(listener.as_fd().try_clone_to_owned()?);
             let mut reactor = Reactor::new()?;
             // The service ends its drain after the configured (and reloadable)
             // drain timeout; the reactor's bound is only a backstop.
@@ -130,14 +160,24 @@ impl Balancer {
             };
             workers.push(Worker { reactor, service });
         }
-        let (admin, admin_addr) = match config.admin {
-            Some(addr) => {
+        let (admin, admin_addr) = match (config.admin, admin_taken) {
+            (Some(_), Some(listener)) => {
                 let reactor = Reactor::new()?;
-                let (server, bound) = AdminServer::bind(&reactor, addr, Arc::clone(&hub))
-                    .map_err(|e| bind_error(addr, e))?;
+                listener_fds.push(listener.as_fd().try_clone_to_owned()?);
+                let (server, bound) =
+                    AdminServer::on_listener(&reactor, listener, Arc::clone(&hub))?;
                 (Some((reactor, server)), Some(bound))
             }
-            None => (None, None),
+            (Some(addr), None) => {
+                let reactor = Reactor::new()?;
+                let listener = reactor::listen(addr, reactor::ListenOptions::default())
+                    .map_err(|e| bind_error(addr, e))?;
+                listener_fds.push(listener.as_fd().try_clone_to_owned()?);
+                let (server, bound) =
+                    AdminServer::on_listener(&reactor, listener, Arc::clone(&hub))?;
+                (Some((reactor, server)), Some(bound))
+            }
+            (None, _) => (None, None),
         };
         Ok(Self {
             workers,
@@ -147,7 +187,15 @@ impl Balancer {
             admin_addr,
             config,
             signals,
+            listener_fds,
+            upgrade_socket: None,
         })
+    }
+
+    /// Answers upgrades on the Unix socket `path`: a new balancer started
+    /// with the same path takes the listeners over, then this one drains.
+    pub fn serve_upgrades(&mut self, path: PathBuf) {
+        self.upgrade_socket = Some(path);
     }
 
     /// The address clients connect to (the real port when 0 was asked).
@@ -167,6 +215,33 @@ impl Balancer {
         let mut signals = self.signals;
         let mut handles: Vec<reactor::Handle> =
             self.workers.iter().map(|w| w.reactor.handle()).collect();
+        if let Some((reactor, _)) = &self.admin {
+            handles.push(reactor.handle());
+        }
+        let upgrades = match self.upgrade_socket {
+            Some(path) => {
+                let offer = Offer {
+                    workers: self.workers.len(),
+                    admin: self.admin.is_some(),
+                    listen: self.local_addr,
+                };
+                Some(
+                    HandoverServer::start(path.clone(), offer, self.listener_fds, handles.clone())
+                        .map_err(|e| {
+                            LbError::Io(std::io::Error::new(
+                                e.kind(),
+                                format!("upgrade socket {}: {e}", path.display()),
+                            ))
+                        })?,
+                )
+            }
+            None => {
+                // Without upgrades the copies have no use, and would keep
+                // the port open through a drain.
+                drop(self.listener_fds);
+                None
+            }
+        };
         let mut threads = Vec::new();
         for (id, mut worker) in self.workers.into_iter().enumerate() {
             let thread = thread::Builder::new()
@@ -175,14 +250,11 @@ impl Balancer {
             threads.push(thread);
         }
         let admin_thread = match self.admin {
-            Some((mut reactor, mut server)) => {
-                handles.push(reactor.handle());
-                Some(
-                    thread::Builder::new()
-                        .name("admin".into())
-                        .spawn(move || reactor.run(&mut server))?,
-                )
-            }
+            Some((mut reactor, mut server)) => Some(
+                thread::Builder::new()
+                    .name("admin".into())
+                    .spawn(move || reactor.run(&mut server))?,
+            ),
             None => None,
         };
         // Ends the signal loop once every worker has stopped for any reason.
@@ -218,6 +290,9 @@ impl Balancer {
                 },
                 _ => {
                     info!("stopping: finishing work in flight (a second signal stops at once)");
+                    if let Some(upgrades) = &upgrades {
+                        upgrades.stop();
+                    }
                     for handle in &handles {
                         handle.shutdown();
                     }
@@ -231,6 +306,9 @@ impl Balancer {
         if let Some(admin) = admin_thread {
             let _ = admin.join();
         }
+        if let Some(upgrades) = upgrades {
+            upgrades.stop();
+        }
         for outcome in outcomes {
             match outcome {
                 Ok(Ok(())) => {}
@@ -240,4 +318,11 @@ impl Balancer {
         }
         Ok(())
     }
+}
+
+/// A listener passed from another process, made ready for the reactor.
+fn listener_of(fd: OwnedFd) -> std::io::Result<reactor::TcpListener> {
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    Ok(reactor::TcpListener::from_std(listener))
 }

@@ -20,7 +20,7 @@ pub struct Traffic {
 }
 
 /// One backend's line in the stats.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct BackendSnapshot {
     /// The configured name.
     pub name: String,
@@ -32,12 +32,22 @@ pub struct BackendSnapshot {
     /// When the passive backoff ends (RFC 3339, UTC), while there is one.
     #[serde(serialize_with = "rfc3339_or_null")]
     pub backoff_until: Option<SystemTime>,
+    /// Since when the backend has been in `state` (RFC 3339, UTC), as the
+    /// admin port saw it change (to about a second).
+    #[serde(serialize_with = "rfc3339_or_null")]
+    pub state_since: Option<SystemTime>,
+    /// The last active check, in HAProxy's `LastChk` words (`L7OK 200 in 1 ms`).
+    pub last_check: Option<String>,
+    /// The agent's last word (`agent up`), or why it was not heard.
+    pub agent: Option<String>,
     /// Failed connects since the last success.
     pub consecutive_failures: u32,
     /// The weight in effect.
     pub weight: u32,
     /// Connections or requests in flight.
     pub active: u64,
+    /// The most in flight at once since start (summed over workers).
+    pub max_active: u64,
     /// Finished connections or requests.
     pub requests: u64,
     /// Failed connects.
@@ -93,6 +103,7 @@ impl Snapshot {
                 match total.backends.iter_mut().find(|b| b.name == backend.name) {
                     Some(sum) => {
                         sum.active += backend.active;
+                        sum.max_active += backend.max_active;
                         sum.requests += backend.requests;
                         sum.failures += backend.failures;
                         sum.bytes_in += backend.bytes_in;
@@ -211,9 +222,13 @@ mod tests {
             address: "127.0.0.1:1".into(),
             state: "up".into(),
             backoff_until: None,
+            state_since: None,
+            last_check: None,
+            agent: None,
             consecutive_failures: 0,
             weight: 1,
             active: 1,
+            max_active: 2,
             requests,
             failures: 0,
             p50_ms: None,

@@ -7,11 +7,12 @@
 
 mod render;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use slab::Slab;
 
@@ -26,6 +27,8 @@ use crate::reactor::{
 pub enum AdminCommand {
     /// Take the named backend out of rotation; its in-flight work finishes.
     Drain(String),
+    /// Take the named backend out for maintenance; its in-flight work finishes.
+    Maint(String),
     /// Put the named backend back into rotation.
     Ready(String),
     /// Switch to a reloaded configuration (backends, weights, strategy).
@@ -36,6 +39,8 @@ pub enum AdminCommand {
 #[derive(Default)]
 pub struct AdminHub {
     snapshots: Mutex<Vec<Snapshot>>,
+    /// Each backend's last seen state and since when, by name.
+    states: Mutex<HashMap<String, (String, SystemTime)>>,
     workers: Mutex<Vec<(Sender<AdminCommand>, reactor::Handle)>>,
 }
 
@@ -44,6 +49,7 @@ impl AdminHub {
     pub fn new(workers: usize) -> Arc<Self> {
         Arc::new(Self {
             snapshots: Mutex::new(vec![Snapshot::default(); workers]),
+            states: Mutex::new(HashMap::new()),
             workers: Mutex::new(Vec::new()),
         })
     }
@@ -67,6 +73,24 @@ impl AdminHub {
         if let Some(slot) = snapshots.get_mut(worker) {
             *slot = snapshot;
         }
+        // Noted on every publish (about once a second per worker), so that
+        // a change is timed when it happens, not when someone looks.
+        let now = SystemTime::now();
+        self.note_states(&mut Snapshot::sum(&snapshots).settled(now), now);
+    }
+
+    /// Sets each backend's `state_since`, noting changes of state at `now`.
+    fn note_states(&self, total: &mut Snapshot, now: SystemTime) {
+        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
+        for backend in &mut total.backends {
+            let seen = states
+                .entry(backend.name.clone())
+                .or_insert_with(|| (backend.state.clone(), now));
+            if seen.0 != backend.state {
+                *seen = (backend.state.clone(), now);
+            }
+            backend.state_since = Some(seen.1);
+        }
     }
 
     /// The sum of every worker's latest snapshot, as of now.
@@ -75,7 +99,11 @@ impl AdminHub {
             .snapshots
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Snapshot::sum(&snapshots).settled(std::time::SystemTime::now())
+        let now = SystemTime::now();
+        let mut total = Snapshot::sum(&snapshots).settled(now);
+        drop(snapshots);
+        self.note_states(&mut total, now);
+        total
     }
 
     /// Sends a command to every worker and wakes them.
@@ -117,7 +145,16 @@ impl AdminServer {
         addr: SocketAddr,
         hub: Arc<AdminHub>,
     ) -> io::Result<(Self, SocketAddr)> {
-        let mut listener = reactor::listen(addr, reactor::ListenOptions::default())?;
+        let listener = reactor::listen(addr, reactor::ListenOptions::default())?;
+        Self::on_listener(reactor, listener, hub)
+    }
+
+    /// Serves on an already bound `listener` (one taken over in an upgrade).
+    pub fn on_listener(
+        reactor: &reactor::Reactor,
+        mut listener: TcpListener,
+        hub: Arc<AdminHub>,
+    ) -> io::Result<(Self, SocketAddr)> {
         let local = listener.local_addr()?;
         reactor
             .registry()
@@ -222,7 +259,11 @@ fn answer(hub: &AdminHub, method: &str, target: &str) -> Vec<u8> {
         ("POST", path) if path.starts_with("/backends/") => {
             let rest = &path["/backends/".len()..];
             let Some((name, action)) = rest.rsplit_once('/') else {
-                return respond(404, "text/plain", "use /backends/NAME/drain or /ready\n");
+                return respond(
+                    404,
+                    "text/plain",
+                    "use /backends/NAME/drain, /maint or /ready\n",
+                );
             };
             let known = hub.total().backends.iter().any(|b| b.name == name);
             if !known {
@@ -233,11 +274,23 @@ fn answer(hub: &AdminHub, method: &str, target: &str) -> Vec<u8> {
                     hub.send(&AdminCommand::Drain(name.to_string()));
                     respond(200, "text/plain", &format!("backend {name} draining\n"))
                 }
+                "maint" => {
+                    hub.send(&AdminCommand::Maint(name.to_string()));
+                    respond(
+                        200,
+                        "text/plain",
+                        &format!("backend {name} in maintenance\n"),
+                    )
+                }
                 "ready" => {
                     hub.send(&AdminCommand::Ready(name.to_string()));
                     respond(200, "text/plain", &format!("backend {name} ready\n"))
                 }
-                _ => respond(404, "text/plain", "use /backends/NAME/drain or /ready\n"),
+                _ => respond(
+                    404,
+                    "text/plain",
+                    "use /backends/NAME/drain, /maint or /ready\n",
+                ),
             }
         }
         (_, "/stats" | "/metrics" | "/") => respond(405, "text/plain", "use GET\n"),
@@ -282,6 +335,52 @@ mod tests {
         let hub = AdminHub::new(1);
         let reply = String::from_utf8(answer(&hub, "POST", "/backends/nope/drain")).unwrap();
         assert!(reply.starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn a_backend_state_is_timed_from_when_it_changed() {
+        use crate::lb::stats::BackendSnapshot;
+        let hub = AdminHub::new(1);
+        let with_state = |state: &str| Snapshot {
+            backends: vec![BackendSnapshot {
+                name: "a".into(),
+                state: state.into(),
+                ..BackendSnapshot::default()
+            }],
+            ..Snapshot::default()
+        };
+        hub.publish(0, with_state("up"));
+        let first = hub.total().backends[0].state_since.unwrap();
+        hub.publish(0, with_state("up"));
+        assert_eq!(
+            hub.total().backends[0].state_since,
+            Some(first),
+            "unchanged"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        hub.publish(0, with_state("drain"));
+        let changed = hub.total().backends[0].state_since.unwrap();
+        assert!(changed > first, "a change restarts the clock");
+    }
+
+    #[test]
+    fn maint_reaches_the_workers_and_unknown_names_are_refused() {
+        let hub = AdminHub::new(1);
+        let reactor = reactor::Reactor::new().unwrap();
+        let inbox = hub.attach(reactor.handle());
+        hub.publish(0, {
+            let mut snapshot = Snapshot::default();
+            snapshot.backends.push(crate::lb::stats::BackendSnapshot {
+                name: "a".into(),
+                ..Default::default()
+            });
+            snapshot
+        });
+        let reply = String::from_utf8(answer(&hub, "POST", "/backends/a/maint")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(matches!(inbox.try_recv(), Ok(AdminCommand::Maint(name)) if name == "a"));
+        let reply = String::from_utf8(answer(&hub, "POST", "/backends/b/maint")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
     }
 
     #[test]

@@ -133,53 +133,72 @@ fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
 }
 
-/// `GET /`: a small page with the same table, refreshing itself.
+/// The stats page's script: polls `/stats` and redraws the table in place
+/// (no reload), works out each backend's request rate from two polls, and
+/// sends the drain, ready and maintenance commands.
+const PAGE_SCRIPT: &str = include_str!("page.js");
+/// The stats page's style: compact rows, so that fifty backends fit a screen.
+const PAGE_STYLE: &str = include_str!("page.css");
+
+/// `GET /`: the live stats page: the table as of now, redrawn every
+/// [`PAGE_REFRESH_MS`] from `/stats`.
 pub fn html(snapshot: &Snapshot) -> String {
+    let now = std::time::SystemTime::now();
     let mut rows = String::new();
     for b in &snapshot.backends {
-        let color = match b.state.as_str() {
-            "up" => "#c8f7c5",
-            "drain" | "maint" => "#fdf2c0",
-            BACKOFF => "#fcd9b0",
-            _ => "#f7c5c5",
-        };
         let state = match (b.backoff_until, b.state.as_str()) {
             (Some(until), BACKOFF) => format!("backoff until {}", rfc3339(until)),
             (Some(until), other) => format!("{other}, backoff until {}", rfc3339(until)),
             (None, other) => other.to_string(),
         };
+        let since = b
+            .state_since
+            .and_then(|since| now.duration_since(since).ok())
+            .map_or_else(|| "-".to_string(), |d| format!("{}s", d.as_secs()));
+        let name = escape_html(&b.name);
         let _ = writeln!(
             rows,
-            "<tr style=\"background:{color}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&b.name),
+            "<tr data-backend=\"{name}\" class=\"{}\"><td class=\"name\">{name}</td><td>{}</td>\
+             <td class=\"state\">{}</td><td class=\"since\">{since}</td><td class=\"check\">{}</td>\
+             <td class=\"agent\">{}</td><td>{}</td><td class=\"active\">{}</td><td class=\"max\">{}</td>\
+             <td class=\"rate\">-</td><td class=\"requests\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"actions\"></td></tr>",
+            escape_html(&b.state),
             escape_html(&b.address),
             escape_html(&state),
+            escape_html(b.last_check.as_deref().unwrap_or("-")),
+            escape_html(b.agent.as_deref().unwrap_or("-")),
             b.weight,
             b.active,
+            b.max_active,
             b.requests,
             b.failures,
             ms(b.p50_ms),
             ms(b.p99_ms),
-            b.bytes_in,
-            b.bytes_out,
         );
     }
     format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-<title>distloop stats</title><style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
-td,th{{border:1px solid #999;padding:4px 8px;text-align:right}}th{{background:#ddd}}</style></head>\n\
-<body><h1>distloop</h1><p>{} mode, {}, {} worker(s), {} client connection(s) open, {} accepted.</p>\n\
-<table><tr><th>backend</th><th>address</th><th>state</th><th>weight</th><th>active</th>\
-<th>requests</th><th>failures</th><th>p50 ms</th><th>p99 ms</th><th>bytes in</th><th>bytes out</th></tr>\n\
-{rows}</table><p><a href=\"/stats\">/stats</a> · <a href=\"/metrics\">/metrics</a></p></body></html>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>distloop stats</title>\
+<style>{PAGE_STYLE}</style></head>\n<body><h1>distloop</h1>\
+<p id=\"summary\">{} mode, {}, {} worker(s), {} client connection(s) open, {} accepted.</p>\
+<p id=\"status\" data-refreshes=\"0\">live: refreshed every {} s</p>\n\
+<table><thead><tr><th>backend</th><th>address</th><th>state</th><th>since</th>\
+<th>last check</th><th>agent</th><th>weight</th><th>active</th><th>max</th><th>req/s</th>\
+<th>requests</th><th>failures</th><th>p50 ms</th><th>p99 ms</th><th>set</th></tr></thead>\n\
+<tbody id=\"backends\">{rows}</tbody></table>\
+<p><a href=\"/stats\">/stats</a> · <a href=\"/metrics\">/metrics</a></p>\
+<script>const REFRESH_MS = {PAGE_REFRESH_MS};\n{PAGE_SCRIPT}</script></body></html>\n",
         escape_html(&snapshot.mode),
         escape_html(&snapshot.strategy),
         snapshot.workers,
         snapshot.clients,
         snapshot.accepted,
+        PAGE_REFRESH_MS / 1000,
     )
 }
+
+/// How often the stats page polls `/stats`, in milliseconds.
+pub const PAGE_REFRESH_MS: u64 = 2000;
 
 #[cfg(test)]
 mod tests {
@@ -199,9 +218,13 @@ mod tests {
                 address: "127.0.0.1:5000".into(),
                 state: "up".into(),
                 backoff_until: None,
+                state_since: None,
+                last_check: Some("L7OK 200 in 1 ms".into()),
+                agent: None,
                 consecutive_failures: 0,
                 weight: 2,
                 active: 1,
+                max_active: 4,
                 requests: 7,
                 failures: 1,
                 p50_ms: Some(1.5),
@@ -227,10 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn html_page_escapes_names_and_refreshes_itself() {
+    fn html_page_escapes_names_and_refreshes_in_place() {
         let page = html(&snapshot());
         assert!(page.contains("pi&lt;0&gt;"));
-        assert!(page.contains("http-equiv=\"refresh\""));
+        assert!(!page.contains("pi<0>"), "names are escaped");
+        assert!(!page.contains("http-equiv"), "no full reload");
+        assert!(page.contains("fetch(\"/stats\""));
+        assert!(page.contains("<td class=\"check\">L7OK 200 in 1 ms</td>"));
+        assert!(page.contains("<td class=\"max\">4</td>"));
     }
 
     #[test]

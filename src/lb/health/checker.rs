@@ -376,9 +376,15 @@ impl HealthChecker {
         out: &mut Vec<HealthEvent>,
     ) {
         let tracked = &mut self.backends[index];
-        let failure = match end {
-            ProbeEnd::Passed => None,
-            ProbeEnd::Failed(failure) => Some(failure),
+        let (failure, status) = match end {
+            ProbeEnd::Passed(status) => (None, status),
+            ProbeEnd::Failed(failure) => {
+                let status = match failure {
+                    CheckFailure::Status(status) => Some(status),
+                    _ => None,
+                };
+                (Some(failure), status)
+            }
             ProbeEnd::AgentReply(_) => unreachable!("an agent reply on the health slot"),
         };
         let Some(health) = tracked.health.as_mut() else {
@@ -402,6 +408,7 @@ impl HealthChecker {
             at: now,
             took,
             failure,
+            status,
         });
     }
 
@@ -422,7 +429,7 @@ impl HealthChecker {
                 tracked.view.agent_error = Some(failure.to_string());
                 return;
             }
-            ProbeEnd::Passed => unreachable!("a pass on the agent slot"),
+            ProbeEnd::Passed(_) => unreachable!("a pass on the agent slot"),
         };
         let words = match parse_agent_reply(&line) {
             Ok(words) => words,

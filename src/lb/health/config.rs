@@ -105,19 +105,31 @@ pub fn default_timeout(interval: Duration) -> Duration {
 impl HealthConfig {
     /// Checks the values a command line or a config file may get wrong.
     pub fn validate(&self) -> Result<(), HealthConfigError> {
+        match self.problems().into_iter().next() {
+            Some((_, problem)) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every value out of range, each with its config-file key (`health.rise`).
+    pub fn problems(&self) -> Vec<(&'static str, HealthConfigError)> {
+        let mut found = Vec::new();
         if self.interval < MIN_INTERVAL {
-            return Err(HealthConfigError::IntervalTooShort(self.interval));
+            found.push((
+                "health.interval",
+                HealthConfigError::IntervalTooShort(self.interval),
+            ));
         }
         if self.timeout.is_zero() {
-            return Err(HealthConfigError::ZeroTimeout);
+            found.push(("health.timeout", HealthConfigError::ZeroTimeout));
         }
         if self.rise == 0 {
-            return Err(HealthConfigError::ZeroCount("rise"));
+            found.push(("health.rise", HealthConfigError::ZeroCount("rise")));
         }
         if self.fall == 0 {
-            return Err(HealthConfigError::ZeroCount("fall"));
+            found.push(("health.fall", HealthConfigError::ZeroCount("fall")));
         }
-        Ok(())
+        found
     }
 }
 

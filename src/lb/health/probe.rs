@@ -28,8 +28,8 @@ pub(super) enum ProbeGoal {
 /// How a probe ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ProbeEnd {
-    /// A TCP or HTTP check passed.
-    Passed,
+    /// A TCP check (no status) or an HTTP check (its status) passed.
+    Passed(Option<u16>),
     /// The check failed, or the agent could not be heard.
     Failed(CheckFailure),
     /// The agent's line, without its line end.
@@ -79,7 +79,7 @@ impl Probe {
             }
         }
         match &mut self.goal {
-            ProbeGoal::Connect => return Ok(Some(ProbeEnd::Passed)),
+            ProbeGoal::Connect => return Ok(Some(ProbeEnd::Passed(None))),
             ProbeGoal::Http { request, sent } => {
                 while *sent < request.len() {
                     match self.stream.write(&request[*sent..]) {
@@ -105,9 +105,9 @@ impl Probe {
         let bytes = self.answer.as_slice();
         let closed = stop == ReadStop::Eof;
         match self.goal {
-            ProbeGoal::Connect => Some(ProbeEnd::Passed),
+            ProbeGoal::Connect => Some(ProbeEnd::Passed(None)),
             ProbeGoal::Http { .. } => match evaluate_response(bytes) {
-                HttpVerdict::Pass(_) => Some(ProbeEnd::Passed),
+                HttpVerdict::Pass(status) => Some(ProbeEnd::Passed(Some(status))),
                 HttpVerdict::Fail(status) => Some(ProbeEnd::Failed(CheckFailure::Status(status))),
                 HttpVerdict::Invalid => Some(ProbeEnd::Failed(CheckFailure::Invalid)),
                 HttpVerdict::Partial if closed => Some(ProbeEnd::Failed(CheckFailure::Closed)),

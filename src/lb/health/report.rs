@@ -35,6 +35,36 @@ pub struct CheckRecord {
     pub took: Duration,
     /// `None` when it passed, else why it failed.
     pub failure: Option<CheckFailure>,
+    /// The HTTP status, when an HTTP check got one.
+    pub status: Option<u16>,
+}
+
+impl CheckRecord {
+    /// The result in HAProxy's `LastChk` words: `L7OK 200 in 1 ms`,
+    /// `L4OK in 0 ms`, `L4CON refused`, `L7STS 503 in 2 ms`, `L4TOUT in 1000 ms`.
+    pub fn summary(&self) -> String {
+        let took = format!("in {} ms", self.took.as_millis());
+        match (&self.failure, self.status) {
+            (None, Some(status)) => format!("L7OK {status} {took}"),
+            (None, None) => format!("L4OK {took}"),
+            (Some(CheckFailure::Status(status)), _) => format!("L7STS {status} {took}"),
+            (Some(CheckFailure::Connect(why)), _) => format!("L4CON {}", short_reason(why)),
+            (Some(CheckFailure::Timeout), _) => format!("L4TOUT {took}"),
+            (Some(CheckFailure::Io(why)), _) => format!("SOCKERR {}", short_reason(why)),
+            (Some(CheckFailure::Closed), _) => format!("L7RSP closed {took}"),
+            (Some(CheckFailure::Invalid), _) => format!("L7RSP malformed {took}"),
+        }
+    }
+}
+
+/// `Connection refused (os error 111)` as `refused`, as HAProxy puts it.
+fn short_reason(why: &str) -> String {
+    let plain = why.split(" (os error").next().unwrap_or(why);
+    match plain {
+        "Connection refused" => "refused".to_string(),
+        "Connection reset by peer" => "reset".to_string(),
+        other => other.to_lowercase(),
+    }
 }
 
 /// What the agent last asked for about the weight.
@@ -128,6 +158,33 @@ pub(super) fn apply_agent_words(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_results_read_as_haproxy_last_chk() {
+        let record = |failure, status| CheckRecord {
+            at: Instant::now(),
+            took: Duration::from_millis(3),
+            failure,
+            status,
+        };
+        let refused = CheckFailure::Connect("Connection refused (os error 111)".into());
+        for (check, words) in [
+            (record(None, Some(200)), "L7OK 200 in 3 ms"),
+            (record(None, None), "L4OK in 3 ms"),
+            (record(Some(refused), None), "L4CON refused"),
+            (
+                record(Some(CheckFailure::Status(503)), Some(503)),
+                "L7STS 503 in 3 ms",
+            ),
+            (record(Some(CheckFailure::Timeout), None), "L4TOUT in 3 ms"),
+            (
+                record(Some(CheckFailure::Invalid), None),
+                "L7RSP malformed in 3 ms",
+            ),
+        ] {
+            assert_eq!(check.summary(), words);
+        }
+    }
 
     #[test]
     fn new_work_is_refused_by_any_one_signal() {

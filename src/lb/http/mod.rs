@@ -457,10 +457,15 @@ impl Service for HttpBalancer {
         self.backends.stop(ctx);
         ctx.set_timer_after(self.config.drain_timeout, TIMER_DRAIN);
         // Idle keep-alive clients have nothing in flight: let them go now.
+        // A client accepted but not yet heard from gets its first request
+        // served (within the head timeout): it connected while this process
+        // was still accepting, which matters in an upgrade.
         let idle: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| matches!(c.phase, Phase::ReadingHead) && c.io.inbuf.is_empty())
+            .filter(|(_, c)| {
+                matches!(c.phase, Phase::ReadingHead) && c.io.inbuf.is_empty() && c.served > 0
+            })
             .map(|(k, _)| k)
             .collect();
         for ck in idle {

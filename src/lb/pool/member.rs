@@ -44,6 +44,8 @@ impl fmt::Display for BackendState {
 pub struct BackendStats {
     /// Connections (requests, in HTTP mode) picked and not yet finished.
     pub active: u32,
+    /// The most `active` has been since start.
+    pub max_active: u32,
     /// Finished picks with a measured duration.
     pub completed: u64,
     /// Sum of the measured durations.

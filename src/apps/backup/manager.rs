@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use super::catalogue::Catalogue;
 use super::name::check_name;
 use super::repair::RepairPlanner;
-use super::serve::{Stopper, refuse, serve};
+use super::serve::{Stopper, accept_request, serve};
 use super::servers::ServerTable;
-use super::wire::{Connection, FileEntry, Reply, Request, is_sha256_hex, parse_head, read_head};
-use crate::{debug, info, warn};
+use super::wire::{FileEntry, Reply, Request, is_sha256_hex};
+use crate::{debug, info};
 
 /// How the manager runs.
 #[derive(Debug, Clone)]
@@ -97,20 +97,8 @@ fn handle_connection(
     config: &ManagerConfig,
     state: &Mutex<ManagerState>,
 ) {
-    let Ok(mut connection) = Connection::wrap(stream, peer.to_string()) else {
+    let Some((mut connection, request)) = accept_request(stream, peer, "backup manager") else {
         return;
-    };
-    let request = match read_head(&mut connection.reader).and_then(|head| match head {
-        Some(head) => parse_head::<Request>(&head).map(Some),
-        None => Ok(None),
-    }) {
-        Ok(Some(request)) => request,
-        Ok(None) => return,
-        Err(e) => {
-            warn!("backup manager: {peer}: {e}");
-            refuse(&mut connection.writer, e);
-            return;
-        }
     };
     let reply = match answer(request, config, state, Instant::now()) {
         Ok(reply) => reply,

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::wire::{Reply, write_head};
+use super::wire::{Connection, Reply, Request, parse_head, read_head, write_head};
+use crate::warn;
 
 /// Connections served at once; one more is answered "busy" and closed.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -120,4 +121,28 @@ pub fn refuse(stream: &mut impl Write, error: impl std::fmt::Display) {
         },
     );
     let _ = stream.flush();
+}
+
+/// Wraps a new connection and reads its request. `None` when the peer
+/// closed before sending one, or sent one that does not parse: that one is
+/// answered with the error (and logged under `who`) before the close.
+pub fn accept_request(
+    stream: TcpStream,
+    peer: SocketAddr,
+    who: &str,
+) -> Option<(Connection, Request)> {
+    let mut connection = Connection::wrap(stream, peer.to_string()).ok()?;
+    let request = read_head(&mut connection.reader).and_then(|head| match head {
+        Some(head) => parse_head::<Request>(&head).map(Some),
+        None => Ok(None),
+    });
+    match request {
+        Ok(Some(request)) => Some((connection, request)),
+        Ok(None) => None,
+        Err(e) => {
+            warn!("{who}: {peer}: {e}");
+            refuse(&mut connection.writer, e);
+            None
+        }
+    }
 }

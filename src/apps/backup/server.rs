@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::serve::{Stopper, refuse, serve};
+use super::serve::{Stopper, accept_request, refuse, serve};
 use super::store::{Store, StoreError};
 use super::wire::{
     BODY_CHUNK_BYTES, Connection, Reply, Request, Task, Trailer, WireError, call, copy_body,
@@ -190,20 +190,10 @@ fn scrubs(store: &Store, config: &ServerConfig, stopper: &Stopper) {
 }
 
 fn handle_connection(stream: TcpStream, peer: SocketAddr, store: &Store, me: &str) {
-    let Ok(mut connection) = Connection::wrap(stream, peer.to_string()) else {
+    let Some((mut connection, request)) =
+        accept_request(stream, peer, &format!("backup server {me}"))
+    else {
         return;
-    };
-    let request = match read_head(&mut connection.reader).and_then(|head| match head {
-        Some(head) => parse_head::<Request>(&head).map(Some),
-        None => Ok(None),
-    }) {
-        Ok(Some(request)) => request,
-        Ok(None) => return,
-        Err(e) => {
-            warn!("backup server {me}: {peer}: {e}");
-            refuse(&mut connection.writer, e);
-            return;
-        }
     };
     let result = match request {
         Request::Store { size, forward } => receive(&mut connection, store, me, size, &forward),

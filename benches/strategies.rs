@@ -1,13 +1,36 @@
 //! Criterion benches of the balancing core: one pick plus its finish, for
-//! every strategy, with 4, 64 and 1024 backends of weights 1 to 4.
+//! every strategy, with 4, 64, 1024 and 10,000 backends of weights 1 to 4, and
+//! a mixed pool of 10,000 where a quarter are down and an eighth draining.
+//! Half as many picks as backends stay open, so that the load-aware
+//! strategies have something to compare.
 
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use distloop::lb::pool::hash_key;
+use distloop::lb::pool::{BackendState, hash_key};
 use distloop::lb::{BackendPool, Strategy};
 
-const POOL_SIZES: [usize; 3] = [4, 64, 1024];
+/// Pool sizes with every backend up.
+const POOL_SIZES: [usize; 4] = [4, 64, 1024, 10_000];
+/// Size of the mixed pool.
+const MIXED_SIZE: usize = 10_000;
+
+/// A pool of `size` backends of weights 1 to 4; with `mixed`, every fourth
+/// is down and every eighth (another one) draining.
+fn pool_of(size: usize, strategy: Strategy, mixed: bool) -> BackendPool {
+    let weights: Vec<u16> = (0..size).map(|i| 1 + (i % 4) as u16).collect();
+    let mut pool = BackendPool::from_weights(&weights, strategy);
+    if mixed {
+        for i in 0..size {
+            match i % 8 {
+                1 | 5 => pool.set_state(i, BackendState::Down),
+                2 => pool.set_state(i, BackendState::Drain),
+                _ => {}
+            }
+        }
+    }
+    pool
+}
 
 fn pick_and_finish(c: &mut Criterion) {
     let mut group = c.benchmark_group("pick_finish");
@@ -15,17 +38,20 @@ fn pick_and_finish(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(800));
+    let cases = POOL_SIZES
+        .iter()
+        .map(|&size| (size, false, size.to_string()))
+        .chain([(MIXED_SIZE, true, "mixed".to_string())]);
+    let cases: Vec<_> = cases.collect();
     for strategy in Strategy::ALL {
-        for size in POOL_SIZES {
-            let weights: Vec<u16> = (0..size).map(|i| 1 + (i % 4) as u16).collect();
-            let mut pool = BackendPool::from_weights(&weights, strategy);
-            // Some work in flight, so that the load-aware strategies compare.
+        for (size, mixed, label) in &cases {
+            let mut pool = pool_of(*size, strategy, *mixed);
             let _open: Vec<_> = (0..size / 2)
                 .filter_map(|_| pool.pick(Instant::now(), &[], 0))
                 .collect();
             let mut now = Instant::now();
             let mut counter: u64 = 0;
-            group.bench_function(BenchmarkId::new(strategy.name(), size), |b| {
+            group.bench_function(BenchmarkId::new(strategy.name(), label), |b| {
                 b.iter(|| {
                     counter += 1;
                     now += Duration::from_micros(10);

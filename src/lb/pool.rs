@@ -14,9 +14,9 @@
 //! Only backends that are [`BackendState::Up`], have a non-zero effective
 //! weight and are under their connection cap get new picks. The pool keeps
 //! that set, and the strategy's index over it, up to date as backends change
-//! ([`upkeep`]), so that a pick costs about the same with 4 backends or
-//! 10,000 ([`choose_indexed`]); [`choose`] is the plain scan that defines
-//! each strategy's choice.
+//! (`pool/upkeep.rs`), so that a pick costs about the same with 4 backends
+//! or 10,000 (`pool/choose_indexed.rs`); `pool/choose.rs` is the plain scan
+//! that defines each strategy's choice.
 
 mod choose;
 mod choose_indexed;

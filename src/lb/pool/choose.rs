@@ -1,5 +1,8 @@
-//! Applying the pool's strategy to its backends: one pass over the
-//! candidates that the caller's filter lets through.
+//! Applying the pool's strategy to its backends by scanning them all: the
+//! definition of each strategy's choice. Picks go through the maintained
+//! index ([`super::choose_indexed`]) and fall back to this scan only when no
+//! backend outside a backoff is left (all are tried anyway), or for the rare
+//! retries the index does not cover; the tests compare the two.
 
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
@@ -124,12 +127,13 @@ fn rotate_from(start: usize, len: usize) -> impl Iterator<Item = usize> {
 
 /// Least-connections' measure `(active + 1) / weight`, compared exactly by
 /// cross-multiplying.
-struct PerWeight {
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PerWeight {
     load: u64,
     weight: u64,
 }
 
-fn per_weight(m: &Member) -> PerWeight {
+pub(super) fn per_weight(m: &Member) -> PerWeight {
     PerWeight {
         load: u64::from(m.stats.active) + 1,
         weight: u64::from(m.effective_weight).max(1),
@@ -142,8 +146,29 @@ impl PerWeight {
     }
 }
 
+impl Ord for PerWeight {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cmp_with(other)
+    }
+}
+
+impl PartialOrd for PerWeight {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Equal measures are equal, however they are made up (1/2 = 2/4).
+impl PartialEq for PerWeight {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for PerWeight {}
+
 /// Peak-EWMA's cost: latency estimate times (active + 1), in nanoseconds.
-fn ewma_cost(m: &Member, now: Instant) -> f64 {
+pub(super) fn ewma_cost(m: &Member, now: Instant) -> f64 {
     let active = m.stats.active;
     let rtt = m.ewma.nanos(now).unwrap_or(0.0);
     if rtt <= 0.0 && active > 0 {

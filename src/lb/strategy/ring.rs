@@ -19,7 +19,17 @@ pub const MAX_POINTS: usize = 1 << 18;
 #[derive(Debug, Clone, Default)]
 pub struct HashRing {
     points: Vec<(u64, u32)>,
+    /// The hash space cut into about as many slices as there are points, by
+    /// the top bits of a hash: `starts[s]` is the first point of slice `s`.
+    /// A lookup searches one slice (a point or two) instead of the whole
+    /// ring, which at 2^18 points is a cache miss per step.
+    starts: Vec<u32>,
+    /// Bits of a hash below its slice number.
+    shift: u32,
 }
+
+/// At most 2^20 slices (4 MiB of starts).
+const MAX_SLICE_BITS: u32 = 20;
 
 impl HashRing {
     /// A ring of `backends` given as (index, name, weight); weight 0 owns no point.
@@ -35,7 +45,22 @@ impl HashRing {
             }
         }
         points.sort_unstable();
-        Self { points }
+        let bits = points.len().max(1).ilog2().min(MAX_SLICE_BITS);
+        let shift = 64 - bits;
+        let slice_of = |hash: u64| hash.checked_shr(shift).unwrap_or(0);
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for slice in 0..=(1u64 << bits) {
+            while at < points.len() && slice_of(points[at].0) < slice {
+                at += 1;
+            }
+            starts.push(at as u32);
+        }
+        Self {
+            points,
+            starts,
+            shift,
+        }
     }
 
     /// True when no backend owns a point.
@@ -48,10 +73,20 @@ impl HashRing {
         self.points.len()
     }
 
+    /// Position of the first point `>= key` (`len` when there is none).
+    fn first_at_or_after(&self, key: u64) -> usize {
+        if self.points.is_empty() {
+            return 0;
+        }
+        let slice = key.checked_shr(self.shift).unwrap_or(0) as usize;
+        let (from, to) = (self.starts[slice] as usize, self.starts[slice + 1] as usize);
+        from + self.points[from..to].partition_point(|&(point, _)| point < key)
+    }
+
     /// Owners of the points from `key` onwards, round the ring once (an owner
     /// repeats once per point it has).
     pub fn walk(&self, key: u64) -> impl Iterator<Item = usize> + '_ {
-        let start = self.points.partition_point(|&(point, _)| point < key);
+        let start = self.first_at_or_after(key);
         self.points[start..]
             .iter()
             .chain(&self.points[..start])
@@ -70,6 +105,31 @@ mod tests {
         let b = ring.walk(0).filter(|&i| i == 1).count();
         assert_eq!(b, 3 * POINTS_PER_WEIGHT);
         assert!(ring.walk(0).all(|i| i != 2));
+    }
+
+    #[test]
+    fn the_sliced_lookup_finds_the_same_point_as_a_search_of_the_whole_ring() {
+        let mut rng = crate::lb::strategy::random::SplitMix64::new(4);
+        for backends in [1, 2, 7, 300] {
+            let names: Vec<String> = (0..backends).map(|i| format!("b{i}")).collect();
+            let ring = HashRing::new(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (i, n.as_str(), 1 + (i % 3) as u16)),
+            );
+            let mut keys: Vec<u64> = (0..2000).map(|_| rng.next_u64()).collect();
+            keys.extend([0, u64::MAX]);
+            keys.extend(ring.points.iter().map(|&(p, _)| p));
+            for key in keys {
+                let want = ring.points.partition_point(|&(point, _)| point < key);
+                assert_eq!(
+                    ring.first_at_or_after(key),
+                    want,
+                    "{backends} backends, key {key}"
+                );
+            }
+        }
     }
 
     #[test]

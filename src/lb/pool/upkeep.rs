@@ -1,0 +1,214 @@
+//! Keeping the pool's view of who may take a pick up to date.
+//!
+//! A backend is *eligible* when it is up, has a non-zero effective weight, is
+//! under its connection cap and is not sitting out a passive-check backoff.
+//! The pool holds the eligible backends in an [`EligibleSet`] and, for the
+//! strategy in use, an index over them (a tournament tree of keys, a draw
+//! list, the smooth order). Every call that changes a backend's state,
+//! weight, load, cap or counters ends with [`BackendPool::refresh`] of that
+//! backend, O(log N); a reload or a change of strategy rebuilds it all, O(N).
+//! A pick then reads the index instead of scanning the backends.
+
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+use super::BackendPool;
+use super::choose::{PerWeight, UNREPORTED_LOAD, per_weight};
+use super::draw::{UniformDraw, WeightedDraw};
+use super::eligible::EligibleSet;
+use super::tournament::Tournament;
+use crate::lb::strategy::Strategy;
+use crate::lb::strategy::smooth::SmoothOrder;
+
+/// The strategy's index over the eligible backends.
+#[derive(Debug, Clone)]
+pub(super) enum StrategyIndex {
+    /// n-to-1, round-robin, consistent-hash: the eligible set is enough.
+    Plain,
+    /// power-of-two, peak-ewma: uniform draws.
+    Uniform(UniformDraw),
+    /// random: draws in proportion to weight.
+    Weighted(Box<WeightedDraw>),
+    /// least-connections: `(active + 1) / weight`.
+    LeastConnections(Tournament<PerWeight>),
+    /// least-response-time: (mean duration, active).
+    LeastResponseTime(Tournament<(Duration, u32)>),
+    /// least-load: the reported load, or the assumed one.
+    LeastLoad(LoadIndex),
+    /// weighted-round-robin.
+    Smooth(SmoothOrder),
+}
+
+/// Least-load's index: the loads, and who has reported one (an unreported
+/// load counts as [`UNREPORTED_LOAD`] once any eligible backend reported).
+#[derive(Debug, Clone)]
+pub(super) struct LoadIndex {
+    pub tree: Tournament<u8>,
+    /// Per backend: eligible and reporting.
+    pub reporting: Vec<bool>,
+    pub reporters: usize,
+    /// The load assumed of the others, as the tree holds it.
+    pub unknown: u8,
+}
+
+impl StrategyIndex {
+    fn new(strategy: Strategy, len: usize) -> Self {
+        match strategy {
+            Strategy::NToOne | Strategy::RoundRobin | Strategy::ConsistentHash => Self::Plain,
+            Strategy::PowerOfTwo | Strategy::PeakEwma => Self::Uniform(UniformDraw::new(len)),
+            Strategy::Random => Self::Weighted(Box::new(WeightedDraw::new(len))),
+            Strategy::LeastConnections => Self::LeastConnections(Tournament::new(len)),
+            Strategy::LeastResponseTime => Self::LeastResponseTime(Tournament::new(len)),
+            Strategy::LeastLoad => Self::LeastLoad(LoadIndex {
+                tree: Tournament::new(len),
+                reporting: vec![false; len],
+                reporters: 0,
+                unknown: 0,
+            }),
+            Strategy::WeightedRoundRobin => Self::Smooth(SmoothOrder::new(len)),
+        }
+    }
+}
+
+impl BackendPool {
+    /// Rebuilds the eligible set and the strategy's index from the backends
+    /// (after a reload or a change of strategy).
+    pub(super) fn rebuild(&mut self) {
+        self.save_smooth_values();
+        let len = self.members.len();
+        self.eligible = EligibleSet::new(len);
+        self.index = StrategyIndex::new(self.strategy, len);
+        #[cfg(test)]
+        if self.scan_only {
+            self.index = StrategyIndex::Plain;
+        }
+        self.sits_out = self
+            .members
+            .iter()
+            .map(|m| m.stats.backoff_until.is_some())
+            .collect();
+        self.sitting_out = self.sits_out.iter().filter(|&&s| s).count();
+        self.backoffs = self
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.stats.backoff_until.map(|until| Reverse((until, i))))
+            .collect();
+        for i in 0..len {
+            self.refresh(i);
+        }
+    }
+
+    /// Weighted round-robin keeps its running values in its index while the
+    /// backends are eligible; this writes them back to `smooth`.
+    fn save_smooth_values(&mut self) {
+        if let StrategyIndex::Smooth(order) = &mut self.index {
+            for (i, value) in self.smooth.iter_mut().enumerate() {
+                if let Some(v) = order.remove(i) {
+                    *value = v;
+                }
+            }
+        }
+    }
+
+    /// Re-reads backend `i` into the eligible set and the index; call after
+    /// anything about it changed.
+    pub(super) fn refresh(&mut self, i: usize) {
+        let m = &self.members[i];
+        let eligible = m.available() && !self.sits_out[i];
+        if eligible {
+            self.eligible.insert(i);
+        } else {
+            self.eligible.remove(i);
+        }
+        match &mut self.index {
+            StrategyIndex::Plain => {}
+            StrategyIndex::Uniform(set) if eligible => set.insert(i),
+            StrategyIndex::Uniform(set) => set.remove(i),
+            StrategyIndex::Weighted(set) => {
+                set.set(i, if eligible { m.effective_weight } else { 0 })
+            }
+            StrategyIndex::LeastConnections(tree) => tree.set(i, eligible.then(|| per_weight(m))),
+            StrategyIndex::LeastResponseTime(tree) => {
+                tree.set(i, eligible.then(|| (m.stats.mean_time(), m.stats.active)));
+            }
+            StrategyIndex::LeastLoad(index) => {
+                let reports = eligible && m.load.is_some();
+                if index.reporting[i] != reports {
+                    index.reporting[i] = reports;
+                    if reports {
+                        index.reporters += 1;
+                    } else {
+                        index.reporters -= 1;
+                    }
+                }
+                let unknown = if index.reporters > 0 {
+                    UNREPORTED_LOAD
+                } else {
+                    0
+                };
+                if unknown != index.unknown {
+                    // The first report arrived or the last one left: every
+                    // silent backend's assumed load changes.
+                    index.unknown = unknown;
+                    for k in self.eligible.iter() {
+                        let load = self.members[k].load.unwrap_or(unknown);
+                        index.tree.set(k, Some(load));
+                    }
+                }
+                index
+                    .tree
+                    .set(i, eligible.then(|| m.load.unwrap_or(unknown)));
+            }
+            StrategyIndex::Smooth(order) => {
+                let want = eligible.then_some(m.effective_weight);
+                if order.weight_of(i) != want {
+                    if let Some(value) = order.remove(i) {
+                        self.smooth[i] = value;
+                    }
+                    if let Some(weight) = want {
+                        order.insert(i, weight, self.smooth[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts backend `i` out of rotation until its backoff ends.
+    pub(super) fn sit_out(&mut self, i: usize, until: Instant) {
+        if !self.sits_out[i] {
+            self.sits_out[i] = true;
+            self.sitting_out += 1;
+        }
+        self.backoffs.push(Reverse((until, i)));
+        self.refresh(i);
+    }
+
+    /// Backend `i`'s backoff ended (or a success cut it short).
+    pub(super) fn end_sit_out(&mut self, i: usize) {
+        if self.sits_out[i] {
+            self.sits_out[i] = false;
+            self.sitting_out -= 1;
+        }
+    }
+
+    /// Brings back the backends whose backoff ended by `now`. Times passed
+    /// to the pool do not go backwards (they come from the event loop).
+    pub(super) fn end_backoffs(&mut self, now: Instant) {
+        while let Some(&Reverse((until, i))) = self.backoffs.peek() {
+            if until > now {
+                break;
+            }
+            self.backoffs.pop();
+            // A later failure pushed a later end: that entry decides.
+            let ended = self
+                .members
+                .get(i)
+                .is_some_and(|m| m.stats.backoff_until.is_none_or(|u| u <= now));
+            if ended && self.sits_out[i] {
+                self.end_sit_out(i);
+                self.refresh(i);
+            }
+        }
+    }
+}

@@ -399,3 +399,25 @@ fn get_skips_a_copy_whose_checksum_is_wrong_for_the_next() {
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
     assert!(fs::read(&out).unwrap() == bytes);
 }
+
+#[test]
+fn puts_right_after_a_server_dies_go_to_the_others_before_the_manager_knows() {
+    // The manager takes a server for dead only after a minute: until then
+    // it may still place it first, and the client must go around it.
+    let mut cluster = BackupCluster::start(3, 2, "60", "3600");
+    let victim = 0;
+    cluster.servers[victim].process.child.kill().unwrap(); // SIGKILL
+    let _ = cluster.servers[victim].process.child.wait();
+    for i in 0..6 {
+        let bytes = pattern(50_000 + i * 1000, 100 + i as u64);
+        let path = write_file(&cluster, &format!("after{i}"), &bytes);
+        cluster.ok(&["put", &path]);
+        let out = cluster.root.join(format!("after{i}.out"));
+        cluster.ok(&["get", &format!("after{i}"), "-o", out.to_str().unwrap()]);
+        assert!(fs::read(&out).unwrap() == bytes, "after{i} differs");
+    }
+    assert!(
+        cluster.status().contains(" up "),
+        "the manager still thinks it up"
+    );
+}

@@ -59,21 +59,39 @@ fn unexpected(reply: Reply) -> WireError {
     WireError::Unexpected(format!("{reply:?}"))
 }
 
+/// Uploads of one put, each to a placement without the first servers that
+/// failed, before the put fails.
+pub const MAX_UPLOAD_ATTEMPTS: usize = 3;
+
 /// Stores the file at `path` under `name`.
 pub fn put(manager: &str, path: &Path, name: &str) -> Result<PutOutcome, WireError> {
     check_name(name).map_err(|e| WireError::Remote(e.to_string()))?;
     let size = fs::metadata(path)?.len();
     let started = Instant::now();
-    let placement = call(
-        manager,
-        &Request::Place {
-            name: name.to_string(),
-            size,
-        },
-    )?;
-    let (sha256, holders) = match placement {
-        Reply::Placement { pipeline } => upload(path, name, size, &pipeline)?,
-        other => return Err(unexpected(other)),
+    // A server that died but is not yet taken for dead by the manager (its
+    // heartbeats stop for --dead-after) may still be placed first: the
+    // upload then goes again to a placement without it.
+    let mut avoid: Vec<String> = Vec::new();
+    let (sha256, holders) = loop {
+        let placement = call(
+            manager,
+            &Request::Place {
+                name: name.to_string(),
+                size,
+                avoid: avoid.clone(),
+            },
+        )?;
+        let Reply::Placement { pipeline } = placement else {
+            return Err(unexpected(placement));
+        };
+        match upload(path, name, size, &pipeline) {
+            Ok(stored) => break stored,
+            Err(e) if avoid.len() + 1 < MAX_UPLOAD_ATTEMPTS && !pipeline.is_empty() => {
+                warn!("backup put: {name}: {e}; trying another placement");
+                avoid.push(pipeline[0].clone());
+            }
+            Err(e) => return Err(e),
+        }
     };
     debug!("backup put: {name}: stored after {:?}", started.elapsed());
     let commit = Request::Commit {

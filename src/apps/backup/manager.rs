@@ -168,10 +168,10 @@ fn answer(
             }
             Ok(Reply::Tasks { tasks })
         }
-        Request::Place { name, size } => {
+        Request::Place { name, size, avoid } => {
             check_name(&name).map_err(|e| e.to_string())?;
             let pipeline = servers
-                .place(config.replicas, size, now)
+                .place_avoiding(config.replicas, size, now, &avoid)
                 .map_err(|e| e.to_string())?;
             Ok(Reply::Placement { pipeline })
         }

@@ -113,11 +113,29 @@ impl ServerTable {
         size: u64,
         now: Instant,
     ) -> Result<Vec<String>, PlacementError> {
+        self.place_avoiding(replicas, size, now, &[])
+    }
+
+    /// As [`place`](Self::place), with the servers in `avoid` (a client
+    /// could not upload to them) put last: used only when no other will do.
+    pub fn place_avoiding(
+        &self,
+        replicas: usize,
+        size: u64,
+        now: Instant,
+        avoid: &[String],
+    ) -> Result<Vec<String>, PlacementError> {
         let mut live: Vec<(&String, &ServerState)> = self.live(now).collect();
         if live.is_empty() {
             return Err(PlacementError::NoLiveServer);
         }
-        live.sort_by(|a, b| b.1.free.cmp(&a.1.free).then(a.0.cmp(b.0)));
+        live.sort_by(|a, b| {
+            let avoided = |addr: &String| avoid.contains(addr);
+            avoided(a.0)
+                .cmp(&avoided(b.0))
+                .then(b.1.free.cmp(&a.1.free))
+                .then(a.0.cmp(b.0))
+        });
         let chosen: Vec<String> = live
             .iter()
             .filter(|(_, s)| s.free >= size)
@@ -188,6 +206,20 @@ mod tests {
         );
         let empty = ServerTable::new(Duration::from_secs(1));
         assert_eq!(empty.place(2, 0, t0), Err(PlacementError::NoLiveServer));
+    }
+
+    #[test]
+    fn servers_a_client_could_not_reach_are_placed_last() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Duration::from_secs(10));
+        for (addr, free) in [("a", 100), ("b", 300), ("c", 200)] {
+            table.heartbeat(addr, free, BTreeSet::new(), t0);
+        }
+        assert_eq!(table.place(2, 5, t0).unwrap(), ["b", "c"]);
+        let avoid = ["b".to_string()];
+        assert_eq!(table.place_avoiding(2, 5, t0, &avoid).unwrap(), ["c", "a"]);
+        let all = ["a".to_string(), "b".to_string(), "c".to_string()];
+        assert_eq!(table.place_avoiding(1, 5, t0, &all).unwrap(), ["b"]);
     }
 
     #[test]

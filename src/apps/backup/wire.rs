@@ -50,6 +50,10 @@ pub enum Request {
         name: String,
         /// Its size in bytes.
         size: u64,
+        /// Servers the client could not upload to: placed only when no
+        /// other server can take the file.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        avoid: Vec<String>,
     },
     /// Client to manager: these servers hold the content durably; record it.
     Commit {

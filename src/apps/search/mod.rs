@@ -15,6 +15,7 @@ mod count;
 mod cpu;
 mod keywords;
 pub mod master;
+pub mod multipart;
 pub mod query;
 mod run;
 mod serve;

@@ -1,5 +1,6 @@
 //! The master's web pages in headless Chromium (tests/python/search_browser.py,
-//! Selenium): upload, keywords, progress and counts, then /hosts.
+//! Selenium): upload (a multipart form), keywords, progress and counts,
+//! pasted text, then /hosts.
 
 #[path = "support/search.rs"]
 mod search;
@@ -45,7 +46,11 @@ fn a_browser_runs_a_search_and_manages_hosts() {
         .expect("/usr/bin/python3 is installed (.ci/run installs python3-selenium)");
     std::fs::remove_file(&file).unwrap();
     assert!(status.success(), "the browser checks failed");
-    // What the browser did is what the API shows.
+    // What the browser did is what the API shows: the form's file alone is
+    // the first job's text, and the pasted text the second's.
+    let jobs = json(&get(master.addr, "/api/jobs"));
+    assert_eq!(jobs[0]["bytes_received"], serde_json::json!(text.len()));
+    assert_eq!(jobs[1]["keywords"], serde_json::json!(["lord"]));
     let hosts = json(&get(master.addr, "/api/hosts"));
     let added = hosts
         .as_array()

@@ -1,6 +1,7 @@
 """The search master's pages in a real browser (headless Chromium through
 Selenium): upload a file, type keywords, watch progress and the counts
-arrive, then add and deactivate a worker on /hosts.
+arrive (the form posted as multipart/form-data), paste text with an
+option, then add and deactivate a worker on /hosts.
 
 Run by tests/search_browser.rs:
     search_browser.py MASTER_ADDR EXTRA_WORKER_ADDR TEXT_FILE KEYWORDS EXPECTED_JSON
@@ -64,6 +65,23 @@ def search_page(driver, master, text_file, keywords, expected):
     print(f"progress values seen: {sorted(seen_progress)}")
 
 
+def pasted_text(driver, master):
+    """Pasted text and the case-sensitive option, sent as form fields."""
+    driver.get(f"http://{master}/")
+    driver.find_element(By.ID, "text").send_keys("Lord lord LORD lordly, lord.")
+    driver.find_element(By.ID, "keywords").send_keys("lord")
+    driver.find_element(By.ID, "case").click()
+    driver.find_element(By.ID, "go").click()
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: d.find_element(By.ID, "job-state").text in ("done", "failed")
+    )
+    assert driver.find_element(By.ID, "job-state").text == "done", driver.find_element(By.ID, "error").text
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#counts tbody tr'), r => [r.cells[0].textContent, r.cells[1].textContent]);"
+    )
+    assert rows == [["lord", "2"]], rows
+
+
 def hosts_page(driver, master, extra_worker):
     driver.get(f"http://{master}/hosts")
     driver.find_element(By.ID, "addr").send_keys(extra_worker)
@@ -99,6 +117,7 @@ def main():
     driver = browser()
     try:
         search_page(driver, master, text_file, keywords, json.loads(expected))
+        pasted_text(driver, master)
         hosts_page(driver, master, extra_worker)
     finally:
         driver.quit()

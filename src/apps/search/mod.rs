@@ -6,7 +6,8 @@
 //! keywords in one pass) and splits a stream into overlapping chunks whose
 //! counts add up exactly ([`Chunker`]). The servers around it use blocking
 //! `std::net` sockets and threads, serving through the shared blocking
-//! HTTP server: [`worker`] counts chunks; `cli` runs the processes.
+//! HTTP server: [`worker`] counts chunks; [`multipart`] reads the web
+//! page's form uploads as a stream; `cli` runs the processes.
 
 mod chunk;
 pub mod cli;
@@ -15,6 +16,7 @@ mod count;
 mod cpu;
 mod keywords;
 pub mod master;
+pub mod multipart;
 pub mod query;
 mod run;
 mod serve;

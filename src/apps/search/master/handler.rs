@@ -2,8 +2,9 @@
 //! two pages, the JSON API and the Server-Sent Events streams.
 //!
 //! - `POST /api/jobs?k=KEYWORD&k=...[&case=sensitive][&match=substring]`
-//!   with the text as the body: runs the job while the body streams in and
-//!   answers the finished job (503 with no usable worker, 413 over
+//!   with the text as the body, or a `multipart/form-data` form (fields
+//!   `k`, `case`, `match`, then `file` or `text`; see [`super::form`]):
+//!   runs the job while the body streams in and answers the finished job (503 with no usable worker, 413 over
 //!   `--max-upload`, 400 for bad keywords, 502 when every worker failed).
 //! - `GET /api/jobs`, `GET /api/jobs/ID`: jobs as JSON.
 //! - `GET /api/jobs/ID/events`: SSE snapshots of one job until it ends.
@@ -11,18 +12,20 @@
 //! - `GET /api/hosts`; `POST /api/hosts?addr=A[&active=true|false]` adds
 //!   or changes a host; `DELETE /api/hosts?addr=A` removes it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distloop_http::blocking::{Handler, Request, Response, StopWatch};
+use distloop_http::blocking::{BodyError, Handler, Request, Response, StopWatch};
 use serde::Serialize;
 use serde_json::json;
 
 use super::dispatch::{DispatchSettings, JobError, run_job};
+use super::form::FormUpload;
 use super::pages::{HOSTS_PAGE, JOBS_PAGE};
 use super::state::{JobState, MasterState};
+use crate::apps::search::multipart::form_boundary;
 use crate::apps::search::query::{first_value, parse_query, values_of};
 use crate::apps::search::{Counter, MatchOptions};
 
@@ -48,16 +51,38 @@ impl MasterHandler {
     }
 
     fn start_job(&self, request: &mut Request<'_>) -> Response {
-        let pairs = parse_query(request.query());
-        let keywords: Vec<String> = values_of(&pairs, "k")
+        let mut pairs = parse_query(request.query());
+        let boundary = match request.header("content-type").and_then(form_boundary) {
+            None => None,
+            Some(Ok(boundary)) => Some(boundary),
+            Some(Err(error)) => return json_error(400, &error.to_string()).closing(),
+        };
+        let Some(boundary) = boundary else {
+            return self.run_job(&pairs, &mut request.body);
+        };
+        match FormUpload::start(&mut request.body, &boundary) {
+            Ok((mut upload, fields)) => {
+                if !upload.has_text() {
+                    return json_error(400, "no text: choose a file or paste text");
+                }
+                pairs.extend(fields);
+                self.run_job(&pairs, &mut upload)
+            }
+            Err(error) => upload_error(&error),
+        }
+    }
+
+    /// Runs a job over `upload` with the keywords and options in `pairs`.
+    fn run_job(&self, pairs: &[(String, String)], upload: &mut dyn Read) -> Response {
+        let keywords: Vec<String> = values_of(pairs, "k")
             .flat_map(|k| k.split(','))
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .collect();
         let options = MatchOptions {
-            case_sensitive: first_value(&pairs, "case") == Some("sensitive"),
-            substring: first_value(&pairs, "match") == Some("substring"),
+            case_sensitive: first_value(pairs, "case") == Some("sensitive"),
+            substring: first_value(pairs, "match") == Some("substring"),
         };
         let counter = match Counter::new(&keywords, options) {
             Ok(counter) => counter,
@@ -68,14 +93,7 @@ impl MasterHandler {
             return json_error(503, &JobError::NoWorker.to_string()).closing();
         }
         let id = self.state.start_job(&keywords, Instant::now());
-        let outcome = run_job(
-            &self.state,
-            id,
-            &counter,
-            &workers,
-            &mut request.body,
-            self.settings,
-        );
+        let outcome = run_job(&self.state, id, &counter, &workers, upload, self.settings);
         self.state
             .update_job(id, Instant::now(), |job| match &outcome {
                 Ok(()) => job.state = JobState::Done,
@@ -249,6 +267,12 @@ fn json_response<T: Serialize>(status: u16, value: &T) -> Response {
         Ok(json) => Response::json(status, json),
         Err(error) => json_error(500, &format!("cannot encode the answer: {error}")),
     }
+}
+
+/// The answer to an upload that failed before its job started.
+fn upload_error(error: &std::io::Error) -> Response {
+    let status = BodyError::of(error).map_or(400, BodyError::status);
+    json_error(status, &format!("the upload failed: {error}")).closing()
 }
 
 fn json_error(status: u16, message: &str) -> Response {

@@ -4,9 +4,11 @@
 //!
 //! [`state`] holds hosts and jobs; [`dispatch`] runs a job (upload into
 //! chunks, windows per worker, re-sending); [`health`] checks the hosts;
-//! [`handler`] answers HTTP; [`pages`] are the two web pages.
+//! [`handler`] answers HTTP; [`form`] reads the page's multipart uploads;
+//! [`pages`] are the two web pages.
 
 pub mod dispatch;
+pub mod form;
 pub mod handler;
 pub mod health;
 pub mod pages;

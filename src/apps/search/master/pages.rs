@@ -1,7 +1,8 @@
 //! The master's two web pages, self-contained (no third-party script or
 //! service, so they work offline): `/` to start jobs and watch them, and
 //! `/hosts` to manage the workers. Both follow `GET /api/events`
-//! (Server-Sent Events) and call the JSON API.
+//! (Server-Sent Events) and call the JSON API; the job form is a real
+//! `multipart/form-data` form, sent with `fetch` so the page stays live.
 
 /// `GET /`: upload or paste, keywords, live progress and counts, results
 /// per worker, past jobs.
@@ -14,12 +15,12 @@ progress{width:30em}#error{color:#b00;font-weight:bold}textarea{width:40em;heigh
 </style></head><body>
 <h1>Keyword search</h1>
 <p><a href="/hosts">Hosts</a></p>
-<form id="start">
-<p><label>File: <input type="file" id="file"></label></p>
-<p><label>or paste text:<br><textarea id="text"></textarea></label></p>
-<p><label>Keywords (comma separated): <input id="keywords" size="40" value=""></label></p>
-<p><label><input type="checkbox" id="case"> case-sensitive</label>
-<label><input type="checkbox" id="substring"> inside words too</label></p>
+<form id="start" method="post" action="/api/jobs" enctype="multipart/form-data">
+<p><label>Keywords (comma separated): <input id="keywords" name="k" size="40" value=""></label></p>
+<p><label><input type="checkbox" id="case" name="case" value="sensitive"> case-sensitive</label>
+<label><input type="checkbox" id="substring" name="match" value="substring"> inside words too</label></p>
+<p><label>File: <input type="file" id="file" name="file"></label></p>
+<p><label>or paste text:<br><textarea id="text" name="text"></textarea></label></p>
 <p><button type="submit" id="go">Start</button></p>
 </form>
 <p id="error"></p>
@@ -68,14 +69,13 @@ events.onmessage = e => {
 $('start').onsubmit = async e => {
   e.preventDefault();
   $('error').textContent = '';
-  const params = new URLSearchParams();
-  for (const k of $('keywords').value.split(',')) if (k.trim()) params.append('k', k.trim());
-  if ($('case').checked) params.append('case', 'sensitive');
-  if ($('substring').checked) params.append('match', 'substring');
-  const body = $('file').files.length ? $('file').files[0] : $('text').value;
+  // The form itself, as multipart/form-data: keywords and options first,
+  // then the file or the pasted text, which the master streams into chunks.
+  const body = new FormData($('start'));
+  if ($('file').files.length) body.delete('text');
   watched = null;
   try {
-    const answer = await fetch('/api/jobs?' + params, {method: 'POST', body});
+    const answer = await fetch('/api/jobs', {method: 'POST', body});
     const json = await answer.json();
     if (!answer.ok) { $('error').textContent = json.error; return; }
     watched = json.id; show(json);

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         max_head_bytes: 4096,
         max_headers: 16,
         max_content_length: 1 << 20,
+        ..HeadLimits::default()
     };
     if mode & 1 == 0 {
         requests(stream, &limits);
@@ -54,6 +55,7 @@ fn requests(mut stream: &[u8], limits: &HeadLimits) {
             max_head_bytes: rewritten.len() + 1,
             max_headers: HEADER_SLOTS,
             max_content_length: u64::MAX,
+            ..HeadLimits::default()
         };
         match parse_request_head(&rewritten, &generous) {
             Ok(HeadStatus::Complete {
@@ -95,6 +97,7 @@ fn responses(mut stream: &[u8], method: &str, limits: &HeadLimits) {
             max_head_bytes: rewritten.len() + 1,
             max_headers: HEADER_SLOTS,
             max_content_length: u64::MAX,
+            ..HeadLimits::default()
         };
         match parse_response_head(&rewritten, method, &generous) {
             Ok(HeadStatus::Complete {

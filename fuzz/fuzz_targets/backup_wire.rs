@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(request) = parse_head::<Request>(&head) {
             let mut line = Vec::new();
             write_head(&mut line, &request).unwrap();
-            assert_eq!(parse_head::<Request>(&line[..line.len() - 1]).unwrap(), request);
+            assert_eq!(
+                parse_head::<Request>(&line[..line.len() - 1]).unwrap(),
+                request
+            );
         }
         if let Ok(reply) = parse_head::<Reply>(&head) {
             let mut line = Vec::new();

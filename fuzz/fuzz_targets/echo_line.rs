@@ -4,7 +4,7 @@
 //! `fim`, unless a line passes the limit first.
 #![no_main]
 
-use distloop::apps::echo::line::{Framer, FramingError, Framing, Step, is_end_of_session};
+use distloop::apps::echo::line::{Framer, Framing, FramingError, Step, is_end_of_session};
 use libfuzzer_sys::fuzz_target;
 
 const LIMIT: usize = 64;

@@ -1,19 +1,21 @@
 //! distloop: a load balancer, a message broker and a Chord DHT, each a
 //! readable reference system, on one hand-written, single-threaded mio event
-//! loop (no async runtime).
+//! loop (no async runtime), and the helper apps built beside them.
 //!
 //! # Layers
 //!
 //! ```text
 //!             main.rs (command line: parse, validate, run)
 //!                  |
-//!    +-------------+--------------+-----------------+
-//!    |             |              |                 |
-//!   lb/         broker/          dht/             cli/ (flags, config files)
-//!    |             |              |
-//!    +------+------+--------------+
+//!    +-------------+--------------+-----------------+--------------------+
+//!    |             |              |                 |                    |
+//!   lb/         broker/          dht/             apps/ (blocking:     cli/ (flags,
+//!    |             |              |                search, calc,        config files)
+//!    |             |              |                backup, echo)
+//!    +------+------+--------------+-----------------+
 //!           |                     |
-//!       reactor/              http/, pickle/ (sans-IO cores two services share)
+//!       reactor/              http/ (the distloop-http crate), pickle/
+//!                             (sans-IO cores that two parts share)
 //! ```
 //!
 //! - [`reactor`] is mechanism only: a mio `Poll`, timers, bounded buffers,
@@ -23,8 +25,13 @@
 //!   return decisions: the balancer's [`lb::BackendPool`], the broker's
 //!   topic tree, the Chord node state machine) and a thin adapter that owns
 //!   the sockets.
-//! - [`http`] (HTTP/1.1 framing) and [`pickle`] (data-only pickle) are cores
-//!   that two parts need, so they live beside the services, not inside one.
+//! - [`apps`] are blocking `std::net` servers and clients (threads): the
+//!   keyword search, the calculator, the file backup and the echo servers,
+//!   each with a sans-IO core; the evented echo server runs on the reactor.
+//! - [`http`] (HTTP/1.1 framing and the one blocking HTTP server, in the
+//!   `distloop-http` crate that the Pi backend uses too) and [`pickle`]
+//!   (data-only pickle) are cores that two parts need, so they live beside
+//!   the services, not inside one.
 //!
 //! # How a byte travels through the balancer
 //!

@@ -5,13 +5,13 @@
 //! comes back as it was; the line `fim` comes back too and then ends that
 //! client's session. With raw framing bytes come back as they arrive.
 //!
-//! - [`line`]: the protocol without sockets (where a line ends, `fim`, the
+//! - [`line`](mod@line): the protocol without sockets (where a line ends, `fim`, the
 //!   line limit), shared by every model and unit-tested on its own.
 //! - [`session`]: one session on a blocking socket.
 //! - [`blocking`]: the simple, sequential and threaded models, on a
 //!   [`listener::StoppableListener`] that a signal can stop.
 //! - [`evented`]: the fourth model, a [`crate::reactor::Service`].
-//! - [`client`]: the line client; [`bench`]: the load generator behind
+//! - [`client`]: the line client; [`bench`](mod@bench): the load generator behind
 //!   `stress/echo-models`, with its sans-IO parts in [`latency`].
 //! - [`cli`]: `distloop echo server|client|bench`.
 //!

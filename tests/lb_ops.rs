@@ -6,6 +6,9 @@
 
 #[path = "support/agent.rs"]
 mod agent;
+#[path = "support/http_backends.rs"]
+#[allow(dead_code)]
+mod http_backends;
 #[path = "support/pi.rs"]
 mod pi;
 mod support;
@@ -774,4 +777,28 @@ fn a_reload_that_removes_backends_lets_a_request_in_flight_on_them_finish() {
     });
     assert_eq!(lb.child.try_wait().unwrap(), None, "still running");
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn parked_connections_to_a_backend_that_leaves_rotation_are_closed() {
+    let backend = http_backends::HttpBackend::start(http_backends::Behaviour::Echo);
+    let specs = [format!("{},name=a", backend.addr)];
+    let (lb, admin_addr) = balancer(&specs, &[]);
+    let accepted = || backend.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // The answer parks the balancer's connection to a.
+    assert_eq!(exchange(lb.addr, "GET", "/one").unwrap().0, 200);
+    assert_eq!(accepted(), 1);
+    assert_eq!(exchange(lb.addr, "GET", "/two").unwrap().0, 200);
+    assert_eq!(accepted(), 1, "a parked connection is reused");
+    // Out of rotation and back: what was parked before is not used after.
+    assert_eq!(admin(admin_addr, "POST", "/backends/a/maint").0, 200);
+    wait_for_state(admin_addr, "a", "maint");
+    assert_eq!(admin(admin_addr, "POST", "/backends/a/ready").0, 200);
+    wait_for_state(admin_addr, "a", "up");
+    assert_eq!(exchange(lb.addr, "GET", "/three").unwrap().0, 200);
+    assert_eq!(
+        accepted(),
+        2,
+        "a new connection after the backend came back"
+    );
 }

@@ -30,6 +30,7 @@ use super::acceptor::{Accepted, Acceptor};
 use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
+use super::pool::BackendState;
 use super::worker::{TICK, WorkerLink};
 use crate::http::{HeadLimits, RequestParser, error_response};
 use crate::reactor::{
@@ -350,6 +351,7 @@ impl HttpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.sweep_idle(ctx.now());
+        self.close_parked_out_of_rotation();
         self.publish(ctx.now());
         self.backends.tick();
         if self.acceptor.retry_due() {
@@ -390,6 +392,24 @@ impl HttpBalancer {
         ctx.defer(LISTENER);
     }
 
+    /// Closes the parked connections of backends that left rotation (down,
+    /// drained, in maintenance): none of them is picked meanwhile, and one
+    /// parked before a backend hung or restarted must not carry a request
+    /// once it is back.
+    fn close_parked_out_of_rotation(&mut self) {
+        let out: Vec<usize> = self
+            .idle
+            .iter()
+            .filter(|&uk| {
+                let backend = self.upstreams[uk].backend;
+                self.backends.pool().state(backend) != BackendState::Up
+            })
+            .collect();
+        for uk in out {
+            self.close_upstream(uk);
+        }
+    }
+
     fn sweep_idle(&mut self, now: Instant) {
         let max_idle = self.config.pool_idle_timeout;
         let expired: Vec<usize> = self
@@ -416,6 +436,7 @@ impl Service for HttpBalancer {
                 other => self.backends.command(&other),
             }
         }
+        self.close_parked_out_of_rotation();
         self.publish(ctx.now());
     }
 

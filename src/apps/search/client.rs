@@ -129,6 +129,21 @@ pub fn request_streaming(
     read_answer(&mut stream, addr, method)
 }
 
+/// Reads what the stream has into `into`; an answer that ends here was cut short.
+fn read_more(
+    stream: &mut TcpStream,
+    scratch: &mut [u8],
+    into: &mut Vec<u8>,
+    addr: SocketAddr,
+) -> Result<(), ClientError> {
+    let n = stream.read(scratch).map_err(|e| ClientError::Io(addr, e))?;
+    if n == 0 {
+        return Err(ClientError::CutShort(addr));
+    }
+    into.extend_from_slice(&scratch[..n]);
+    Ok(())
+}
+
 fn read_answer(
     stream: &mut TcpStream,
     addr: SocketAddr,
@@ -146,13 +161,7 @@ fn read_answer(
             Ok(HeadStatus::Partial) => {}
             Err(e) => return Err(ClientError::Http(addr, e)),
         }
-        let n = stream
-            .read(&mut scratch)
-            .map_err(|e| ClientError::Io(addr, e))?;
-        if n == 0 {
-            return Err(ClientError::CutShort(addr));
-        }
-        buffer.extend_from_slice(&scratch[..n]);
+        read_more(stream, &mut scratch, &mut buffer, addr)?;
     };
     buffer.drain(..consumed);
     let mut body = Vec::new();
@@ -165,13 +174,7 @@ fn read_answer(
             }
             body = buffer;
             while body.len() < length {
-                let n = stream
-                    .read(&mut scratch)
-                    .map_err(|e| ClientError::Io(addr, e))?;
-                if n == 0 {
-                    return Err(ClientError::CutShort(addr));
-                }
-                body.extend_from_slice(&scratch[..n]);
+                read_more(stream, &mut scratch, &mut body, addr)?;
             }
             body.truncate(length);
         }
@@ -203,13 +206,7 @@ fn read_answer(
                 if body.len() > MAX_ANSWER_BYTES {
                     return Err(ClientError::TooLarge(addr));
                 }
-                let n = stream
-                    .read(&mut scratch)
-                    .map_err(|e| ClientError::Io(addr, e))?;
-                if n == 0 {
-                    return Err(ClientError::CutShort(addr));
-                }
-                buffer.extend_from_slice(&scratch[..n]);
+                read_more(stream, &mut scratch, &mut buffer, addr)?;
             }
         }
     }

@@ -21,6 +21,7 @@ mod runtime;
 pub mod stats;
 pub mod strategy;
 pub mod tcp;
+pub mod tls;
 pub mod worker;
 
 pub use backend::BackendSpec;

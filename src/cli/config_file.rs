@@ -59,6 +59,9 @@ pub struct FileSettings {
     pub backend: Vec<Spanned<FileBackend>>,
     /// The `[health]` table.
     pub health: Option<FileHealth>,
+    /// `[[tls]]` tables: certificate and key pairs, the first the default.
+    #[serde(default)]
+    pub tls: Vec<Spanned<super::lb_tls::FileTlsPair>>,
 }
 
 /// One `[[backend]]` table.

@@ -148,6 +148,9 @@ pub struct LbArgs {
     /// HTTP: close a parked backend connection unused this long [default: 15s].
     #[arg(long, value_parser = parse_duration)]
     pub pool_idle_timeout: Option<Duration>,
+    /// TLS termination (`--tls-cert`, `--tls-key`).
+    #[command(flatten)]
+    pub tls: super::lb_tls::TlsArgs,
 }
 
 fn parse_mode(text: &str) -> Result<ModeArg, String> {
@@ -305,6 +308,7 @@ impl LbArgs {
             .clone()
             .or(f.access_log.as_ref().map(|v| v.get_ref().clone()));
         config.health = self.merge_health(file, problems);
+        config.tls = self.tls.merge(file, config.mode, problems);
         config
     }
 

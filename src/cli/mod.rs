@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config_file;
 pub mod lb;
 pub mod lb_check;
+pub mod lb_tls;
 pub mod lb_upgrade;
 
 use std::net::{SocketAddr, ToSocketAddrs};

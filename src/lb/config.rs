@@ -109,6 +109,8 @@ pub struct LbConfig {
     pub admin: Option<SocketAddr>,
     /// The access log's path (`-` for standard output).
     pub access_log: Option<String>,
+    /// Terminate TLS for clients with these certificates.
+    pub tls: Option<super::tls::TlsTermination>,
 }
 
 /// Why a configuration was refused.
@@ -167,6 +169,7 @@ impl LbConfig {
             workers: 1,
             admin: None,
             access_log: None,
+            tls: None,
         }
     }
 

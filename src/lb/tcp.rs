@@ -7,8 +7,8 @@
 //! a connect deadline and an idle deadline. A backend that refuses or does not
 //! answer in time is reported to the pool and the next one is tried.
 
-use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use slab::Slab;
@@ -19,6 +19,7 @@ use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
 use super::pool::{Pick, hash_ip};
+use super::tls::{ClientStream, ShutdownWrite};
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
     self, Buffer, Context, Interest, ReadSide, Readiness, Service, TcpListener, TcpStream, TimerId,
@@ -73,10 +74,10 @@ impl Flow {
 
     /// Moves bytes until neither side can make progress or the budget is spent.
     /// Returns the bytes read and whether work was left for lack of budget.
-    fn run(
+    fn run<S: Read + ?Sized, D: Write + ShutdownWrite + ?Sized>(
         &mut self,
-        src: &mut TcpStream,
-        mut dst: Option<&mut TcpStream>,
+        src: &mut S,
+        mut dst: Option<&mut D>,
     ) -> io::Result<(usize, bool)> {
         let mut moved = 0;
         loop {
@@ -100,11 +101,7 @@ impl Flow {
         if let Some(dst) = dst {
             if self.src.eof && self.buf.is_empty() && !self.shut {
                 // Half close: the peer is done sending; the other way stays open.
-                match dst.shutdown(Shutdown::Write) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
-                    Err(e) => return Err(e),
-                }
+                dst.shutdown_write()?;
                 self.shut = true;
             }
         }
@@ -120,7 +117,7 @@ impl Flow {
 /// A client connection and its backend.
 #[derive(Debug)]
 struct Session {
-    client: TcpStream,
+    client: ClientStream,
     client_addr: SocketAddr,
     backend: Option<TcpStream>,
     connected: bool,
@@ -159,7 +156,12 @@ impl Session {
             self.bytes_up += up_moved as u64;
             self.bytes_down += down_moved as u64;
         }
-        if self.connected && self.up.finished() && self.down.finished() {
+        // TLS records still queued for the client would be lost on close.
+        if self.connected
+            && self.up.finished()
+            && self.down.finished()
+            && !self.client.has_pending_output()
+        {
             return Ok(Progress::Done);
         }
         Ok(Progress::Open {
@@ -251,6 +253,10 @@ impl TcpBalancer {
             warn!("cannot register client {client_addr}: {e}");
             return;
         }
+        let client = match ClientStream::accept(client, self.config.tls.as_ref()) {
+            Ok(client) => client,
+            Err(e) => return warn!("cannot start TLS for client {client_addr}: {e}"),
+        };
         let now = ctx.now();
         let idle_timer = ctx.set_timer(
             now + self.config.idle_timeout,
@@ -371,6 +377,9 @@ impl TcpBalancer {
 
     fn on_client(&mut self, ctx: &mut Context<'_>, key: usize, readiness: Readiness) {
         let session = &mut self.sessions[key];
+        // TLS records the socket could not take before go first; a failure
+        // shows again on the next write.
+        let _ = session.client.flush_pending();
         session.up.src.note(readiness);
         if readiness.writable || readiness.write_closed || readiness.error {
             session.down.dst_writable = true;

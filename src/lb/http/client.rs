@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use crate::http::{BodyFramer, RequestParser, ResponseParser};
 use crate::lb::pool::Pick;
-use crate::reactor::{Buffer, ReadSide, TcpStream, TimerId};
+use crate::lb::tls::ClientStream;
+use crate::reactor::{Buffer, ReadSide, TimerId};
 
 /// Where a client connection stands.
 #[derive(Debug)]
@@ -111,7 +112,7 @@ pub(super) struct Client {
 /// both can be borrowed at once.
 #[derive(Debug)]
 pub(super) struct ClientIo {
-    pub socket: TcpStream,
+    pub socket: ClientStream,
     /// Bytes from the client: request heads are parsed here and bodies
     /// stream from here to the upstream.
     pub inbuf: Buffer,
@@ -145,6 +146,12 @@ impl ClientIo {
         }
         self.out.clear();
         self.out_written = 0;
+        // TLS records of earlier writes must reach the socket before the
+        // connection counts as written out (and may be closed).
+        if !self.socket.flush_pending()? {
+            self.writable = false;
+            return Ok(false);
+        }
         Ok(true)
     }
 }

@@ -78,7 +78,12 @@ impl HttpBalancer {
         let client = &mut self.clients[ck];
         let mut bytes = std::mem::take(&mut client.spare_head);
         bytes.clear();
-        write_request_head(&head, client.addr.ip(), Scheme::Http, &mut bytes);
+        let scheme = if client.io.socket.is_tls() {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        write_request_head(&head, client.addr.ip(), scheme, &mut bytes);
         let now = ctx.now();
         // `Content-Length: 0` frames a body that is complete before its first
         // byte: waiting for one would leave the request unfinished forever,

@@ -31,6 +31,7 @@ use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
 use super::pool::BackendState;
+use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
 use crate::http::{HeadLimits, RequestParser, error_response};
 use crate::reactor::{
@@ -130,6 +131,10 @@ impl HttpBalancer {
             warn!("cannot register client {addr}: {e}");
             return;
         }
+        let socket = match ClientStream::accept(socket, self.config.tls.as_ref()) {
+            Ok(socket) => socket,
+            Err(e) => return warn!("cannot start TLS for client {addr}: {e}"),
+        };
         entry.insert(Client {
             io: ClientIo {
                 socket,
@@ -254,6 +259,8 @@ impl HttpBalancer {
         Some(match &client.phase {
             Phase::ReadingHead => match client.head_started {
                 Some(started) => started + cfg.head_timeout,
+                // A TLS handshake is part of the first request's head.
+                None if client.io.socket.is_handshaking() => client.last_active + cfg.head_timeout,
                 None => client.last_active + cfg.idle_timeout,
             },
             Phase::Forwarding(exchange) => match exchange.upstream.map(|uk| &self.upstreams[uk]) {
@@ -458,6 +465,9 @@ impl Service for HttpBalancer {
         if readiness.writable || readiness.write_closed || readiness.error {
             client.io.writable = true;
         }
+        // TLS records the socket could not take before go first; a failure
+        // shows again on the next write.
+        let _ = client.io.socket.flush_pending();
         self.drive(ctx, key);
     }
 

@@ -47,7 +47,7 @@ impl HttpBalancer {
             *down_shut = true;
             moved = true;
         }
-        if *up_shut && *down_shut {
+        if *up_shut && *down_shut && !client.io.socket.has_pending_output() {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         Ok(moved)

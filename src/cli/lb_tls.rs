@@ -97,3 +97,52 @@ impl TlsArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::lb::LbArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        lb: LbArgs,
+    }
+
+    fn args(flags: &[&str]) -> LbArgs {
+        let mut all = vec!["lb", "--backend", "127.0.0.1:9"];
+        all.extend_from_slice(flags);
+        Wrapper::parse_from(all).lb
+    }
+
+    #[test]
+    fn certificates_and_keys_come_in_pairs() {
+        let err = args(&["--tls-cert", "a.pem"]).resolve().unwrap_err();
+        assert!(
+            err.contains("--tls-cert given 1 time(s) but --tls-key 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_of_a_tls_table_is_named_with_its_line() {
+        let dir = std::env::temp_dir().join(format!("distloop-lb-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lb.toml");
+        std::fs::write(
+            &path,
+            "mode = \"tcp\"\n\n[[tls]]\ncert = \"/nonexistent/a.pem\"\nkey = \"a.key\"\n",
+        )
+        .unwrap();
+        let err = args(&["--config", path.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(err.contains("lb.toml:3: tls: /nonexistent/a.pem:"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_certificate_means_no_tls() {
+        assert!(args(&[]).resolve().unwrap().tls.is_none());
+    }
+}

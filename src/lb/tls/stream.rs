@@ -41,11 +41,13 @@ impl ShutdownWrite for TcpStream {
 }
 
 /// A server-side TLS session over `socket`.
-pub struct TlsStream<S> {
+pub struct TlsStream<S: Read + Write + ShutdownWrite> {
     conn: ServerConnection,
     socket: S,
     /// The socket returned end of stream.
     socket_eof: bool,
+    /// close_notify was queued, or a fatal alert: nothing more to say.
+    said_goodbye: bool,
     /// close_notify is queued; the socket's write side closes once it is out.
     shut_pending: bool,
     /// Writing to the socket failed: queued records are dropped, and every
@@ -61,6 +63,7 @@ impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
             conn,
             socket,
             socket_eof: false,
+            said_goodbye: false,
             shut_pending: false,
             broken: None,
         }
@@ -113,32 +116,35 @@ impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
         e
     }
 
-    /// Reads records from the socket once and processes them. `Ok(false)`
-    /// when the socket has nothing now.
-    fn read_records(&mut self) -> io::Result<bool> {
-        loop {
-            match self.conn.read_tls(&mut self.socket) {
+    /// Reads records from the socket once and processes them.
+    fn read_records(&mut self) -> io::Result<SocketRead> {
+        let outcome = loop {
+            let mut probe = ShortReadProbe {
+                inner: &mut self.socket,
+                short: false,
+            };
+            match self.conn.read_tls(&mut probe) {
                 Ok(0) => {
                     self.socket_eof = true;
-                    return Ok(true);
+                    return Ok(SocketRead::Emptied);
                 }
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Ok(_) if probe.short => break SocketRead::Emptied,
+                Ok(_) => break SocketRead::MayHaveMore,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(SocketRead::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
+        };
         if let Err(e) = self.conn.process_new_packets() {
             // rustls queued an alert that tells the client why: send it
             // before the caller closes the connection.
+            self.said_goodbye = true;
             let _ = self.flush_pending();
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
         // Handshake answers, new session tickets, key updates.
-        match self.flush_pending() {
-            Ok(_) => Ok(true),
-            Err(e) => Err(e),
-        }
+        self.flush_pending()?;
+        Ok(outcome)
     }
 }
 
@@ -148,6 +154,11 @@ impl<S: Read + Write + ShutdownWrite> Read for TlsStream<S> {
             return Ok(0);
         }
         let mut n = 0;
+        // A short socket read emptied the receive queue (the rule
+        // `Buffer::read_available` follows too): reading again would only
+        // cost a system call to learn `WouldBlock`. Known for this call
+        // only: bytes may arrive after it, with a new readiness edge.
+        let mut socket_empty = false;
         loop {
             match self.conn.reader().read(&mut buf[n..]) {
                 // The client's close_notify: the end of its stream.
@@ -169,7 +180,16 @@ impl<S: Read + Write + ShutdownWrite> Read for TlsStream<S> {
             if self.socket_eof {
                 return Ok(n);
             }
-            if !self.read_records()? {
+            let blocked = socket_empty
+                || match self.read_records()? {
+                    SocketRead::Blocked => true,
+                    SocketRead::Emptied => {
+                        socket_empty = true;
+                        false
+                    }
+                    SocketRead::MayHaveMore => false,
+                };
+            if blocked {
                 return if n > 0 {
                     Ok(n)
                 } else {
@@ -216,12 +236,58 @@ impl<S: Read + Write + ShutdownWrite> ShutdownWrite for TlsStream<S> {
             return Ok(());
         }
         self.conn.send_close_notify();
+        self.said_goodbye = true;
         self.shut_pending = true;
         self.flush_pending().map(|_| ())
     }
 }
 
-impl<S> std::fmt::Debug for TlsStream<S> {
+impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
+    /// Ends the session politely on drop: close_notify, if the socket takes
+    /// it now (a close never waits).
+    fn goodbye(&mut self) {
+        if self.said_goodbye || self.broken.is_some() || self.conn.is_handshaking() {
+            return;
+        }
+        self.said_goodbye = true;
+        self.conn.send_close_notify();
+        let _ = self.conn.write_tls(&mut self.socket);
+    }
+}
+
+/// Closing the connection says close_notify first (see [`TlsStream::goodbye`]).
+impl<S: Read + Write + ShutdownWrite> Drop for TlsStream<S> {
+    fn drop(&mut self) {
+        self.goodbye();
+    }
+}
+
+/// What one read of records from the socket found.
+enum SocketRead {
+    /// Nothing to read now.
+    Blocked,
+    /// Records, and the socket gave less than asked: it is empty now (or
+    /// at its end).
+    Emptied,
+    /// Records, as many as asked: there may be more.
+    MayHaveMore,
+}
+
+/// A reader that notes whether the last read filled less than asked.
+struct ShortReadProbe<'a, R> {
+    inner: &'a mut R,
+    short: bool,
+}
+
+impl<R: Read> Read for ShortReadProbe<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+}
+
+impl<S: Read + Write + ShutdownWrite> std::fmt::Debug for TlsStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsStream")
             .field("handshaking", &self.conn.is_handshaking())

@@ -346,3 +346,26 @@ fn sni_chooses_the_certificate_the_client_verifies() {
         assert_eq!(pair.server.connection().server_name(), Some(name));
     }
 }
+
+#[test]
+fn closing_a_session_says_close_notify() {
+    let ca = TestCa::new();
+    let tls = termination(&[&ca.leaf(&["lb.test"])]);
+    let config = Arc::new(client_config(&ca, &[&rustls::version::TLS13]));
+    let mut pair = connect(&tls, &config, "lb.test", usize::MAX);
+    pair.pump();
+    let Pair {
+        mut client,
+        server,
+        socket,
+    } = pair;
+    drop(server);
+    let bytes: Vec<u8> = socket.outbound.borrow_mut().bytes.drain(..).collect();
+    client.read_tls(&mut &bytes[..]).unwrap();
+    client.process_new_packets().unwrap();
+    assert_eq!(
+        client.reader().read(&mut [0u8; 8]).unwrap(),
+        0,
+        "a clean end"
+    );
+}

@@ -12,10 +12,7 @@ use std::process::Command;
 use dht_ring::{start_node_with, start_ring, wait_for_ring};
 use distloop::dht::Ring;
 use distloop::dht::id::in_half_open;
-use support::distloop_bin;
-
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
+use support::{SIGCONT, SIGSTOP, distloop_bin};
 
 /// Runs `distloop args...`: exit code, stdout, stderr.
 fn cli(args: &[&str]) -> (i32, String, String) {

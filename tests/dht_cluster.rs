@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use dht_ring::{addrs, start_node, start_ring, wait_for_ring};
 use distloop::dht::client::Client;
-use support::distloop_bin;
+use support::{SIGTERM, distloop_bin};
 
 fn key(i: usize) -> String {
     format!("key-{i}")
@@ -89,7 +89,7 @@ fn a_graceful_leave_hands_the_keys_to_the_successor() {
     assert!(ring[1].owned > 0);
 
     let index = nodes.iter().position(|s| s.addr == leaver).unwrap();
-    nodes[index].signal(15);
+    nodes[index].signal(SIGTERM);
     assert_eq!(nodes[index].wait_exit(Duration::from_secs(15)), Some(0));
     nodes.remove(index);
 

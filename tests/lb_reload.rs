@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use http_backends::{Behaviour, HttpBackend};
 use reload::{RELOAD_SETTLE, ReloadableLb};
+use support::{IO_TIMEOUT, SIGTERM, connect, dead_addr};
 
-/// No single read or write in these tests may block longer than this.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client is watched to see that it is kept waiting.
 const STILL_WAITING: Duration = Duration::from_millis(400);
 /// A timeout short enough to reach within a test, long enough to be set apart.
@@ -34,9 +33,7 @@ struct Client {
 
 impl Client {
     fn open(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let stream = connect(addr);
         Client {
             writer: stream.try_clone().unwrap(),
             reader: BufReader::new(stream),
@@ -316,7 +313,6 @@ fn drain_timeout_reloads(mode: &str) {
         );
         thread::sleep(Duration::from_millis(30));
     }
-    const SIGTERM: i32 = 15;
     lb.server.signal(SIGTERM);
     assert_eq!(
         lb.server.wait_exit(IO_TIMEOUT),
@@ -498,10 +494,7 @@ fn nonzero_metric(lb: &ReloadableLb, family: &str, name: &str) -> f64 {
 #[test]
 fn backoff_reloads() {
     let echo = HttpBackend::start(Behaviour::Echo);
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refusing = dead_addr();
     let backends = [("e", echo.addr), ("refusing", refusing)];
     let mut lb = ReloadableLb::start("http", "strategy = \"round-robin\"", &backends, &[]);
     lb.reload("strategy = \"round-robin\"\nbackoff = \"20s\"");

@@ -12,14 +12,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Server, distloop_bin};
+use crate::support::{IO_TIMEOUT, SIGHUP, Server, distloop_bin};
 
 /// How long a reload may take to reach the worker (stats are published at
 /// once after it, and about once a second anyway).
 pub const RELOAD_SETTLE: Duration = Duration::from_secs(10);
-/// No admin read or write may block longer than this.
-const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(10);
-const SIGHUP: i32 = 1;
 
 /// A running balancer and the file it reads.
 pub struct ReloadableLb {
@@ -104,7 +101,7 @@ impl ReloadableLb {
     /// `GET /stats` on the admin port, parsed.
     pub fn stats(&self) -> Value {
         let mut stream = TcpStream::connect(self.admin).expect("connect to the admin port");
-        stream.set_read_timeout(Some(ADMIN_IO_TIMEOUT)).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream
             .write_all(b"GET /stats HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
             .unwrap();

@@ -7,7 +7,6 @@ mod dht_ring;
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use dht_ring::{addrs, start_node, start_ring, wait_for_ring};
 use distloop::dht::client::Client;
-use support::{SIGTERM, distloop_bin};
+use support::{SIGTERM, run_distloop};
 
 fn key(i: usize) -> String {
     format!("key-{i}")
@@ -164,12 +163,10 @@ fn a_lost_datagram_is_retried() {
     );
 }
 
+/// Runs `distloop args...`: exit code and stdout.
 fn cli(args: &[&str]) -> (i32, String) {
-    let output = Command::new(distloop_bin()).args(args).output().unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let (code, stdout, _) = run_distloop(args);
+    (code, stdout)
 }
 
 #[test]

@@ -181,7 +181,7 @@ fn broken_forms_are_refused_clearly() {
     ));
     assert_eq!(status, 400);
     assert!(why.contains("boundary"), "{why}");
-    let big = temp_file("form-big.txt", &sample_text(200_000));
+    let big = temp_file("form-big.txt", sample_text(200_000));
     let big_file = format!("file=@{}", big.display());
     let (status, why) = error(curl(master.addr, &["-F", "k=lord", "-F", &big_file]));
     assert_eq!(status, 413, "{why}");

@@ -65,10 +65,24 @@ pub fn temp_path(name: &str) -> PathBuf {
 }
 
 /// Writes `bytes` to [`temp_path`]`(name)` and returns the path.
-pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+pub fn temp_file(name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     let path = temp_path(name);
     std::fs::write(&path, bytes).unwrap();
     path
+}
+
+/// Runs `distloop args...` to its end: exit code, stdout, stderr.
+pub fn run_distloop(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(distloop_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run distloop {args:?}: {e}"));
+    (
+        output.status.code().expect("an exit code, not a signal"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// A server process that is killed when dropped.

@@ -1,13 +1,14 @@
 //! Command-line parsing shared by the subcommands: durations and addresses.
 //!
-//! Each service's flags live beside it in this module; `main.rs` only
-//! dispatches. Parse errors become clap errors, which print one line and exit 2.
+//! Each service's command line lives in the service's own folder
+//! (`lb/cli/`, `broker/cli.rs`, `dht/cli.rs`, `apps/*/cli.rs`) and uses these
+//! parsers; `main.rs` only dispatches. Parse errors become clap errors, which
+//! print one line and exit 2.
 
-pub mod cluster;
-pub mod config_file;
-pub mod lb;
-pub mod lb_check;
-pub mod lb_upgrade;
+/// The balancer's command line, under the names it had here before.
+pub use crate::lb::cli::{
+    self as lb, check as lb_check, cluster, config_file, upgrade as lb_upgrade,
+};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;

@@ -6,8 +6,8 @@
 //! merged configuration's invariants are checked; each problem is named with
 //! the file and line that set it, or `command line` when a flag did.
 
+use super::LbArgs;
 use super::config_file::ConfigFile;
-use super::lb::LbArgs;
 use crate::lb::config::Setting;
 
 /// What `--check` prints when nothing is wrong.

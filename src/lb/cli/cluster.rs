@@ -6,7 +6,7 @@ use std::thread;
 
 use clap::Args;
 
-use super::lb::ModeArg;
+use super::ModeArg;
 use crate::lb::{Balancer, LbConfig, LbError, Mode, Strategy};
 
 /// `distloop cluster`: local Pi backends behind a balancer.
@@ -22,7 +22,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub backend_ip: IpAddr,
     /// Where the balancer accepts clients.
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = super::parse_addr)]
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = crate::cli::parse_addr)]
     pub listen: SocketAddr,
     /// The balancing strategy (see `distloop lb --help`).
     #[arg(long, default_value = "round-robin")]

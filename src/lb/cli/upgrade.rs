@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::lb::LbArgs;
+use super::LbArgs;
 use crate::lb::handover;
 use crate::lb::{Balancer, LbConfig, LbError};
 

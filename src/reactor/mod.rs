@@ -20,6 +20,7 @@
 //!    deadline passed.
 
 mod buffer;
+pub mod buffer_pool;
 mod net;
 mod read_side;
 mod timer;

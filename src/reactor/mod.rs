@@ -14,7 +14,9 @@
 //!    (not at all when some work was deferred);
 //! 2. hand each event to [`Service::on_ready`], signals to
 //!    [`Service::on_shutdown`] or [`Service::on_reload`];
-//! 3. hand deferred tokens back to [`Service::on_ready`] with no new readiness;
+//! 3. hand the tokens deferred before this turn's poll back to
+//!    [`Service::on_ready`] with no new readiness (tokens deferred during this
+//!    turn wait for the next one, after the next poll);
 //! 4. fire expired timers through [`Service::on_timer`];
 //! 5. after a shutdown, leave once the service is drained or the drain
 //!    deadline passed.
@@ -141,7 +143,8 @@ impl Context<'_> {
     }
 
     /// Calls [`Service::on_ready`] for `token` again on the next turn, without
-    /// sleeping. For work cut short by a per-wake-up cap: with edge-triggered
+    /// sleeping: after the next poll, so that the events of every other socket
+    /// come first. For work cut short by a per-wake-up cap: with edge-triggered
     /// readiness, the kernel will not report the same readiness twice.
     pub fn defer(&mut self, token: Token) {
         self.deferred.push(token);
@@ -268,11 +271,16 @@ impl Reactor {
                 let left = deadline.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
-            if !self.deferred.is_empty() {
+            // The tokens deferred so far are this turn's; those deferred from
+            // now on wait for the next poll, so that a busy connection yields
+            // to the sockets that became ready meanwhile.
+            let due = std::mem::take(&mut self.deferred);
+            if !due.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
+                    self.deferred.splice(0..0, due);
                     continue;
                 }
                 return Err(e);
@@ -322,11 +330,8 @@ impl Reactor {
                 drain_deadline = Some(now + self.drain_timeout);
                 service.on_shutdown(&mut ctx);
             }
-            // Deferred tokens queued during this turn wait for the next one, so
-            // that a busy connection yields to everyone else in between.
-            let deferred = std::mem::take(ctx.deferred);
-            for token in &deferred {
-                service.on_ready(&mut ctx, *token, Readiness::default());
+            for token in due {
+                service.on_ready(&mut ctx, token, Readiness::default());
             }
             while let Some((id, payload)) = ctx.timers.pop_expired(now) {
                 service.on_timer(&mut ctx, id, payload);
@@ -458,6 +463,41 @@ mod tests {
         let mut service = Deferrer { calls: 0 };
         reactor.run(&mut service).unwrap();
         assert_eq!(service.calls, 5);
+    }
+
+    /// Records the order of its callbacks: a wake-up defers a token, and an
+    /// expired timer fires in the same turn.
+    struct TurnWatcher {
+        calls: Vec<&'static str>,
+    }
+
+    impl Service for TurnWatcher {
+        fn on_ready(&mut self, ctx: &mut Context<'_>, _: Token, _: Readiness) {
+            self.calls.push("deferred");
+            ctx.stop();
+        }
+        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {
+            self.calls.push("timer");
+        }
+        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
+        fn is_drained(&self) -> bool {
+            true
+        }
+        fn on_wake(&mut self, ctx: &mut Context<'_>) {
+            self.calls.push("wake");
+            ctx.defer(Token(3));
+        }
+    }
+
+    #[test]
+    fn a_token_deferred_during_a_turn_waits_for_the_next_poll() {
+        let mut reactor = Reactor::new().unwrap();
+        // Expired before the first poll, so it fires at the end of turn one.
+        reactor.set_timer(Instant::now(), 0);
+        reactor.handle().wake();
+        let mut service = TurnWatcher { calls: Vec::new() };
+        reactor.run(&mut service).unwrap();
+        assert_eq!(service.calls, ["wake", "timer", "deferred"]);
     }
 
     struct Waiter {

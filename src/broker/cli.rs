@@ -13,6 +13,7 @@ use super::codec::Serializer;
 use super::core::{BrokerConfig, DEFAULT_MAX_MQTT_PACKET_BYTES, DEFAULT_OUTBOUND_LIMIT_BYTES};
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
+use super::server::DEFAULT_MAX_CONNECTIONS;
 use super::value::Value;
 use crate::cli::parse_duration;
 
@@ -52,6 +53,10 @@ pub struct BrokerArgs {
     /// Largest MQTT packet accepted, in bytes with its fixed header.
     #[arg(long, default_value_t = DEFAULT_MAX_MQTT_PACKET_BYTES)]
     pub mqtt_max_packet_bytes: usize,
+    /// Clients served at once (both listeners together); further ones wait
+    /// in the listen backlog until one leaves.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// `--slow-consumer` values.
@@ -144,6 +149,9 @@ impl BrokerArgs {
         if self.slow_consumer_timeout.is_zero() {
             return Err("--slow-consumer-timeout must be above zero".into());
         }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
         if self.mqtt_max_packet_bytes < 2 {
             return Err("--mqtt-max-packet-bytes must be at least 2".into());
         }
@@ -178,7 +186,8 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
     match args.command {
         None => {
             let config = args.config()?;
-            super::server::serve(args.listen, args.mqtt, config, |addr| {
+            let max = args.max_connections;
+            super::server::serve(args.listen, args.mqtt, config, max, |addr| {
                 println!("listening on {addr}");
                 let _ = io::stdout().flush();
             })?;

@@ -8,6 +8,13 @@
 //!
 //! Tokens: a service chooses its own tokens (usually keys of its own slab of
 //! connections); every value below [`FIRST_RESERVED_TOKEN`] is the service's.
+//! [`Kind`] packs a service's kinds of tokens and timers, and their keys,
+//! into those numbers.
+//!
+//! The socket loops every service needs are here once, generic over the
+//! stream where a TLS stream could stand for a socket: [`write_until_blocked`]
+//! (the one write loop), [`Pipe`] (bytes both ways with backpressure and half
+//! closes) and [`Acceptor`] (batches, a connection cap, retry after errors).
 //!
 //! One turn of the loop:
 //! 1. poll for readiness, sleeping at most until the nearest timer
@@ -21,15 +28,25 @@
 //! 5. after a shutdown, leave once the service is drained or the drain
 //!    deadline passed.
 
+mod accept;
 mod buffer;
+mod kind;
 mod net;
+mod pipe;
 mod read_side;
 mod timer;
+mod write;
 
+pub use accept::{
+    ACCEPT_RETRY_FIRST, ACCEPT_RETRY_MAX, ACCEPTS_PER_WAKE, Accepted, Acceptor, RetryBackoff,
+};
 pub use buffer::{Buffer, ReadStop, WriteStop};
+pub use kind::{Kind, Lane};
 pub use net::{DEFAULT_BACKLOG, ListenOptions, connect, finish_connect, listen, prepare_accepted};
+pub use pipe::{Flow, HalfClose, Pipe, Pumped};
 pub use read_side::ReadSide;
 pub use timer::{TimerId, Timers};
+pub use write::write_until_blocked;
 
 pub use mio::net::{TcpListener, TcpStream, UdpSocket};
 pub use mio::{Interest, Registry, Token};

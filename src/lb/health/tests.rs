@@ -12,11 +12,31 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::lb::backend::BackendSpec;
-use crate::reactor::{Context, Reactor, Readiness, Service, TimerId, Token};
+use crate::reactor::{Context, Kind, Lane, Reactor, Readiness, Service, TimerId, Token};
 
 /// A run that has not finished by then failed.
 const RUN_BOUND: Duration = Duration::from_secs(10);
-const GIVE_UP: u64 = 1;
+
+/// The harness's sockets: only the checker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sockets {
+    Probe,
+}
+
+impl Kind for Sockets {
+    const ALL: &'static [Self] = &[Self::Probe];
+}
+
+/// The harness's timers: the checker's, and the bound of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timers {
+    Check,
+    GiveUp,
+}
+
+impl Kind for Timers {
+    const ALL: &'static [Self] = &[Self::Check, Self::GiveUp];
+}
 
 /// Decides after each callback whether the run is over; may act on the checker.
 type Step = Box<dyn FnMut(&mut HealthChecker, &mut Context<'_>, &mut Vec<HealthEvent>) -> bool>;
@@ -38,20 +58,28 @@ impl Harness {
 }
 
 impl Service for Harness {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.checker.start(ctx);
+    }
+
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        assert!(HealthChecker::owns(token), "unexpected token {token:?}");
+        assert_eq!(
+            Sockets::of_token(token).map(|(kind, _)| kind),
+            Some(Sockets::Probe)
+        );
         self.checker
             .on_ready(ctx, token, readiness, &mut self.events);
         self.after_callback(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        if HealthChecker::owns_timer(payload) {
-            self.checker.on_timer(ctx, id, payload, &mut self.events);
-        } else {
-            self.gave_up = true;
-            ctx.stop();
-            return;
+        match Timers::of_timer(payload) {
+            Some((Timers::Check, _)) => self.checker.on_timer(ctx, id, payload, &mut self.events),
+            _ => {
+                self.gave_up = true;
+                ctx.stop();
+                return;
+            }
         }
         self.after_callback(ctx);
     }
@@ -66,11 +94,13 @@ impl Service for Harness {
 }
 
 /// Runs the checker until `step` says done; returns the events and the checker.
-fn run(checker: HealthChecker, step: Step) -> (Vec<HealthEvent>, HealthChecker, bool) {
+fn run(mut checker: HealthChecker, step: Step) -> (Vec<HealthEvent>, HealthChecker, bool) {
+    checker.use_lanes(HealthLanes {
+        tokens: Lane::of(Sockets::Probe),
+        timers: Lane::of(Timers::Check),
+    });
     let mut reactor = Reactor::new().unwrap();
-    let now = Instant::now();
-    reactor.set_timer(now, HEALTH_START_PAYLOAD);
-    reactor.set_timer(now + RUN_BOUND, GIVE_UP);
+    reactor.set_timer(Instant::now() + RUN_BOUND, Timers::GiveUp.timer(0));
     let mut harness = Harness {
         checker,
         events: Vec::new(),
@@ -453,17 +483,18 @@ fn reconfigure_keeps_the_state_of_a_backend_with_the_same_name() {
 }
 
 #[test]
-fn only_the_checkers_tokens_and_timers_are_claimed() {
+fn under_spaced_lanes_only_the_checkers_tokens_and_timers_are_claimed() {
+    let lanes = HealthLanes::SPACED;
     assert!(!HealthChecker::owns(Token(0)));
     assert!(!HealthChecker::owns(Token(123_456)));
-    assert!(HealthChecker::owns(Token(HEALTH_TOKEN_BASE)));
-    assert!(HealthChecker::owns(Token(HEALTH_TOKEN_BASE + 7)));
+    assert!(HealthChecker::owns(lanes.tokens.token(0)));
+    assert!(HealthChecker::owns(lanes.tokens.token(7)));
     assert!(!HealthChecker::owns(Token(usize::MAX - 1)), "reactor's own");
+    // A service packing its own timers uses the low two bits 0 to 2.
     for kind in 0..3 {
         assert!(!HealthChecker::owns_timer((5 << 2) | kind));
     }
-    assert!(HealthChecker::owns_timer((5 << 2) | HEALTH_TIMER_KIND));
-    assert!(HealthChecker::owns_timer(HEALTH_START_PAYLOAD));
+    assert!(HealthChecker::owns_timer(lanes.timers.timer(5)));
 }
 
 #[test]

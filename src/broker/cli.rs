@@ -55,7 +55,8 @@ pub struct BrokerArgs {
     pub mqtt_max_packet_bytes: usize,
     /// Clients served at once (both listeners together); further ones wait
     /// in the listen backlog until one leaves.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
 }
 
@@ -148,9 +149,6 @@ impl BrokerArgs {
     pub fn config(&self) -> Result<BrokerConfig, String> {
         if self.slow_consumer_timeout.is_zero() {
             return Err("--slow-consumer-timeout must be above zero".into());
-        }
-        if self.max_connections == 0 {
-            return Err("--max-connections must be at least 1".into());
         }
         if self.mqtt_max_packet_bytes < 2 {
             return Err("--mqtt-max-packet-bytes must be at least 2".into());

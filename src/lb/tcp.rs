@@ -112,20 +112,17 @@ impl TcpBalancer {
     pub fn new(
         config: LbConfig,
         listener: TcpListener,
-        backends: Backends,
+        mut backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
+        backends.use_lanes(HealthLanes {
+            tokens: Lane::of(Socket::Health),
+            timers: Lane::of(Timer::Health),
+        });
         Self {
             config,
             acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
-            backends: {
-                let mut backends = backends;
-                backends.use_lanes(HealthLanes {
-                    tokens: Lane::of(Socket::Health),
-                    timers: Lane::of(Timer::Health),
-                });
-                backends
-            },
+            backends,
             link,
             sessions: Slab::new(),
         }

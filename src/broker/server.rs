@@ -2,9 +2,9 @@
 //! received bytes to the [`Broker`] core and writes what it queues.
 //!
 //! Writes are batched: when the core queues frames for a connection, its
-//! token is deferred, so it is flushed once at the end of the loop turn with
-//! every frame queued in that turn, in as few `write` calls as the socket
-//! takes. Reads are capped per wake-up so that one busy publisher cannot
+//! token is deferred, so it is flushed once on the next loop turn (after
+//! that turn's poll) with every frame queued until then, in as few `write`
+//! calls as the socket takes. Reads are capped per wake-up so that one busy publisher cannot
 //! starve the rest.
 //!
 //! With [`bind_mqtt`](BrokerServer::bind_mqtt) a second listener speaks
@@ -287,8 +287,8 @@ impl BrokerServer {
         (self.core.config().slow_consumer_timeout / 4).clamp(shortest, longest)
     }
 
-    /// Schedules a flush, at the end of this turn, of every connection the
-    /// core queued frames for.
+    /// Schedules a flush, on the next turn, of every connection the core
+    /// queued frames for.
     fn schedule_flushes(&mut self, ctx: &mut Context<'_>) {
         self.core.take_touched(&mut self.touched);
         for id in self.touched.drain(..) {
@@ -322,7 +322,7 @@ impl Service for BrokerServer {
         if readiness.readable || readiness.read_closed || deferred {
             alive = self.read(ctx, id);
         }
-        // A deferred call is the end-of-turn flush; a writable event means
+        // A deferred call is the batched flush; a writable event means
         // the socket took what was pending and has room again.
         if alive && (deferred || readiness.writable) {
             alive = self.flush(ctx, id);

@@ -13,6 +13,7 @@ use super::codec::Serializer;
 use super::core::{BrokerConfig, DEFAULT_MAX_MQTT_PACKET_BYTES, DEFAULT_OUTBOUND_LIMIT_BYTES};
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
+use super::server::DEFAULT_MAX_CONNECTIONS;
 use super::value::Value;
 use crate::cli::parse_duration;
 
@@ -52,6 +53,11 @@ pub struct BrokerArgs {
     /// Largest MQTT packet accepted, in bytes with its fixed header.
     #[arg(long, default_value_t = DEFAULT_MAX_MQTT_PACKET_BYTES)]
     pub mqtt_max_packet_bytes: usize,
+    /// Clients served at once (both listeners together); further ones wait
+    /// in the listen backlog until one leaves.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
 }
 
 /// `--slow-consumer` values.
@@ -178,7 +184,8 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
     match args.command {
         None => {
             let config = args.config()?;
-            super::server::serve(args.listen, args.mqtt, config, |addr| {
+            let max = args.max_connections;
+            super::server::serve(args.listen, args.mqtt, config, max, |addr| {
                 println!("listening on {addr}");
                 let _ = io::stdout().flush();
             })?;

@@ -1,18 +1,18 @@
 //! HTTP mode (layer 7): each request is balanced on its own.
 //!
 //! Read top to bottom, a request goes: the reactor reports readiness
-//! ([`HttpBalancer`]'s `Service` impl, below), the pump ([`pump`]) looks the
-//! connection up and steps its state machine ([`incoming`]), which reads a
+//! ([`HttpBalancer`]'s `Service` impl, below), the pump (`pump`) looks the
+//! connection up and steps its state machine (`incoming`), which reads a
 //! request head from the client's buffer, picks a backend and asks for a
-//! connection to it (a kept-alive one from the idle pool, [`upstream`], or a
-//! new one), relays the rewritten head and the body ([`exchange`]), then the
+//! connection to it (a kept-alive one from the idle pool, `upstream`, or a
+//! new one), relays the rewritten head and the body (`exchange`), then the
 //! response the same way: head parsed and rewritten, body streamed from the
 //! backend's buffer to the client. Bodies are never held whole; a full
 //! buffer stops reading the sending side. Requests on one connection are
 //! served in order, so pipelined requests wait in the client's buffer.
 //!
-//! Every socket read and write goes through [`peer`]; tokens and timer
-//! payloads are packed in [`token`]; the state machine touches no socket,
+//! Every socket read and write goes through `peer`; tokens and timer
+//! payloads are packed in `token`; the state machine touches no socket,
 //! so its unit tests run on bytes in memory.
 
 mod exchange;

@@ -218,6 +218,12 @@ impl Exchange {
         }
     }
 
+    /// "backend ADDR " for error details, when a backend is linked.
+    pub fn backend_name(&self) -> String {
+        let addr = self.link.as_ref().map(|l| l.addr);
+        addr.map_or_else(String::new, |a| format!("backend {a} "))
+    }
+
     /// The request target, read back from the rewritten head's request line.
     pub fn target(&self) -> &[u8] {
         self.request
@@ -293,8 +299,6 @@ impl Exchange {
             // A relayed interim response (100 Continue) must leave now: the
             // client may be waiting for it before it sends the body.
             out.flush_to(client).map_err(Fault::Client)?;
-            let addr = self.link.as_ref().map(|l| l.addr);
-            let who = addr.map_or_else(String::new, |a| format!("backend {a} "));
             if backend.inbuf.is_empty() {
                 if backend.read.eof {
                     return Err(Fault::Backend(io::Error::new(
@@ -306,11 +310,12 @@ impl Exchange {
             }
             match parser.parse(backend.inbuf.as_slice(), &self.method) {
                 Err(e) => {
-                    let detail = format!("{who}sent an invalid response: {e}");
+                    let detail = format!("{}sent an invalid response: {e}", self.backend_name());
                     return Err(Fault::Reject(502, detail));
                 }
                 Ok(HeadStatus::Partial) => {
                     if backend.inbuf.is_full() || backend.read.eof {
+                        let who = self.backend_name();
                         let detail = format!("{who}sent an incomplete response head");
                         return Err(Fault::Reject(502, detail));
                     }

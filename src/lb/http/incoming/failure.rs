@@ -137,7 +137,7 @@ impl Incoming {
                 if exchange.response_started() {
                     return Action::Close(io::ErrorKind::TimedOut.into());
                 }
-                let who = link.map_or_else(String::new, |l| format!("backend {} ", l.addr));
+                let who = exchange.backend_name();
                 let detail = format!("{who}did not answer within {:?}", config.response_timeout);
                 self.reject(env, 504, &detail)
             }

@@ -14,8 +14,6 @@ use super::exchange::{Exchange, Link, Relay, Response, Retry};
 use super::peer::{Outbox, Peer, Stream};
 use super::settings::{BYTES_PER_WAKE, Settings};
 use super::tunnel;
-
-mod failure;
 use crate::http::{HeadStatus, RequestParser};
 use crate::lb::access_log::Entry;
 use crate::lb::backends::Backends;
@@ -23,6 +21,8 @@ use crate::lb::config::HashOn;
 use crate::lb::pool::{Pick, hash_ip, hash_key};
 use crate::reactor::Buffer;
 use crate::warn;
+
+mod failure;
 
 /// What the state machine needs from outside to go on.
 #[derive(Debug)]

@@ -1,238 +1,9 @@
 //! The HTTP proxy's state machine on bytes in memory: every path of an
 //! exchange, driven the way the pump drives it, without a socket.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+mod proxy;
 
-use super::incoming::{Action, Env, Incoming};
-use super::peer::{Peer, Stream};
-use super::settings::Settings;
-use crate::lb::backends::Backends;
-use crate::lb::{LbConfig, Mode, Strategy};
-use crate::reactor::Readiness;
-
-/// One end of an in-memory connection, as the proxy sees it.
-#[derive(Debug, Default)]
-struct Wire {
-    /// Sent by the far end, not yet read by the proxy.
-    unread: VecDeque<u8>,
-    /// The far end closed its side.
-    closed: bool,
-    /// Written by the proxy.
-    written: Vec<u8>,
-    /// The proxy half-closed.
-    shut: bool,
-}
-
-impl Read for Wire {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.unread.is_empty() {
-            return match self.closed {
-                true => Ok(0),
-                false => Err(io::ErrorKind::WouldBlock.into()),
-            };
-        }
-        let n = self.unread.read(buf)?;
-        Ok(n)
-    }
-}
-
-impl Write for Wire {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.written.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Stream for Wire {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shut = true;
-        Ok(())
-    }
-}
-
-fn sends(peer: &mut Peer<Wire>, bytes: &[u8]) {
-    peer.stream.unread.extend(bytes);
-    peer.note(Readiness {
-        readable: true,
-        ..Readiness::default()
-    });
-}
-
-fn closes(peer: &mut Peer<Wire>) {
-    peer.stream.closed = true;
-    peer.note(Readiness {
-        readable: true,
-        read_closed: true,
-        ..Readiness::default()
-    });
-}
-
-fn taken(peer: &mut Peer<Wire>) -> String {
-    String::from_utf8(std::mem::take(&mut peer.stream.written)).unwrap()
-}
-
-/// A client connection to a proxy with two backends, the pump's part
-/// played in memory: backend connections connect at once, and one released
-/// for parking is lent again to the next request.
-struct Proxy {
-    settings: Settings,
-    backends: Backends,
-    now: Instant,
-    incoming: Incoming,
-    client: Peer<Wire>,
-    backend: Option<Peer<Wire>>,
-    parked: Option<Peer<Wire>>,
-    /// Backend picked for each connection asked for, and whether it had to be fresh.
-    connects: Vec<(usize, bool)>,
-    /// Whether each backend connection released was parked.
-    released: Vec<bool>,
-    refuse_connects: bool,
-    closed: Option<io::Error>,
-}
-
-impl Proxy {
-    fn new() -> Self {
-        Self::with(|_| {})
-    }
-
-    fn with(configure: impl FnOnce(&mut LbConfig)) -> Self {
-        let mut config = LbConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            vec![
-                "127.0.0.1:9001".parse().unwrap(),
-                "127.0.0.1:9002".parse().unwrap(),
-            ],
-            Strategy::RoundRobin,
-            Mode::Http,
-        );
-        configure(&mut config);
-        let backends = Backends::new(&config, None);
-        let settings = Settings::new(config);
-        let now = Instant::now();
-        Self {
-            incoming: Incoming::new("10.0.0.7:4000".parse().unwrap(), &settings, now),
-            client: Peer::connected(Wire::default(), settings.client_buffer_bytes()),
-            settings,
-            backends,
-            now,
-            backend: None,
-            parked: None,
-            connects: Vec::new(),
-            released: Vec::new(),
-            refuse_connects: false,
-            closed: None,
-        }
-    }
-
-    /// Steps until the machine waits or closes the connection.
-    fn run(&mut self) {
-        for _ in 0..1000 {
-            let mut env = Env {
-                now: self.now,
-                settings: &self.settings,
-                backends: &mut self.backends,
-            };
-            let action = self
-                .incoming
-                .step(&mut env, &mut self.client, self.backend.as_mut());
-            if !self.perform(action) {
-                return;
-            }
-        }
-        panic!("the machine never waits");
-    }
-
-    /// Does what an action asks; false when stepping should stop.
-    fn perform(&mut self, action: Action) -> bool {
-        let mut env = Env {
-            now: self.now,
-            settings: &self.settings,
-            backends: &mut self.backends,
-        };
-        match action {
-            Action::Progress => {}
-            Action::Wait => return false,
-            Action::Connect { pick, fresh_only } => {
-                self.connects.push((pick.backend, fresh_only));
-                let addr = env.backends.addr(pick.backend);
-                if self.refuse_connects {
-                    let refused = io::ErrorKind::ConnectionRefused.into();
-                    self.incoming.connect_failed(&mut env, pick, &refused);
-                } else if let Some(parked) = self.parked.take().filter(|_| !fresh_only) {
-                    self.backend = Some(parked);
-                    self.incoming.attach(pick, addr, true, self.now);
-                } else {
-                    self.backend = Some(Peer::connecting(Wire::default(), 4096));
-                    self.incoming.attach(pick, addr, false, self.now);
-                    assert!(self.incoming.awaiting_connect());
-                    self.backend.as_mut().unwrap().writable = true;
-                    self.incoming.backend_connected();
-                }
-            }
-            Action::Release { park } => {
-                self.released.push(park);
-                let backend = self.backend.take();
-                if park {
-                    self.parked = backend;
-                }
-            }
-            Action::Close(reason) => {
-                self.closed = Some(reason);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Lets the current deadline pass.
-    fn time_out(&mut self) {
-        self.now = self.incoming.deadline(&self.settings) + Duration::from_millis(1);
-        let mut env = Env {
-            now: self.now,
-            settings: &self.settings,
-            backends: &mut self.backends,
-        };
-        let buffered = !self.client.inbuf.is_empty();
-        let action = self.incoming.on_deadline(&mut env, buffered);
-        if self.perform(action) {
-            self.run();
-        }
-    }
-
-    fn client_sends(&mut self, bytes: &str) {
-        sends(&mut self.client, bytes.as_bytes());
-        self.run();
-    }
-
-    fn backend_sends(&mut self, bytes: &str) {
-        sends(
-            self.backend.as_mut().expect("a backend connection"),
-            bytes.as_bytes(),
-        );
-        self.run();
-    }
-
-    fn client_got(&mut self) -> String {
-        taken(&mut self.client)
-    }
-
-    fn backend_got(&mut self) -> String {
-        taken(self.backend.as_mut().expect("a backend connection"))
-    }
-
-    /// The status line of the error the client got (and was half-closed after).
-    fn error_answer(&mut self) -> String {
-        let out = self.client_got();
-        assert!(self.client.stream.shut, "half-closed after an error: {out}");
-        out.lines().next().unwrap_or_default().to_string()
-    }
-}
+use self::proxy::{Proxy, closes};
 
 const GET: &str = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
 const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
@@ -486,4 +257,34 @@ fn responses_without_a_body_end_at_their_head() {
         assert_eq!(proxy.released, [true], "{request}: complete, parked");
         assert!(proxy.incoming.is_between_requests(), "{request}");
     }
+}
+
+#[test]
+fn a_backend_that_does_not_accept_in_time_is_given_up_for_the_next() {
+    let mut proxy = Proxy::new();
+    proxy.slow_connects = true;
+    proxy.client_sends(GET);
+    assert_eq!(proxy.connects.len(), 1);
+    assert!(proxy.incoming.awaiting_connect());
+    proxy.slow_connects = false;
+    proxy.time_out();
+    assert_eq!(proxy.released, [false], "the slow connect is abandoned");
+    assert_eq!(proxy.connects.len(), 2);
+    assert_ne!(proxy.connects[0].0, proxy.connects[1].0, "another backend");
+    assert!(proxy.backend_got().starts_with("GET /a "));
+    proxy.backend_sends(OK);
+    assert!(proxy.client_got().starts_with("HTTP/1.1 200 OK"));
+}
+
+#[test]
+fn a_response_cut_short_closes_the_client_without_an_error_page() {
+    let mut proxy = Proxy::new();
+    proxy.client_sends(GET);
+    proxy.backend_sends("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    let partial = proxy.client_got();
+    assert!(partial.ends_with("abc"), "{partial}");
+    closes(proxy.backend.as_mut().unwrap());
+    proxy.run();
+    assert!(proxy.closed.is_some(), "the client learns by the close");
+    assert!(proxy.client_got().is_empty(), "no second status line");
 }

@@ -31,7 +31,7 @@ use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
-use self::pump::Client;
+use self::pump::ClientConnection;
 use self::settings::Settings;
 use self::token::{LISTENER, Socket, Timer};
 use self::upstream::{IdlePool, Upstream};
@@ -49,7 +49,7 @@ pub struct HttpBalancer {
     acceptor: Acceptor,
     backends: Backends,
     link: Option<WorkerLink>,
-    clients: Slab<Client>,
+    clients: Slab<ClientConnection>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
 }

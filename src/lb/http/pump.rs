@@ -21,7 +21,7 @@ use crate::{debug, warn};
 /// A client connection: its socket, its state machine, the backend
 /// connection lent to it, and its armed deadline.
 #[derive(Debug)]
-pub(super) struct Client {
+pub(super) struct ClientConnection {
     pub peer: Peer<TcpStream>,
     pub incoming: Incoming,
     /// Key of the backend connection lent to it.
@@ -60,7 +60,7 @@ impl HttpBalancer {
             warn!("cannot register client {addr}: {e}");
             return;
         }
-        entry.insert(Client {
+        entry.insert(ClientConnection {
             peer: Peer::connected(socket, self.settings.client_buffer_bytes()),
             incoming: Incoming::new(addr, &self.settings, ctx.now()),
             upstream: None,

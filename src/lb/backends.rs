@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use super::access_log::{AccessLog, Entry};
 use super::admin::AdminCommand;
-use super::backend::BackendSpec;
+use super::backend_spec::BackendSpec;
 use super::config::LbConfig;
 use super::health::{AgentState, HealthChecker, HealthEvent, HealthLanes};
 use super::pool::{BackendPool, BackendState, Pick};

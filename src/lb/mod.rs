@@ -12,7 +12,7 @@
 pub mod acceptor;
 pub mod access_log;
 pub mod admin;
-pub mod backend;
+pub mod backend_spec;
 pub mod backends;
 pub mod cli;
 pub mod config;
@@ -26,7 +26,10 @@ pub mod strategy;
 pub mod tcp;
 pub mod worker;
 
-pub use backend::BackendSpec;
+/// The former name of [`backend_spec`], still imported by the health
+/// checks, the pool and the strategies: their owners move to the new path.
+pub use backend_spec as backend;
+pub use backend_spec::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
 pub use pool::{BackendPool, Pick};
 pub use runtime::Balancer;

@@ -6,8 +6,8 @@
 //! Two modes. **Saturation** (the default): publishers pipeline and pause
 //! only while more than [`pacing::in_flight_limit`] deliveries are in
 //! flight, so the figure is the delivery rate the broker sustains without
-//! dropping anything, printed with the CPU share the broker (`--broker-pid`)
-//! and the bench used; the time a message waits there is backlog, not
+//! dropping anything, printed with the share of one core the broker
+//! (`--broker-pid`) and the bench ran, and waited for a core, in the window; the time a message waits there is backlog, not
 //! latency, and is printed as such. **Open loop** (`--rate N`): publishers
 //! follow a fixed schedule of N messages/s whatever the broker does, and
 //! latency is counted from each message's scheduled send time, so a stall
@@ -141,12 +141,21 @@ fn print_report(args: &BenchArgs, report: &Report) {
         report.delivered,
         report.rate()
     );
-    let broker_cpu = report
-        .broker_cpu
-        .map_or_else(|| "-".to_string(), |p| format!("{p:.1}"));
+    let broker_cpu = report.broker_cpu.map_or_else(
+        || "- waiting -".to_string(),
+        |times| {
+            let (running, waiting) = report.percent(times);
+            format!("{running:.1} waiting {waiting:.1}")
+        },
+    );
+    let (bench, bench_waiting) = report.percent(report.bench_cpu);
     println!(
-        "cpu % of one core: broker {broker_cpu} bench {:.1}",
-        report.bench_cpu
+        "cpu % of one core: broker {broker_cpu} bench {bench:.1} waiting {bench_waiting:.1}{}",
+        if args.addr.is_none() {
+            " (the broker runs in the bench)"
+        } else {
+            ""
+        }
     );
     let [p50, p90, p99, p999, max] = report.latency.summary();
     let what = match args.rate {

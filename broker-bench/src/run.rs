@@ -17,7 +17,7 @@ use distloop::broker::{BrokerConfig, Serializer};
 use distloop::reactor::Reactor;
 
 use crate::BenchArgs;
-use crate::cpu::{Process, cpu_time, percent_of_core};
+use crate::cpu::{Process, SchedTimes, percent_of, sched_times};
 use crate::latency::Histogram;
 use crate::load::{Pace, SAMPLE_EVERY_AT_SATURATION, Shared, publisher, subscriber};
 use crate::pacing::{DRAIN_QUIET, Schedule, drain_limit, in_flight_limit};
@@ -61,10 +61,10 @@ pub struct Report {
     /// How long the drain took, and the limit it had.
     pub drain: Duration,
     pub drain_limit: Duration,
-    /// Share of one core the broker (when its process id is known) and the
-    /// bench used during the window, in percent.
-    pub broker_cpu: Option<f64>,
-    pub bench_cpu: f64,
+    /// How the broker (when its process id is known) and the bench spent
+    /// the window: running and waiting for a CPU.
+    pub broker_cpu: Option<SchedTimes>,
+    pub bench_cpu: SchedTimes,
     /// Open loop: the most a publisher was behind its schedule.
     pub max_lag: Duration,
 }
@@ -73,6 +73,14 @@ impl Report {
     /// Deliveries per second in the window.
     pub fn rate(&self) -> f64 {
         self.delivered as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// `times` as percentages of one core over the window: running, waiting.
+    pub fn percent(&self, times: SchedTimes) -> (f64, f64) {
+        (
+            percent_of(times.running, self.elapsed),
+            percent_of(times.waiting, self.elapsed),
+        )
     }
 }
 
@@ -108,10 +116,10 @@ pub fn measure(args: &BenchArgs) -> Result<Report, Box<dyn Error>> {
     result
 }
 
-/// Reads the CPU time of the bench and, if known, of the broker.
-fn cpu_times(broker: Option<u32>) -> (Option<Duration>, Duration) {
-    let broker = broker.and_then(|pid| cpu_time(Process::Pid(pid)).ok());
-    let bench = cpu_time(Process::Current).unwrap_or_default();
+/// Reads the scheduler times of the bench and, if known, of the broker.
+fn cpu_times(broker: Option<u32>) -> (Option<SchedTimes>, SchedTimes) {
+    let broker = broker.and_then(|pid| sched_times(Process::Pid(pid)).ok());
+    let bench = sched_times(Process::Current).unwrap_or_default();
     (broker, bench)
 }
 
@@ -226,10 +234,8 @@ fn drive(args: &BenchArgs, wire: Wire, addr: SocketAddr) -> Result<Report, Box<d
         disconnected,
         drain,
         drain_limit: limit,
-        broker_cpu: broker0
-            .zip(broker1)
-            .map(|(a, b)| percent_of_core(b.saturating_sub(a), elapsed)),
-        bench_cpu: percent_of_core(bench1.saturating_sub(bench0), elapsed),
+        broker_cpu: broker0.zip(broker1).map(|(a, b)| b - a),
+        bench_cpu: bench1 - bench0,
         max_lag: Duration::from_nanos(shared.max_lag_nanos.load(Ordering::SeqCst)),
     })
 }

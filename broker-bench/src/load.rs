@@ -27,6 +27,9 @@ const READ_BUFFER_BYTES: usize = 1 << 20;
 /// An open-loop publisher sleeps when its next message is due further off
 /// than this, waking this much early; closer than that it yields the core.
 const SLEEP_MARGIN: Duration = Duration::from_millis(1);
+/// A publisher's blocked write wakes this often to see whether the drain
+/// deadline passed (a broker that stops reading must not hang the run).
+const WRITE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the threads of one run share. Times are nanoseconds since `base`.
 pub struct Shared {
@@ -38,9 +41,8 @@ pub struct Shared {
     /// Deliveries stamped in `[window_start, window_end)` are timed.
     pub window_start: AtomicU64,
     pub window_end: AtomicU64,
-    /// How long a publisher's closing round trip may wait, set before
-    /// publishing stops.
-    pub drain_limit_nanos: AtomicU64,
+    /// When the drain ends at the latest, set before publishing stops.
+    pub drain_deadline_nanos: AtomicU64,
     /// Open loop: the most a publisher was behind its schedule.
     pub max_lag_nanos: AtomicU64,
 }
@@ -55,7 +57,7 @@ impl Shared {
             delivered: AtomicU64::new(0),
             window_start: AtomicU64::new(u64::MAX),
             window_end: AtomicU64::new(u64::MAX),
-            drain_limit_nanos: AtomicU64::new(0),
+            drain_deadline_nanos: AtomicU64::new(u64::MAX),
             max_lag_nanos: AtomicU64::new(0),
         }
     }
@@ -86,6 +88,7 @@ pub fn publisher(
     template: &[u8],
     pace: Pace,
 ) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(WRITE_CHECK_INTERVAL))?;
     let mut payload = template.to_vec();
     let at = stamp_offset(&payload).expect("the template holds a stamp");
     let mut batch = Vec::new();
@@ -131,17 +134,46 @@ pub fn publisher(
         // Counted before the write, so a delivery is never counted before
         // the publish it answers.
         shared.published.fetch_add(count, Ordering::Relaxed);
-        stream.write_all(&batch)?;
+        if !write_before_deadline(&mut stream, &batch, shared)? {
+            return Ok(());
+        }
     }
-    // A broker still working through its backlog when the drain limit
-    // passes does not fail the run: what it never delivers is counted as
-    // undelivered.
-    let limit = Duration::from_nanos(shared.drain_limit_nanos.load(Ordering::SeqCst));
-    stream.write_all(&wire.round_trip())?;
-    match await_acks(&mut stream, wire, 1, limit) {
+    // A broker still working through its backlog when the drain deadline
+    // passes does not fail the run: what it never delivers (or never read)
+    // is counted as undelivered.
+    if !write_before_deadline(&mut stream, &wire.round_trip(), shared)? {
+        return Ok(());
+    }
+    let deadline = shared.drain_deadline_nanos.load(Ordering::SeqCst);
+    let left = Duration::from_nanos(deadline.saturating_sub(shared.now()));
+    match await_acks(&mut stream, wire, 1, left) {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
         other => other.map(drop),
     }
+}
+
+/// Writes all of `bytes`, unless the drain deadline passes first (then
+/// `Ok(false)`). Expects the stream's write timeout to be set.
+fn write_before_deadline(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    shared: &Shared,
+) -> std::io::Result<bool> {
+    let mut at = 0;
+    while at < bytes.len() {
+        match stream.write(&bytes[at..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if shared.now() >= shared.drain_deadline_nanos.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// Sleeps or yields until `at` (nanoseconds since `base`), or until

@@ -195,10 +195,10 @@ fn drive(args: &BenchArgs, wire: Wire, addr: SocketAddr) -> Result<Report, Box<d
     let rate = (d1 - d0) as f64 / elapsed.as_secs_f64();
     let owed_now = shared.published.load(Ordering::SeqCst) * args.subscribers as u64;
     let limit = drain_limit(owed_now.saturating_sub(d1), rate);
-    shared
-        .drain_limit_nanos
-        .store(limit.as_nanos() as u64, Ordering::SeqCst);
     let drain_start = Instant::now();
+    shared
+        .drain_deadline_nanos
+        .store(shared.now() + limit.as_nanos() as u64, Ordering::SeqCst);
     shared.stop_publishing.store(true, Ordering::SeqCst);
     let mut failure = None;
     for p in publishers {

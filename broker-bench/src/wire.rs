@@ -1,15 +1,17 @@
 //! The one place where the bench's targets differ: how a connection says
 //! hello, how a publish is encoded and how the server's bytes are cut into
 //! events. Everything else (pacing, counting, timing) is shared by all
-//! targets in `bench`, so their figures compare like for like.
+//! targets in `run` and `load`, so their figures compare like for like.
 
 use std::fmt;
 
 use clap::ValueEnum;
 
-use super::{mqtt, nats};
-use crate::broker::codec::Serializer;
-use crate::broker::frame::{Frame, FrameError, Parsed, parse_frame};
+use distloop::broker::Serializer;
+use distloop::broker::frame::{Frame, FrameError, Parsed, parse_frame};
+
+mod mqtt;
+mod nats;
 
 /// The distloop topic of the bench.
 pub const TOPIC: &str = "/bench";
@@ -258,7 +260,7 @@ mod tests {
         ));
         bytes.clear();
         Frame::Error {
-            code: crate::broker::frame::ErrorCode::SlowConsumer,
+            code: distloop::broker::frame::ErrorCode::SlowConsumer,
             message: "too slow",
         }
         .encode_into(&mut bytes);

@@ -2,9 +2,9 @@
 //! `CONNECT` (not verbose, so no `+OK` per command), `SUB`, `PUB`, `PING`
 //! to learn that everything before it was handled, and the server's `INFO`,
 //! `MSG`, `PING` (answered with `PONG`), `PONG`, `+OK` and `-ERR`.
-//! Pure bytes in, events out; the sockets live in `bench`.
+//! Pure bytes in, events out; the sockets live in `run` and `load`.
 
-use super::wire::{Event, WireError};
+use super::{Event, WireError};
 
 /// The CONNECT line every bench connection sends first.
 pub const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";

@@ -364,7 +364,7 @@ fn a_client_that_disconnects_mid_upload_leaves_nothing_behind() {
 #[test]
 fn sigterm_stops_a_storage_server_with_exit_0() {
     let mut cluster = BackupCluster::start(1, 1, "10", "3600");
-    cluster.servers[0].process.signal(15);
+    cluster.servers[0].process.signal(support::SIGTERM);
     assert_eq!(
         cluster.servers[0]
             .process

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use distloop::broker::client::{Client, ClientError};
 use distloop::broker::{ErrorCode, Frame, Parsed, Serializer, Value, parse_frame};
-use support::{Server, distloop_bin};
+use support::{SIGTERM, Server, distloop_bin};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -415,7 +415,7 @@ fn drop_oldest_keeps_a_slow_consumer_connected_with_newer_messages() {
 fn sigterm_stops_the_broker_gracefully() {
     let mut server = broker(&[]);
     let _c = subscribed(&server, Serializer::Json, "/t");
-    server.signal(15);
+    server.signal(SIGTERM);
     assert_eq!(server.wait_exit(WAIT), Some(0));
 }
 

@@ -2,6 +2,8 @@
 //! servers, the real balancer with least-load in front of them, and real
 //! clients over loopback.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/calc.rs"]
 mod calc;
 mod support;
@@ -13,39 +15,29 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use balancer::tcp_balancer;
 use calc::{
-    CalcServer, IO_TIMEOUT, LineClient, agent_line, requests_of, start_calc_server, status_json,
-    wait_until,
+    CalcServer, LineClient, agent_line, requests_of, start_calc_server, status_json, wait_until,
 };
-use support::{Server, distloop_bin};
+use support::{IO_TIMEOUT, SIGTERM, Server, distloop_bin};
 
 /// How often the balancer asks the status ports in these tests.
 const AGENT_INTERVAL: &str = "300ms";
 
 fn least_load_balancer(servers: &[&CalcServer]) -> Server {
-    let mut args: Vec<String> = [
-        "lb",
-        "--listen",
-        "127.0.0.1:0",
-        "--mode",
-        "tcp",
-        "--strategy",
-        "least-load",
-        "--health-interval",
-        AGENT_INTERVAL,
-    ]
-    .map(String::from)
-    .to_vec();
-    for server in servers {
-        args.push("--backend".into());
-        args.push(format!(
-            "{},agent={}",
-            server.calculator,
-            server.status.port()
-        ));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start(distloop_bin(), &args)
+    let backends: Vec<String> = servers
+        .iter()
+        .map(|server| format!("{},agent={}", server.calculator, server.status.port()))
+        .collect();
+    tcp_balancer(
+        &backends,
+        &[
+            "--strategy",
+            "least-load",
+            "--health-interval",
+            AGENT_INTERVAL,
+        ],
+    )
 }
 
 #[test]
@@ -307,7 +299,7 @@ fn sigterm_stops_the_server_with_exit_code_0() {
     let mut server = start_calc_server("calc0", &[]);
     let mut idle = LineClient::connect(server.calculator);
     assert_eq!(idle.ask("1"), "1");
-    server.process.signal(15);
+    server.process.signal(SIGTERM);
     assert_eq!(server.process.wait_exit(IO_TIMEOUT), Some(0));
     assert_eq!(idle.read_answer(), None, "open connections are closed");
 }
@@ -349,6 +341,6 @@ fn the_cluster_balances_over_its_servers_and_reports_where_requests_went() {
         seen.last().is_some_and(|line| counted(line) == 20),
         "no report counted the 20 requests: {seen:?}"
     );
-    cluster.signal(15);
+    cluster.signal(SIGTERM);
     assert_eq!(cluster.wait_exit(IO_TIMEOUT), Some(0));
 }

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use pi::{Conn, reference_pi};
-use support::{Server, distloop_bin};
+use support::{SIGINT, Server, distloop_bin};
 
 #[test]
 fn cluster_serves_a_thousand_correct_digits_and_stops_on_sigint() {
@@ -32,6 +32,6 @@ fn cluster_serves_a_thousand_correct_digits_and_stops_on_sigint() {
         .expect("curl runs");
     assert_eq!(String::from_utf8(out.stdout).unwrap(), digits);
     drop(conn);
-    cluster.signal(2);
+    cluster.signal(SIGINT);
     assert_eq!(cluster.wait_exit(Duration::from_secs(15)), Some(0));
 }

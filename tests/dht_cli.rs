@@ -7,34 +7,23 @@ mod dht_ring;
 mod support;
 
 use std::net::UdpSocket;
-use std::process::Command;
 
 use dht_ring::{start_node_with, start_ring, wait_for_ring};
 use distloop::dht::Ring;
 use distloop::dht::id::in_half_open;
-use support::distloop_bin;
-
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
-
-/// Runs `distloop args...`: exit code, stdout, stderr.
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(distloop_bin()).args(args).output().unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{SIGCONT, SIGSTOP, run_distloop};
 
 #[test]
 fn an_absent_key_exits_1() {
     let nodes = start_ring(1);
     let node = nodes[0].addr.to_string();
-    let (code, out, err) = cli(&["dht", "get", "--node", &node, "absent"]);
+    let (code, out, err) = run_distloop(&["dht", "get", "--node", &node, "absent"]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.contains("absent: no such key"), "{err}");
-    assert_eq!(cli(&["dht", "delete", "--node", &node, "absent"]).0, 1);
+    assert_eq!(
+        run_distloop(&["dht", "delete", "--node", &node, "absent"]).0,
+        1
+    );
 }
 
 #[test]
@@ -43,7 +32,7 @@ fn a_node_that_never_answers_exits_3() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let node = silent.local_addr().unwrap().to_string();
     for command in ["get", "delete"] {
-        let (code, _, err) = cli(&[
+        let (code, _, err) = run_distloop(&[
             "dht",
             command,
             "--node",
@@ -58,7 +47,7 @@ fn a_node_that_never_answers_exits_3() {
             "{err}"
         );
     }
-    let (code, _, err) = cli(&[
+    let (code, _, err) = run_distloop(&[
         "dht",
         "put",
         "--node",
@@ -94,7 +83,7 @@ fn a_lookup_that_fails_exits_4() {
 
     second.signal(SIGSTOP);
     let node = first.addr.to_string();
-    let (code, out, err) = cli(&["dht", "get", "--node", &node, &key]);
+    let (code, out, err) = run_distloop(&["dht", "get", "--node", &node, &key]);
     second.signal(SIGCONT);
     assert_eq!((code, out.as_str()), (4, ""), "{err}");
     assert!(err.contains("the operation failed"), "{err}");

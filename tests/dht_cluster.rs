@@ -7,7 +7,6 @@ mod dht_ring;
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use dht_ring::{addrs, start_node, start_ring, wait_for_ring};
 use distloop::dht::client::Client;
-use support::distloop_bin;
+use support::{SIGTERM, run_distloop};
 
 fn key(i: usize) -> String {
     format!("key-{i}")
@@ -89,7 +88,7 @@ fn a_graceful_leave_hands_the_keys_to_the_successor() {
     assert!(ring[1].owned > 0);
 
     let index = nodes.iter().position(|s| s.addr == leaver).unwrap();
-    nodes[index].signal(15);
+    nodes[index].signal(SIGTERM);
     assert_eq!(nodes[index].wait_exit(Duration::from_secs(15)), Some(0));
     nodes.remove(index);
 
@@ -164,12 +163,10 @@ fn a_lost_datagram_is_retried() {
     );
 }
 
+/// Runs `distloop args...`: exit code and stdout.
 fn cli(args: &[&str]) -> (i32, String) {
-    let output = Command::new(distloop_bin()).args(args).output().unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let (code, stdout, _) = run_distloop(args);
+    (code, stdout)
 }
 
 #[test]

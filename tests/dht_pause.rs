@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dht_ring::{addrs, copies, start_ring, wait_for_ring, wait_for_ring_where};
 use distloop::dht::client::Client;
+use support::{SIGCONT, SIGSTOP};
 
 const NODES: usize = 6;
 const KEYS: usize = 200;
@@ -20,8 +21,6 @@ const KEYS: usize = 200;
 const REPLICAS: u64 = 3;
 /// Longest wait for the extra copies made while the node hung to go.
 const COPIES_TIMEOUT: Duration = Duration::from_secs(90);
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
 
 fn key(i: usize) -> String {
     format!("key-{i}")

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use echo_models::{LineClient, echo_server};
-use support::distloop_bin;
+use support::{SIGTERM, distloop_bin};
 
 const EXIT_WAIT: Duration = Duration::from_secs(15);
 /// Long enough for a server that wrongly served a waiting client to answer.
@@ -247,7 +247,7 @@ fn sigterm_stops_each_model_with_exit_zero_while_a_client_is_connected() {
         if model != "simple" {
             assert_eq!(client.round_trip("before"), "before\n", "{model}");
         }
-        server.signal(15);
+        server.signal(SIGTERM);
         assert_eq!(server.wait_exit(EXIT_WAIT), Some(0), "{model}");
         assert_eq!(client.read_to_close(), "", "{model}");
     }

@@ -1,31 +1,17 @@
 //! `distloop lb --check`: the configuration is checked without binding or
 //! connecting, and every problem is listed with its file and line.
 
+mod support;
+
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
 
-fn write_config(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "distloop-lb-check-{}-{name}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use support::{run_distloop, temp_file};
 
-fn check(flags: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_distloop"))
-        .arg("lb")
-        .arg("--check")
-        .args(flags)
-        .output()
-        .expect("run distloop");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs `distloop lb --check flags...`: exit code, stdout, stderr.
+fn check(flags: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["lb", "--check"];
+    args.extend_from_slice(flags);
+    run_distloop(&args)
 }
 
 #[test]
@@ -33,9 +19,9 @@ fn a_valid_configuration_is_reported_so_without_binding_its_ports() {
     // Both addresses are taken: a balancer that bound them would fail.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let admin = TcpListener::bind("127.0.0.1:0").unwrap();
-    let path = write_config(
-        "valid",
-        &format!(
+    let path = temp_file(
+        "lb-check-valid.toml",
+        format!(
             "listen = \"{}\"\nadmin = \"{}\"\nstrategy = \"least-connections\"\n\
              [[backend]]\naddress = \"127.0.0.1:1\"\nname = \"a\"\n\
              [[backend]]\naddress = \"127.0.0.1:2\"\nname = \"b\"\n\
@@ -45,15 +31,15 @@ fn a_valid_configuration_is_reported_so_without_binding_its_ports() {
         ),
     );
     let (code, stdout, stderr) = check(&["--config", path.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "configuration is valid");
     let _ = std::fs::remove_file(path);
 }
 
 #[test]
 fn each_problem_is_printed_with_file_and_line_and_the_exit_code_is_2() {
-    let path = write_config(
-        "invalid",
+    let path = temp_file(
+        "lb-check-invalid.toml",
         "listen = \"127.0.0.1:99999\"\n\
          response_timeout = \"2d\"\n\
          head_timeout = \"48h\"\n\
@@ -62,7 +48,7 @@ fn each_problem_is_printed_with_file_and_line_and_the_exit_code_is_2() {
     );
     let file = path.to_str().unwrap();
     let (code, stdout, stderr) = check(&["--config", file]);
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, 2, "{stderr}");
     assert!(!stdout.contains("valid"), "{stdout}");
     let lines: Vec<&str> = stderr.lines().collect();
     for expected in [
@@ -84,10 +70,13 @@ fn each_problem_is_printed_with_file_and_line_and_the_exit_code_is_2() {
 
 #[test]
 fn a_syntax_error_names_its_line() {
-    let path = write_config("syntax", "listen = \"127.0.0.1:0\"\n[[backend]\n");
+    let path = temp_file(
+        "lb-check-syntax.toml",
+        "listen = \"127.0.0.1:0\"\n[[backend]\n",
+    );
     let file = path.to_str().unwrap();
     let (code, _, stderr) = check(&["--config", file]);
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.starts_with(&format!("distloop lb: {file}:2: ")),
         "{stderr}"
@@ -98,9 +87,9 @@ fn a_syntax_error_names_its_line() {
 #[test]
 fn flags_alone_are_checked_too() {
     let (code, stdout, _) = check(&["--backend", "127.0.0.1:1"]);
-    assert_eq!((code, stdout.trim()), (Some(0), "configuration is valid"));
+    assert_eq!((code, stdout.trim()), (0, "configuration is valid"));
     let (code, _, stderr) = check(&["--backend", "127.0.0.1:1", "--workers", "0"]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, 2);
     assert_eq!(
         stderr.trim(),
         "distloop lb: command line: --workers must be 1 to 64"

@@ -3,88 +3,48 @@
 //! no length at all, `Content-Length: 0`, an empty chunked body, or a few
 //! bytes. Real clients (curl, raw sockets) on loopback, the real binary.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/http_backends.rs"]
 #[allow(dead_code)]
 mod http_backends;
+#[path = "support/http_client.rs"]
+mod http_client;
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufReader, Write};
 use std::process::Command;
-use std::time::Duration;
 
+use balancer::balancer;
 use http_backends::{Behaviour, HttpBackend};
-use support::{Server, distloop_bin};
-
-/// No single read or write in these tests may block longer than this.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn balancer(backend: SocketAddr) -> Server {
-    let backend = backend.to_string();
-    Server::start(
-        distloop_bin(),
-        &["lb", "--listen", "127.0.0.1:0", "--backend", &backend],
-    )
-}
-
-/// Reads one response framed by `Content-Length`: (status, connection
-/// header, body).
-fn read_reply(reader: &mut impl BufRead) -> (u16, String, String) {
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("read the status line");
-    assert!(!line.is_empty(), "the connection closed before a response");
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not a status line: {line:?}"));
-    let (mut length, mut connection) = (0usize, String::new());
-    loop {
-        line.clear();
-        reader.read_line(&mut line).expect("read a header line");
-        let field = line.trim_end();
-        if field.is_empty() {
-            break;
-        }
-        let (name, value) = field.split_once(':').expect("a header field");
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().expect("a length"),
-            "connection" => connection = value.trim().to_ascii_lowercase(),
-            _ => {}
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).expect("read the body");
-    (
-        status,
-        connection,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
-}
+use http_client::read_reply;
+use support::connect;
 
 /// Each request of `requests` sent alone on one connection, waiting for its
 /// answer before the next (the way a browser or curl reuses a connection):
 /// every answer promises keep-alive and the next request is answered too.
 fn one_connection_serves_each_in_turn(requests: &[&str]) {
     let echo = HttpBackend::start(Behaviour::Echo);
-    let lb = balancer(echo.addr);
-    let stream = TcpStream::connect(lb.addr).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    let lb = balancer(&[echo.addr], &[]);
+    let stream = connect(lb.addr);
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     for (i, request) in requests.iter().enumerate() {
         writer.write_all(request.as_bytes()).unwrap();
-        let (status, connection, _) = read_reply(&mut reader);
-        assert_eq!(status, 200, "request {i}: {request:?}");
-        assert_eq!(connection, "keep-alive", "request {i}: {request:?}");
+        let reply = read_reply(&mut reader);
+        assert_eq!(reply.status, 200, "request {i}: {request:?}");
+        assert_eq!(
+            reply.header("connection"),
+            Some("keep-alive"),
+            "request {i}: {request:?}"
+        );
     }
     // The balancer must not have closed after the last answer either.
     writer
         .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast")
         .unwrap();
-    let (status, _, body) = read_reply(&mut reader);
-    assert_eq!((status, body.as_str()), (200, "last"));
+    let reply = read_reply(&mut reader);
+    assert_eq!((reply.status, reply.text().as_str()), (200, "last"));
     assert_eq!(
         echo.accepted.load(std::sync::atomic::Ordering::SeqCst),
         1,
@@ -122,7 +82,7 @@ fn every_way_of_sending_an_empty_or_small_body_keeps_the_connection() {
 /// curl with two URLs reuses one connection when the first answer kept it.
 fn curl_reuses_the_connection(extra: &[&str]) {
     let echo = HttpBackend::start(Behaviour::Echo);
-    let lb = balancer(echo.addr);
+    let lb = balancer(&[echo.addr], &[]);
     let output = Command::new("curl")
         .args(["-sv", "--max-time", "20"])
         .args(extra)
@@ -159,15 +119,13 @@ fn get_with_content_length_zero_is_retried_when_a_reused_backend_connection_drop
     // request arrives: a GET without a body (here `Content-Length: 0`) is
     // safe to send again, as one with no length at all is.
     let backend = HttpBackend::start(Behaviour::OneResponsePerConnection);
-    let lb = balancer(backend.addr);
-    let stream = TcpStream::connect(lb.addr).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let lb = balancer(&[backend.addr], &[]);
+    let stream = connect(lb.addr);
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     for path in ["/first", "/second"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
         writer.write_all(request.as_bytes()).unwrap();
-        let (status, _, _) = read_reply(&mut reader);
-        assert_eq!(status, 200, "GET {path}");
+        assert_eq!(read_reply(&mut reader).status, 200, "GET {path}");
     }
 }

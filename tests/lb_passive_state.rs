@@ -3,40 +3,35 @@
 //! when) in `/stats`, `/metrics` and the page, and says `up` again once the
 //! backoff has ended. The real binary, its real admin port, loopback only.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/http_backends.rs"]
 #[allow(dead_code)]
 mod http_backends;
+#[path = "support/operations.rs"]
+mod operations;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use balancer::balancer_with_admin;
 use http_backends::{Behaviour, HttpBackend};
+use operations::stats;
 use serde_json::Value;
-use support::{Server, distloop_bin};
+use support::{connect, dead_addr};
 
-/// No single read or write in these tests may block longer than this.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// The first passive backoff in these tests: long beside the once-a-second
 /// stats, short enough to wait out.
 const BACKOFF: &str = "4s";
 /// The longest wait for the admin port to show a state.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// A loopback address where nothing listens (bound, then released).
-fn refusing_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// One request on a new connection: (status, head and body as text).
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut stream = connect(addr);
     let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
@@ -56,20 +51,6 @@ fn body(text: &str) -> &str {
     text.split_once("\r\n\r\n").map_or("", |(_, body)| body)
 }
 
-/// Backend `name`'s entry in `/stats`.
-fn backend_stats(admin: SocketAddr, name: &str) -> Value {
-    let (status, text) = get(admin, "/stats");
-    assert_eq!(status, 200, "{text}");
-    let stats: Value = serde_json::from_str(body(&text)).unwrap();
-    stats["backends"]
-        .as_array()
-        .expect("a backends array")
-        .iter()
-        .find(|b| b["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no backend {name} in {stats}"))
-}
-
 /// The value of the `/metrics` line of `family` for backend `name`.
 fn metric(admin: SocketAddr, family: &str, name: &str) -> f64 {
     let (status, text) = get(admin, "/metrics");
@@ -86,7 +67,7 @@ fn metric(admin: SocketAddr, family: &str, name: &str) -> f64 {
 fn wait_for_state(admin: SocketAddr, name: &str, state: &str) -> Value {
     let deadline = Instant::now() + SETTLE;
     loop {
-        let shown = backend_stats(admin, name);
+        let shown = operations::backend_stats(&stats(admin), name);
         if shown["state"] == state {
             return shown;
         }
@@ -104,30 +85,13 @@ fn unix_seconds(time: SystemTime) -> f64 {
 
 fn refused_backend_is_shown_in_backoff_until_it_ends(mode: &str) {
     let echo = HttpBackend::start(Behaviour::Echo);
-    let dead = format!("{},name=dead", refusing_addr());
+    let dead = format!("{},name=dead", dead_addr());
     let alive = format!("{},name=alive", echo.addr);
-    let lb = Server::start_expecting(
-        distloop_bin(),
-        &[
-            "lb",
-            "--mode",
-            mode,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--strategy",
-            "n-to-1",
-            "--backoff",
-            BACKOFF,
-            "--backend",
-            &dead,
-            "--backend",
-            &alive,
-        ],
-        2,
+    let (lb, admin) = balancer_with_admin(
+        &[dead, alive],
+        &["--mode", mode, "--strategy", "n-to-1", "--backoff", BACKOFF],
     );
-    let admin = lb.other_addrs[0].1;
+    let backend_stats = |admin, name| operations::backend_stats(&stats(admin), name);
     assert_eq!(backend_stats(admin, "dead")["state"], "up", "not tried yet");
 
     let before = SystemTime::now();

@@ -17,133 +17,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use http_backends::{Behaviour, HttpBackend};
-use reload::{RELOAD_SETTLE, ReloadableLb};
+use reload::{
+    Client, RELOAD_SETTLE, ReloadableLb, head_of, post_chunked, post_with_length, status_of,
+};
+use support::{IO_TIMEOUT, SIGTERM, dead_addr};
 
-/// No single read or write in these tests may block longer than this.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a client is watched to see that it is kept waiting.
-const STILL_WAITING: Duration = Duration::from_millis(400);
 /// A timeout short enough to reach within a test, long enough to be set apart.
 const SHORT: &str = "300ms";
-
-/// A client connection that sends requests and reads answers in turn.
-struct Client {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn open(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        Client {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send(&mut self, request: &[u8]) {
-        // The balancer may answer (413, 431) and stop reading before all is written.
-        let _ = self.writer.write_all(request);
-    }
-
-    /// Reads one answer framed by `Content-Length`: (status, body).
-    fn answer(&mut self) -> (u16, String) {
-        let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
-            .expect("read a status line");
-        assert!(!line.is_empty(), "closed before an answer");
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not a status line: {line:?}"));
-        let mut length = 0;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("read a header");
-            let field = line.trim_end();
-            if field.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = field.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().expect("a length");
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body).expect("read the body");
-        (status, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    fn request(&mut self, request: &[u8]) -> (u16, String) {
-        self.send(request);
-        self.answer()
-    }
-
-    /// True when nothing arrives for a while: the client is kept waiting.
-    fn is_kept_waiting(&mut self) -> bool {
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(STILL_WAITING))
-            .unwrap();
-        let waiting = match self.reader.fill_buf() {
-            // Bytes or an end of stream: not waiting any more.
-            Ok(_) => false,
-            Err(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-        };
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .unwrap();
-        waiting
-    }
-
-    /// True when the balancer closed the connection.
-    fn is_closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => rest.is_empty(),
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    }
-}
-
-/// A GET whose head is exactly `bytes` long.
-fn head_of(bytes: usize) -> Vec<u8> {
-    let start = "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: ";
-    let end = "\r\n\r\n";
-    let pad = bytes - start.len() - end.len();
-    format!("{start}{}{end}", "p".repeat(pad)).into_bytes()
-}
-
-fn post_with_length(body_bytes: usize) -> Vec<u8> {
-    let mut request =
-        format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {body_bytes}\r\n\r\n")
-            .into_bytes();
-    request.extend(std::iter::repeat_n(b'b', body_bytes));
-    request
-}
-
-fn post_chunked(body_bytes: usize) -> Vec<u8> {
-    let mut request =
-        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    request.extend(format!("{body_bytes:x}\r\n").bytes());
-    request.extend(std::iter::repeat_n(b'b', body_bytes));
-    request.extend(b"\r\n0\r\n\r\n");
-    request
-}
-
-/// The status of `request` sent on a new connection.
-fn status_of(addr: SocketAddr, request: &[u8]) -> u16 {
-    Client::open(addr).request(request).0
-}
 
 #[test]
 fn max_head_bytes_reloads_both_ways_for_new_and_kept_alive_clients() {
@@ -316,7 +196,6 @@ fn drain_timeout_reloads(mode: &str) {
         );
         thread::sleep(Duration::from_millis(30));
     }
-    const SIGTERM: i32 = 15;
     lb.server.signal(SIGTERM);
     assert_eq!(
         lb.server.wait_exit(IO_TIMEOUT),
@@ -498,10 +377,7 @@ fn nonzero_metric(lb: &ReloadableLb, family: &str, name: &str) -> f64 {
 #[test]
 fn backoff_reloads() {
     let echo = HttpBackend::start(Behaviour::Echo);
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refusing = dead_addr();
     let backends = [("e", echo.addr), ("refusing", refusing)];
     let mut lb = ReloadableLb::start("http", "strategy = \"round-robin\"", &backends, &[]);
     lb.reload("strategy = \"round-robin\"\nbackoff = \"20s\"");

@@ -1,29 +1,22 @@
 //! Each strategy's choices over real connections to real Pi backends; the
 //! `X-Backend` header tells who answered.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/pi.rs"]
 mod pi;
 mod support;
 
-use pi::{Conn, start_backends, who_answers};
-use support::{Server, distloop_bin};
+use std::net::SocketAddr;
 
-fn balancer(backends: &[Server], strategy: &str, mode: &str) -> Server {
-    let addrs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
-    let mut args = vec![
-        "lb",
-        "--listen",
-        "127.0.0.1:0",
-        "--strategy",
-        strategy,
-        "--mode",
-        mode,
-    ];
-    for a in &addrs {
-        args.push("--backend");
-        args.push(a);
-    }
-    Server::start(distloop_bin(), &args)
+use balancer::balancer;
+use pi::{Conn, start_backends, who_answers};
+use support::Server;
+
+/// The balancer in `mode` with `strategy` in front of `backends`.
+fn balancer_of(backends: &[Server], strategy: &str, mode: &str) -> Server {
+    let addrs: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
+    balancer(&addrs, &["--strategy", strategy, "--mode", mode])
 }
 
 fn sequence(lb: &Server, count: usize) -> String {
@@ -34,7 +27,7 @@ fn sequence(lb: &Server, count: usize) -> String {
 fn round_robin_cycles_through_the_backends_in_list_order() {
     let backends = start_backends(&[&[], &[], &[]]);
     for mode in ["tcp", "http"] {
-        let lb = balancer(&backends, "round-robin", mode);
+        let lb = balancer_of(&backends, "round-robin", mode);
         assert_eq!(sequence(&lb, 9), "abcabcabc", "{mode} mode");
     }
 }
@@ -42,14 +35,14 @@ fn round_robin_cycles_through_the_backends_in_list_order() {
 #[test]
 fn n_to_one_sends_everything_to_the_first_backend() {
     let backends = start_backends(&[&[], &[], &[]]);
-    let lb = balancer(&backends, "N2One", "tcp");
+    let lb = balancer_of(&backends, "N2One", "tcp");
     assert_eq!(sequence(&lb, 6), "aaaaaa");
 }
 
 #[test]
 fn least_connections_picks_the_backend_with_fewest_open_connections() {
     let backends = start_backends(&[&[], &[], &[]]);
-    let lb = balancer(&backends, "least-connections", "tcp");
+    let lb = balancer_of(&backends, "least-connections", "tcp");
     // Three kept-open connections land on a, b and c.
     let mut open: Vec<Conn> = (0..3).map(|_| Conn::open(lb.addr)).collect();
     let firsts: String = open.iter_mut().map(|c| c.get("/1", false).1).collect();
@@ -66,23 +59,13 @@ fn least_connections_picks_the_backend_with_fewest_open_connections() {
 #[test]
 fn least_response_time_avoids_the_slow_backend() {
     let backends = start_backends(&[&["--delay", "300"], &[], &[]]);
-    let lb = balancer(&backends, "least-response-time", "http");
+    let lb = balancer_of(&backends, "least-response-time", "http");
     let picks = sequence(&lb, 9);
     // a is tried first (no sample yet), answers slowly, and is never chosen again
     // while the fast backends' averages stay far below its own.
     assert_eq!(&picks[..1], "a", "{picks}");
     assert!(!picks[1..].contains('a'), "{picks}");
     assert!(picks.contains('b') && picks.contains('c'), "{picks}");
-}
-
-fn balancer_with(backends: &[String], extra: &[&str]) -> Server {
-    let mut args = vec!["lb", "--listen", "127.0.0.1:0"];
-    for b in backends {
-        args.push("--backend");
-        args.push(b);
-    }
-    args.extend_from_slice(extra);
-    Server::start(distloop_bin(), &args)
 }
 
 #[test]
@@ -92,7 +75,7 @@ fn weighted_round_robin_gives_each_backend_its_weight_interleaved() {
         format!("{},name=a,weight=3", backends[0].addr),
         format!("{},name=b", backends[1].addr),
     ];
-    let lb = balancer_with(&specs, &["--strategy", "weighted-round-robin"]);
+    let lb = balancer(&specs, &["--strategy", "weighted-round-robin"]);
     // Smooth weighted round-robin spreads a's three turns around b's one.
     assert_eq!(sequence(&lb, 8), "aabaaaba");
 }
@@ -101,7 +84,7 @@ fn weighted_round_robin_gives_each_backend_its_weight_interleaved() {
 fn consistent_hash_on_the_uri_sends_the_same_path_to_the_same_backend() {
     let backends = start_backends(&[&[], &[], &[]]);
     let specs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
-    let lb = balancer_with(
+    let lb = balancer(
         &specs,
         &["--strategy", "consistent-hash", "--hash-on", "uri"],
     );
@@ -125,7 +108,7 @@ fn randomised_and_reported_load_strategies_answer_every_request_over_real_backen
     let backends = start_backends(&[&[], &[], &[]]);
     let specs: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
     for strategy in ["power-of-two", "peak-ewma", "random", "least-load"] {
-        let lb = balancer_with(&specs, &["--strategy", strategy]);
+        let lb = balancer(&specs, &["--strategy", strategy]);
         let picks = sequence(&lb, 12);
         assert_eq!(picks.len(), 12, "{strategy}");
     }

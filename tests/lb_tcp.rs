@@ -1,36 +1,19 @@
 //! The balancer in TCP mode, as a user meets it: the real binary on loopback.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/echo.rs"]
 mod echo;
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::thread;
 use std::time::Duration;
 
-use echo::{EchoServer, dead_addr};
-use support::{Server, distloop_bin};
-
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn balancer(backends: &[SocketAddr], extra: &[&str]) -> Server {
-    let mut args = vec!["lb", "--listen", "127.0.0.1:0", "--mode", "tcp"];
-    let backend_args: Vec<String> = backends.iter().map(|a| a.to_string()).collect();
-    for b in &backend_args {
-        args.push("--backend");
-        args.push(b);
-    }
-    args.extend_from_slice(extra);
-    Server::start(distloop_bin(), &args)
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect to balancer");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
-}
+use balancer::{balancer, tcp_balancer};
+use echo::EchoServer;
+use support::{SIGTERM, Server, connect, dead_addr, distloop_bin};
 
 /// Deterministic bytes that reveal any loss or reordering.
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
@@ -48,7 +31,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 #[test]
 fn ten_mebibytes_each_way_arrive_intact_and_in_order() {
     let echo = EchoServer::start();
-    let lb = balancer(&[echo.addr], &[]);
+    let lb = tcp_balancer(&[echo.addr], &[]);
     let data = pattern(10 * 1024 * 1024, 42);
     let mut stream = connect(lb.addr);
     let mut writer = stream.try_clone().unwrap();
@@ -69,7 +52,7 @@ fn ten_mebibytes_each_way_arrive_intact_and_in_order() {
 #[test]
 fn client_half_close_reaches_the_backend_and_the_reply_still_flows_back() {
     let echo = EchoServer::start();
-    let lb = balancer(&[echo.addr], &[]);
+    let lb = tcp_balancer(&[echo.addr], &[]);
     let mut stream = connect(lb.addr);
     stream.write_all(b"last words").unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
@@ -83,7 +66,7 @@ fn client_half_close_reaches_the_backend_and_the_reply_still_flows_back() {
 #[test]
 fn dead_backend_in_the_list_is_skipped_without_a_failed_connection() {
     let echo = EchoServer::start();
-    let lb = balancer(
+    let lb = tcp_balancer(
         &[dead_addr(), echo.addr, dead_addr()],
         &["--strategy", "round-robin"],
     );
@@ -101,7 +84,7 @@ fn dead_backend_in_the_list_is_skipped_without_a_failed_connection() {
 
 #[test]
 fn when_no_backend_answers_the_client_is_closed() {
-    let lb = balancer(&[dead_addr(), dead_addr()], &[]);
+    let lb = tcp_balancer(&[dead_addr(), dead_addr()], &[]);
     let mut stream = connect(lb.addr);
     let _ = stream.write_all(b"anyone?");
     let mut reply = Vec::new();
@@ -109,7 +92,7 @@ fn when_no_backend_answers_the_client_is_closed() {
     assert!(outcome.is_err() || reply.is_empty(), "no bytes come back");
     // The balancer itself keeps serving.
     let echo = EchoServer::start();
-    let lb2 = balancer(&[echo.addr], &[]);
+    let lb2 = tcp_balancer(&[echo.addr], &[]);
     let mut ok = connect(lb2.addr);
     ok.write_all(b"x").unwrap();
     ok.shutdown(Shutdown::Write).unwrap();
@@ -121,7 +104,7 @@ fn when_no_backend_answers_the_client_is_closed() {
 #[test]
 fn many_concurrent_clients_each_get_their_own_bytes_back() {
     let echo = EchoServer::start();
-    let lb = balancer(&[echo.addr], &[]);
+    let lb = tcp_balancer(&[echo.addr], &[]);
     let addr = lb.addr;
     let clients: Vec<_> = (0..32)
         .map(|i| {
@@ -149,7 +132,7 @@ fn many_concurrent_clients_each_get_their_own_bytes_back() {
 #[test]
 fn idle_connections_are_closed_after_the_idle_timeout() {
     let echo = EchoServer::start();
-    let lb = balancer(&[echo.addr], &["--idle-timeout", "300ms"]);
+    let lb = tcp_balancer(&[echo.addr], &["--idle-timeout", "300ms"]);
     let mut stream = connect(lb.addr);
     stream.write_all(b"ping").unwrap();
     let mut buf = [0u8; 4];
@@ -163,20 +146,20 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
 #[test]
 fn sigterm_stops_the_balancer_with_exit_code_zero() {
     let echo = EchoServer::start();
-    let mut lb = balancer(&[echo.addr], &[]);
-    lb.signal(15);
+    let mut lb = tcp_balancer(&[echo.addr], &[]);
+    lb.signal(SIGTERM);
     assert_eq!(lb.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
 #[test]
 fn sigterm_lets_an_open_connection_finish_before_exiting() {
     let echo = EchoServer::start();
-    let mut lb = balancer(&[echo.addr], &[]);
+    let mut lb = tcp_balancer(&[echo.addr], &[]);
     let mut stream = connect(lb.addr);
     stream.write_all(b"before").unwrap();
     let mut buf = [0u8; 6];
     stream.read_exact(&mut buf).unwrap();
-    lb.signal(15);
+    lb.signal(SIGTERM);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(lb.child.try_wait().unwrap(), None, "still draining");
     stream.write_all(b"after").unwrap();
@@ -215,7 +198,7 @@ fn bad_command_line_gets_one_line_and_exit_code_two() {
 fn a_backend_that_never_accepts_times_out_and_the_next_one_serves() {
     let (hole, _fillers, _listener) = echo::black_hole();
     let echo = EchoServer::start();
-    let lb = balancer(
+    let lb = tcp_balancer(
         &[hole, echo.addr],
         &["--strategy", "n-to-1", "--connect-timeout", "300ms"],
     );
@@ -237,23 +220,9 @@ fn in_http_mode_a_backend_that_never_accepts_times_out_and_the_next_one_answers(
         support::pi_backend_bin(),
         &["--listen", "127.0.0.1:0", "--name", "b"],
     );
-    let hole = hole.to_string();
-    let good = backend.addr.to_string();
-    let lb = Server::start(
-        distloop_bin(),
-        &[
-            "lb",
-            "--listen",
-            "127.0.0.1:0",
-            "--strategy",
-            "n-to-1",
-            "--connect-timeout",
-            "300ms",
-            "--backend",
-            &hole,
-            "--backend",
-            &good,
-        ],
+    let lb = balancer(
+        &[hole, backend.addr],
+        &["--strategy", "n-to-1", "--connect-timeout", "300ms"],
     );
     let mut stream = connect(lb.addr);
     stream

@@ -2,6 +2,8 @@
 //! loopback, certificates from a CA made by the test, and real clients (curl,
 //! openssl s_client, a rustls client).
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -15,7 +17,6 @@ mod tls;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -23,33 +24,23 @@ use std::time::Duration;
 
 use echo::EchoServer;
 use http_backends::{Behaviour, HttpBackend};
-use support::{Server, distloop_bin};
+use support::{SIGHUP, Server, connect, dead_addr, distloop_bin, run_distloop};
 use tls::{TestPki, arg, curl, read_head, read_to_end, resolve, s_client};
 
-/// SIGHUP.
-const SIGHUP: i32 = 1;
-
+/// The balancer in `mode` in front of `backend`, terminating TLS with
+/// `pki_pairs` (the first the default), then `extra` flags.
 fn balancer(
     mode: &str,
     backend: SocketAddr,
     pki_pairs: &[(&Path, &Path)],
     extra: &[&str],
 ) -> Server {
-    let backend = backend.to_string();
-    let mut args = vec![
-        "lb",
-        "--listen",
-        "127.0.0.1:0",
-        "--mode",
-        mode,
-        "--backend",
-        &backend,
-    ];
+    let mut flags = vec!["--mode", mode];
     for (cert, key) in pki_pairs {
-        args.extend(["--tls-cert", arg(cert), "--tls-key", arg(key)]);
+        flags.extend(["--tls-cert", arg(cert), "--tls-key", arg(key)]);
     }
-    args.extend_from_slice(extra);
-    Server::start(distloop_bin(), &args)
+    flags.extend_from_slice(extra);
+    balancer::balancer(&[backend], &flags)
 }
 
 fn url(name: &str, addr: SocketAddr, path: &str) -> String {
@@ -357,16 +348,22 @@ fn a_wrong_or_missing_certificate_at_start_is_one_line_and_exit_2() {
         (&a_cert, &b_key, "does not belong to the certificate"),
     ];
     for (cert, key, expected) in cases {
-        let out = Command::new(distloop_bin())
-            .args(["lb", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9"])
-            .args(["--tls-cert", arg(cert), "--tls-key", arg(key)])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let backend = dead_addr().to_string();
+        let (code, stdout, stderr) = run_distloop(&[
+            "lb",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            &backend,
+            "--tls-cert",
+            arg(cert),
+            "--tls-key",
+            arg(key),
+        ]);
+        assert_eq!(code, 2);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
-        assert!(out.stdout.is_empty(), "nothing listened");
+        assert!(stdout.is_empty(), "nothing listened");
     }
 }
 
@@ -385,12 +382,6 @@ fn closed_by_peer(socket: &mut TcpStream) -> (bool, Vec<u8>) {
     }
 }
 
-fn raw_connect(addr: SocketAddr) -> TcpStream {
-    let socket = TcpStream::connect(addr).unwrap();
-    socket.set_read_timeout(Some(tls::CLIENT_TIMEOUT)).unwrap();
-    socket
-}
-
 #[test]
 fn plain_http_garbage_and_stalled_handshakes_are_closed_and_others_still_served() {
     let pki = TestPki::new("bad");
@@ -403,7 +394,7 @@ fn plain_http_garbage_and_stalled_handshakes_are_closed_and_others_still_served(
         &["--head-timeout", "1s"],
     );
 
-    let mut plain = raw_connect(lb.addr);
+    let mut plain = connect(lb.addr);
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: lb.test\r\n\r\n")
         .unwrap();
@@ -417,18 +408,18 @@ fn plain_http_garbage_and_stalled_handshakes_are_closed_and_others_still_served(
     let out = curl(&[&format!("http://127.0.0.1:{}/", lb.addr.port())]);
     assert!(!out.status.success(), "curl over plain HTTP fails");
 
-    let mut garbage = raw_connect(lb.addr);
+    let mut garbage = connect(lb.addr);
     garbage.write_all(&[0xff; 300]).unwrap();
     assert!(closed_by_peer(&mut garbage).0, "garbage is closed");
 
     // Half a record header, then silence: the head timeout ends it.
-    let mut stalled = raw_connect(lb.addr);
+    let mut stalled = connect(lb.addr);
     stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
     assert!(
         closed_by_peer(&mut stalled).0,
         "a stalled handshake is closed"
     );
-    let mut silent = raw_connect(lb.addr);
+    let mut silent = connect(lb.addr);
     assert!(closed_by_peer(&mut silent).0, "a silent client is closed");
 
     assert_eq!(curl_get(&pki, lb.addr, "lb.test", "/").0, "200");

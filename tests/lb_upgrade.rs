@@ -3,18 +3,22 @@
 //! which stops accepting and drains, while clients keep connecting. Not one
 //! request may fail. Every wait is bounded; nothing asserts timings.
 
+#[path = "support/balancer.rs"]
+mod balancer;
 #[path = "support/pi.rs"]
 mod pi;
 mod support;
 #[path = "support/upgrade.rs"]
 mod upgrade;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use balancer::balancer_with_admin;
 use pi::start_backends;
-use support::{Server, distloop_bin};
+use support::{SIGTERM, Server, distloop_bin};
 use upgrade::Load;
 
 /// The longest wait for a process to exit or for the load to make progress.
@@ -29,22 +33,11 @@ fn socket_path(name: &str) -> PathBuf {
 }
 
 fn start_balancer(backends: &[Server], socket: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "lb".to_string(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--admin".into(),
-        "127.0.0.1:0".into(),
-        "--upgrade-socket".into(),
-        socket.display().to_string(),
-    ];
-    for backend in backends {
-        args.push("--backend".into());
-        args.push(backend.addr.to_string());
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start_expecting(distloop_bin(), &args, 2)
+    let addrs: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
+    let socket = socket.display().to_string();
+    let mut flags = vec!["--upgrade-socket", socket.as_str()];
+    flags.extend_from_slice(extra);
+    balancer_with_admin(&addrs, &flags).0
 }
 
 /// Waits until the load has answered `more` further requests.
@@ -91,7 +84,7 @@ fn upgrades_under_load_lose_no_request() {
         &outcome.failures[..outcome.failures.len().min(10)]
     );
     assert!(outcome.ok >= 600);
-    old.signal(15);
+    old.signal(SIGTERM);
     assert_eq!(old.wait_exit(WAIT), Some(0));
     assert!(!socket.exists(), "a stopped balancer removes its socket");
 }
@@ -147,7 +140,7 @@ fn a_new_balancer_that_does_not_fit_is_refused_and_the_old_one_serves_on() {
         "the old one still serves"
     );
     assert!(old.child.try_wait().unwrap().is_none());
-    old.signal(15);
+    old.signal(SIGTERM);
     assert_eq!(old.wait_exit(WAIT), Some(0));
 }
 
@@ -159,6 +152,6 @@ fn a_stale_socket_file_is_replaced() {
     assert!(socket.exists());
     let mut lb = start_balancer(&backends, &socket, &[]);
     assert_eq!(pi::who_answers(lb.addr, "/5"), "a");
-    lb.signal(15);
+    lb.signal(SIGTERM);
     assert_eq!(lb.wait_exit(WAIT), Some(0));
 }

@@ -13,6 +13,7 @@ use std::process::Command;
 use distloop::apps::search::{Counter, MatchOptions};
 use search::{sample_text, start_master, start_worker};
 use serde_json::json;
+use support::temp_file;
 
 /// Runs curl against `addr`'s `/api/jobs` with `args`; the status and the
 /// answer's JSON.
@@ -40,12 +41,6 @@ fn curl_to(addr: SocketAddr, target: &str, args: &[&str]) -> (u16, serde_json::V
 fn counts(text: &[u8], keywords: &[&str], options: MatchOptions) -> serde_json::Value {
     let keywords: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
     json!(Counter::new(&keywords, options).unwrap().count(text))
-}
-
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("distloop-{name}-{}", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    path
 }
 
 #[test]
@@ -186,7 +181,7 @@ fn broken_forms_are_refused_clearly() {
     ));
     assert_eq!(status, 400);
     assert!(why.contains("boundary"), "{why}");
-    let big = temp_file("form-big.txt", &sample_text(200_000));
+    let big = temp_file("form-big.txt", sample_text(200_000));
     let big_file = format!("file=@{}", big.display());
     let (status, why) = error(curl(master.addr, &["-F", "k=lord", "-F", &big_file]));
     assert_eq!(status, 413, "{why}");

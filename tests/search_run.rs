@@ -9,13 +9,7 @@ use std::process::Command;
 
 use distloop::apps::search::{Counter, MatchOptions};
 use search::{sample_text, start_master, start_worker};
-use support::distloop_bin;
-
-fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("distloop-search-{}-{name}", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
+use support::{distloop_bin, temp_file};
 
 #[test]
 fn the_client_prints_a_table_or_json_with_exact_counts() {

@@ -77,7 +77,7 @@ fn bad_requests_get_clear_errors_and_the_worker_keeps_serving() {
 fn sigterm_stops_the_worker_with_exit_zero() {
     let mut worker = start_worker();
     assert_eq!(get(worker.addr, "/health").status, 200);
-    worker.signal(15);
+    worker.signal(support::SIGTERM);
     assert_eq!(
         worker.wait_exit(std::time::Duration::from_secs(15)),
         Some(0)

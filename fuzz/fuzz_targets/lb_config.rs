@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use distloop::cli::config_file::ConfigFile;
+use distloop::lb::cli::config_file::ConfigFile;
 use distloop::lb::BackendSpec;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,5 @@
 //! The `distloop broker` command line: run a broker, or talk to one
-//! (`pub`, `sub`, `topics`), or measure one (`bench`). Parsing only builds
+//! (`pub`, `sub`, `topics`); `broker-bench` measures one. Parsing only builds
 //! configs; errors are returned to `main`, which decides how to show them.
 
 use std::error::Error;
@@ -13,13 +13,14 @@ use super::codec::Serializer;
 use super::core::{BrokerConfig, DEFAULT_MAX_MQTT_PACKET_BYTES, DEFAULT_OUTBOUND_LIMIT_BYTES};
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
+use super::server::DEFAULT_MAX_CONNECTIONS;
 use super::value::Value;
 use crate::cli::parse_duration;
 
 /// The broker's default address, the original's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
-/// `distloop broker [--listen ADDR ...] [pub|sub|topics|bench ...]`
+/// `distloop broker [--listen ADDR ...] [pub|sub|topics ...]`
 #[derive(Debug, Args)]
 pub struct BrokerArgs {
     /// What to do; without one, run the broker.
@@ -52,6 +53,11 @@ pub struct BrokerArgs {
     /// Largest MQTT packet accepted, in bytes with its fixed header.
     #[arg(long, default_value_t = DEFAULT_MAX_MQTT_PACKET_BYTES)]
     pub mqtt_max_packet_bytes: usize,
+    /// Clients served at once (both listeners together); further ones wait
+    /// in the listen backlog until one leaves.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
 }
 
 /// `--slow-consumer` values.
@@ -93,8 +99,6 @@ pub enum BrokerCommand {
     Sub(SubArgs),
     /// Print the topics that have had a publish, one per line.
     Topics(TopicsArgs),
-    /// Measure delivered messages per second and latency.
-    Bench(super::bench::BenchArgs),
 }
 
 /// `distloop broker pub`
@@ -178,7 +182,8 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
     match args.command {
         None => {
             let config = args.config()?;
-            super::server::serve(args.listen, args.mqtt, config, |addr| {
+            let max = args.max_connections;
+            super::server::serve(args.listen, args.mqtt, config, max, |addr| {
                 println!("listening on {addr}");
                 let _ = io::stdout().flush();
             })?;
@@ -193,7 +198,6 @@ pub fn run(args: BrokerArgs) -> Result<(), Box<dyn Error>> {
             }
             Ok(())
         }
-        Some(BrokerCommand::Bench(a)) => super::bench::run(a),
     }
 }
 

@@ -5,9 +5,9 @@
 //! wire format of docs/broker-protocol.md), [`tree`] and [`outbox`] and
 //! [`core`] (the sans-IO broker: bytes in, frames out), then the adapters:
 //! [`server`] runs the core on the reactor, [`client`] is a blocking client,
-//! [`cli`] and [`bench`](mod@bench) are the `distloop broker` command line.
+//! [`cli`] is the `distloop broker` command line. The load generator is
+//! the `broker-bench` binary of the workspace's `broker-bench` crate.
 
-pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod codec;

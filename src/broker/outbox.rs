@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 
+use crate::reactor::{WriteStop, write_until_blocked};
+
 /// What to do with a subscriber that does not keep up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SlowConsumerPolicy {
@@ -177,16 +179,9 @@ impl Outbox {
 
     /// Writes until empty or `dst` would block. Returns true when empty.
     pub fn write_to<W: Write + ?Sized>(&mut self, dst: &mut W) -> io::Result<bool> {
-        while !self.is_empty() {
-            match dst.write(self.as_slice()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.consume(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
+        let (written, stop) = write_until_blocked(dst, self.as_slice())?;
+        self.consume(written);
+        Ok(stop == WriteStop::Empty)
     }
 }
 

@@ -2,14 +2,18 @@
 //! received bytes to the [`Broker`] core and writes what it queues.
 //!
 //! Writes are batched: when the core queues frames for a connection, its
-//! token is deferred, so it is flushed once at the end of the loop turn with
-//! every frame queued in that turn, in as few `write` calls as the socket
-//! takes. Reads are capped per wake-up so that one busy publisher cannot
+//! token is deferred, so it is flushed once on the next loop turn (after
+//! that turn's poll) with every frame queued until then, in as few `write`
+//! calls as the socket takes. Reads are capped per wake-up so that one busy publisher cannot
 //! starve the rest.
 //!
 //! With [`bind_mqtt`](BrokerServer::bind_mqtt) a second listener speaks
 //! MQTT 3.1.1: its connections go to the same core, which tells the two
 //! protocols apart by how each connection was made.
+//!
+//! At most `--max-connections` clients (both listeners together) are served
+//! at once; the rest wait in the listen backlog. An accept error (out of
+//! file descriptors, say) is retried on a backoff timer.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,14 +23,15 @@ use super::core::{Broker, BrokerConfig};
 use super::frame::LENGTH_PREFIX_BYTES;
 use super::tree::ClientId;
 use crate::reactor::{
-    self, Buffer, Context, FIRST_RESERVED_TOKEN, Interest, ListenOptions, Reactor, ReadStop,
-    Readiness, Service, TcpListener, TcpStream, TimerId, Token,
+    self, Acceptor, Buffer, Context, Interest, Kind, ListenOptions, Reactor, ReadStop, Readiness,
+    Service, TcpStream, TimerId, Token,
 };
 
 /// Bytes read from one connection per wake-up before yielding to the others.
 pub const READ_BUDGET_BYTES: usize = 256 * 1024;
-/// Connections accepted per wake-up before yielding.
-pub const ACCEPTS_PER_WAKEUP: usize = 256;
+/// Clients served at once unless `--max-connections` says otherwise;
+/// further ones wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The longest a connection that was sent an error stays open, however
 /// it reads.
 pub const ERROR_LINGER_MAX: Duration = Duration::from_secs(60);
@@ -37,11 +42,42 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const SWEEP_PERIOD_BOUNDS: (Duration, Duration) =
     (Duration::from_millis(50), Duration::from_secs(1));
 
-const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
-const MQTT_LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 2);
-/// Timer payload of the stalled-reader sweep; every other timer is a
-/// connection's linger timer, whose payload is its client id.
-const SWEEP_TIMER: u64 = u64::MAX;
+/// What a token of the broker stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// The native protocol's listener (key 0).
+    Listener,
+    /// The MQTT listener (key 0).
+    MqttListener,
+    /// The connection of client `key` (its [`ClientId`]).
+    Client,
+}
+
+impl Kind for Socket {
+    const ALL: &'static [Self] = &[Self::Listener, Self::MqttListener, Self::Client];
+}
+
+/// What a timer of the broker stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The periodic sweep that finds stalled readers.
+    Sweep,
+    /// Client `key` was sent an error: close it unless it reads on.
+    Linger,
+    /// Accepting native clients again after an accept error.
+    AcceptRetry,
+    /// Accepting MQTT clients again after an accept error.
+    MqttAcceptRetry,
+}
+
+impl Kind for Timer {
+    const ALL: &'static [Self] = &[
+        Self::Sweep,
+        Self::Linger,
+        Self::AcceptRetry,
+        Self::MqttAcceptRetry,
+    ];
+}
 
 struct Connection {
     stream: TcpStream,
@@ -61,9 +97,10 @@ struct Linger {
 
 /// The broker service: a listener, its connections and the core.
 pub struct BrokerServer {
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     local_addr: SocketAddr,
-    mqtt_listener: Option<TcpListener>,
+    mqtt_acceptor: Option<Acceptor>,
+    max_connections: usize,
     core: Broker,
     connections: Vec<Option<Connection>>,
     open: usize,
@@ -73,14 +110,15 @@ pub struct BrokerServer {
 impl BrokerServer {
     /// Binds `addr` and registers the listener with `reactor`.
     pub fn bind(reactor: &Reactor, addr: SocketAddr, config: BrokerConfig) -> io::Result<Self> {
-        let mut listener = reactor::listen(addr, ListenOptions::default())?;
-        reactor
-            .registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let listener = reactor::listen(addr, ListenOptions::default())?;
+        let local_addr = listener.local_addr()?;
+        let mut acceptor = Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0));
+        acceptor.register(reactor.registry(), Socket::Listener.token(0))?;
         Ok(Self {
-            local_addr: listener.local_addr()?,
-            listener: Some(listener),
-            mqtt_listener: None,
+            local_addr,
+            acceptor,
+            mqtt_acceptor: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             core: Broker::new(config),
             connections: Vec::new(),
             open: 0,
@@ -90,13 +128,17 @@ impl BrokerServer {
 
     /// Also listens for MQTT 3.1.1 on `addr`; returns the bound address.
     pub fn bind_mqtt(&mut self, reactor: &Reactor, addr: SocketAddr) -> io::Result<SocketAddr> {
-        let mut listener = reactor::listen(addr, ListenOptions::default())?;
-        reactor
-            .registry()
-            .register(&mut listener, MQTT_LISTENER, Interest::READABLE)?;
+        let listener = reactor::listen(addr, ListenOptions::default())?;
         let bound = listener.local_addr()?;
-        self.mqtt_listener = Some(listener);
+        let mut acceptor = Acceptor::new(listener).retry_on_timer(Timer::MqttAcceptRetry.timer(0));
+        acceptor.register(reactor.registry(), Socket::MqttListener.token(0))?;
+        self.mqtt_acceptor = Some(acceptor);
         Ok(bound)
+    }
+
+    /// Serves at most `max` clients at once (both listeners together).
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.max_connections = max;
     }
 
     /// The bound address (the real port when bound to port 0).
@@ -110,29 +152,23 @@ impl BrokerServer {
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>, mqtt: bool) {
-        let listener = if mqtt {
-            self.mqtt_listener.as_ref()
-        } else {
-            self.listener.as_ref()
-        };
-        let Some(listener) = listener else {
-            return;
-        };
-        for _ in 0..ACCEPTS_PER_WAKEUP {
-            let (mut stream, _) = match listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of descriptors or an aborted handshake: try again on the next event.
-                Err(_) => return,
+        loop {
+            let acceptor = if mqtt {
+                self.mqtt_acceptor.as_mut()
+            } else {
+                Some(&mut self.acceptor)
             };
-            let _ = reactor::prepare_accepted(&stream);
+            let Some((mut stream, _)) =
+                acceptor.and_then(|a| a.accept(ctx, self.open, self.max_connections))
+            else {
+                return;
+            };
             let id = if mqtt {
                 self.core.connect_mqtt(ctx.now())
             } else {
                 self.core.connect()
             };
-            let token = Token(id.0);
+            let token = Socket::Client.token(id.0);
             if ctx
                 .registry()
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
@@ -157,7 +193,6 @@ impl BrokerServer {
             });
             self.open += 1;
         }
-        ctx.defer(if mqtt { MQTT_LISTENER } else { LISTENER });
     }
 
     fn close(&mut self, ctx: &mut Context<'_>, id: ClientId) {
@@ -168,6 +203,10 @@ impl BrokerServer {
             }
             self.core.disconnect(id);
             self.open -= 1;
+            self.acceptor.on_connection_closed(ctx);
+            if let Some(acceptor) = self.mqtt_acceptor.as_mut() {
+                acceptor.on_connection_closed(ctx);
+            }
         }
     }
 
@@ -199,12 +238,12 @@ impl BrokerServer {
                 ReadStop::Eof => return false,
                 ReadStop::Full => {}
                 ReadStop::Budget => {
-                    ctx.defer(Token(id.0));
+                    ctx.defer(Socket::Client.token(id.0));
                     return true;
                 }
             }
             if budget == 0 {
-                ctx.defer(Token(id.0));
+                ctx.defer(Socket::Client.token(id.0));
                 return true;
             }
         }
@@ -230,7 +269,7 @@ impl BrokerServer {
                     }
                     if conn.linger.is_none() {
                         conn.linger = Some(Linger {
-                            timer: ctx.set_timer_after(linger_for, id.0 as u64),
+                            timer: ctx.set_timer_after(linger_for, Timer::Linger.timer(id.0)),
                             written,
                             until: ctx.now() + ERROR_LINGER_MAX,
                         });
@@ -248,27 +287,28 @@ impl BrokerServer {
         (self.core.config().slow_consumer_timeout / 4).clamp(shortest, longest)
     }
 
-    /// Schedules a flush, at the end of this turn, of every connection the
-    /// core queued frames for.
+    /// Schedules a flush, on the next turn, of every connection the core
+    /// queued frames for.
     fn schedule_flushes(&mut self, ctx: &mut Context<'_>) {
         self.core.take_touched(&mut self.touched);
         for id in self.touched.drain(..) {
-            ctx.defer(Token(id.0));
+            ctx.defer(Socket::Client.token(id.0));
         }
     }
 }
 
 impl Service for BrokerServer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {
-        ctx.set_timer_after(self.sweep_period(), SWEEP_TIMER);
+        ctx.set_timer_after(self.sweep_period(), Timer::Sweep.timer(0));
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        if token == LISTENER || token == MQTT_LISTENER {
-            self.accept(ctx, token == MQTT_LISTENER);
-            return;
-        }
-        let id = ClientId(token.0);
+        let id = match Socket::of_token(token) {
+            Some((Socket::Listener, _)) => return self.accept(ctx, false),
+            Some((Socket::MqttListener, _)) => return self.accept(ctx, true),
+            Some((Socket::Client, key)) => ClientId(key),
+            None => return,
+        };
         if self.connections.get(id.0).is_none_or(Option::is_none) {
             return;
         }
@@ -282,7 +322,7 @@ impl Service for BrokerServer {
         if readiness.readable || readiness.read_closed || deferred {
             alive = self.read(ctx, id);
         }
-        // A deferred call is the end-of-turn flush; a writable event means
+        // A deferred call is the batched flush; a writable event means
         // the socket took what was pending and has room again.
         if alive && (deferred || readiness.writable) {
             alive = self.flush(ctx, id);
@@ -294,17 +334,27 @@ impl Service for BrokerServer {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
-        if payload == SWEEP_TIMER {
-            let now = ctx.now();
-            if self.core.cut_stalled(now) + self.core.expire_mqtt(now) > 0 {
-                self.schedule_flushes(ctx);
+        let id = match Timer::of_timer(payload) {
+            Some((Timer::Sweep, _)) => {
+                let now = ctx.now();
+                if self.core.cut_stalled(now) + self.core.expire_mqtt(now) > 0 {
+                    self.schedule_flushes(ctx);
+                }
+                ctx.set_timer_after(self.sweep_period(), Timer::Sweep.timer(0));
+                return;
             }
-            ctx.set_timer_after(self.sweep_period(), SWEEP_TIMER);
-            return;
-        }
+            Some((Timer::AcceptRetry, _)) => return self.acceptor.on_retry_timer(ctx),
+            Some((Timer::MqttAcceptRetry, _)) => {
+                if let Some(acceptor) = self.mqtt_acceptor.as_mut() {
+                    acceptor.on_retry_timer(ctx);
+                }
+                return;
+            }
+            Some((Timer::Linger, key)) => ClientId(key),
+            None => return,
+        };
         // A linger timer: close the client unless it is still reading
         // towards its error frame.
-        let id = ClientId(payload as usize);
         let Some(conn) = self.connections.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
@@ -314,7 +364,7 @@ impl Service for BrokerServer {
         match conn.linger.as_mut() {
             Some(linger) if written != linger.written && now < linger.until => {
                 linger.written = written;
-                linger.timer = ctx.set_timer_after(linger_for, id.0 as u64);
+                linger.timer = ctx.set_timer_after(linger_for, Timer::Linger.timer(id.0));
             }
             _ => {
                 conn.linger = None;
@@ -324,11 +374,10 @@ impl Service for BrokerServer {
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        for mut listener in [self.listener.take(), self.mqtt_listener.take()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = ctx.registry().deregister(&mut listener);
+        // Closing a listener also takes it out of the poll.
+        self.acceptor.close();
+        if let Some(acceptor) = self.mqtt_acceptor.as_mut() {
+            acceptor.close();
         }
         for index in 0..self.connections.len() {
             let id = ClientId(index);
@@ -340,8 +389,8 @@ impl Service for BrokerServer {
     }
 
     fn is_drained(&self) -> bool {
-        self.listener.is_none()
-            && self.mqtt_listener.is_none()
+        !self.acceptor.is_open()
+            && !self.mqtt_acceptor.as_ref().is_some_and(Acceptor::is_open)
             && (0..self.connections.len())
                 .all(|i| self.connections[i].is_none() || self.core.outbox_len(ClientId(i)) == 0)
     }
@@ -354,12 +403,14 @@ pub fn serve(
     addr: SocketAddr,
     mqtt: Option<SocketAddr>,
     config: BrokerConfig,
+    max_connections: usize,
     mut on_listening: impl FnMut(SocketAddr),
 ) -> io::Result<()> {
     let mut reactor = Reactor::new()?;
     reactor.watch_signals()?;
     reactor.set_drain_timeout(DRAIN_TIMEOUT);
     let mut server = BrokerServer::bind(&reactor, addr, config)?;
+    server.set_max_connections(max_connections);
     let mqtt_addr = match mqtt {
         Some(addr) => Some(server.bind_mqtt(&reactor, addr)?),
         None => None,

@@ -1,35 +1,44 @@
 //! Command-line parsing shared by the subcommands: durations and addresses.
 //!
-//! Each service's flags live beside it in this module; `main.rs` only
-//! dispatches. Parse errors become clap errors, which print one line and exit 2.
+//! Each service's command line lives in the service's own folder
+//! (`lb/cli/`, `broker/cli.rs`, `dht/cli.rs`, `apps/*/cli.rs`) and uses these
+//! parsers; `main.rs` only dispatches. Parse errors become clap errors, which
+//! print one line and exit 2.
 
-pub mod cluster;
-pub mod config_file;
-pub mod lb;
-pub mod lb_check;
-pub mod lb_tls;
-pub mod lb_upgrade;
+/// The balancer's command line, under the names it had here before.
+pub use crate::lb::cli::{
+    self as lb, check as lb_check, cluster, config_file, upgrade as lb_upgrade,
+};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-/// Parses `500ms`, `3s`, `2m`, `1h` or a bare number of seconds (`1.5`).
+/// Parses a duration: a decimal number (`1.5`, `2.5e-1`, `+3`) followed by
+/// a unit, `ms`, `s`, `m` or `h`, or by none for seconds. The one grammar of
+/// every duration flag and configuration value; zero is allowed (a flag that
+/// needs more says so itself), negative, infinite and unknown units are not.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+        .rfind(|c: char| !c.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
     let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m or h)")),
+    };
+    // `f64` parsing also takes `inf` and `NaN`, but those end in letters
+    // and were refused above as units.
     let value: f64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration (try 500ms, 3s, 2m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m or h)")),
-    };
+    let seconds = value * scale;
+    if seconds < 0.0 {
+        return Err(format!("`{text}` is negative"));
+    }
     if !seconds.is_finite() || seconds > 1e9 {
         return Err(format!("`{text}` is out of range"));
     }
@@ -62,6 +71,28 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3 weeks").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_take_every_unit_and_form_the_load_generators_took() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("+3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1e3ms"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2.5e-1"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration(" 7s "), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn durations_refuse_what_is_not_one() {
+        for text in [
+            "-1s", "inf", "infs", "NaN", "1e99", "s", "ms", "1.2.3s", "5 s", "5sec", "1d", "0x10",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
     }
 
     #[test]

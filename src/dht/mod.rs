@@ -19,6 +19,7 @@ pub mod config;
 pub mod id;
 pub mod legacy;
 mod maintain;
+mod membership;
 pub mod message;
 mod node;
 mod operation;

@@ -10,9 +10,9 @@ use std::time::{Instant, SystemTime};
 
 use super::access_log::{AccessLog, Entry};
 use super::admin::AdminCommand;
-use super::backend::BackendSpec;
+use super::backend_spec::BackendSpec;
 use super::config::LbConfig;
-use super::health::{AgentState, HealthChecker, HealthEvent};
+use super::health::{AgentState, HealthChecker, HealthEvent, HealthLanes};
 use super::pool::{BackendPool, BackendState, Pick};
 use super::stats::{BackendSnapshot, Snapshot, Traffic};
 use crate::reactor::{Context, Readiness, TimerId, Token};
@@ -104,12 +104,21 @@ impl Backends {
         }
     }
 
-    /// True when `token` belongs to the health checks.
+    /// Numbers the health and agent checks' sockets and timers in `lanes`
+    /// of the service's own kinds; call before [`Backends::start`]. Without
+    /// it they use [`HealthLanes::SPACED`].
+    pub fn use_lanes(&mut self, lanes: HealthLanes) {
+        self.health.use_lanes(lanes);
+    }
+
+    /// True when `token` belongs to the health checks under
+    /// [`HealthLanes::SPACED`].
     pub fn owns_token(token: Token) -> bool {
         HealthChecker::owns(token)
     }
 
-    /// True when a timer payload belongs to the health checks.
+    /// True when a timer payload belongs to the health checks under
+    /// [`HealthLanes::SPACED`].
     pub fn owns_timer(payload: u64) -> bool {
         HealthChecker::owns_timer(payload)
     }

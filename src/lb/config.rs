@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::backend::BackendSpec;
+use super::backend_spec::BackendSpec;
 use super::health::HealthConfig;
 use super::strategy::Strategy;
 

@@ -6,12 +6,15 @@
 //!   asks the pool for backends; [`http`] is the layer-7 adapter, which
 //!   balances each request and keeps backend connections alive.
 //! - [`config`] holds the validated configuration and its default limits.
+//! - [`cli`] is the command line and config file of `distloop lb` (and of
+//!   `distloop cluster`, which runs a balancer over local Pi backends).
 
 pub mod acceptor;
 pub mod access_log;
 pub mod admin;
-pub mod backend;
+pub mod backend_spec;
 pub mod backends;
+pub mod cli;
 pub mod config;
 pub mod handover;
 pub mod health;
@@ -24,7 +27,10 @@ pub mod tcp;
 pub mod tls;
 pub mod worker;
 
-pub use backend::BackendSpec;
+/// The former name of [`backend_spec`], still imported by the health
+/// checks, the pool and the strategies: their owners move to the new path.
+pub use backend_spec as backend;
+pub use backend_spec::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
 pub use pool::{BackendPool, Pick};
 pub use runtime::Balancer;

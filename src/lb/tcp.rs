@@ -7,111 +7,73 @@
 //! a connect deadline and an idle deadline. A backend that refuses or does not
 //! answer in time is reported to the pool and the next one is tried.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
-use super::acceptor::{Accepted, Acceptor};
+use super::acceptor::Acceptor;
 use super::access_log::Entry;
 use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
+use super::health::HealthLanes;
 use super::pool::{Pick, hash_ip};
-use super::tls::{ClientStream, ShutdownWrite};
+use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
-    self, Buffer, Context, Interest, ReadSide, Readiness, Service, TcpListener, TcpStream, TimerId,
-    Token, WriteStop,
+    self, Context, Interest, Kind, Lane, Pipe, Readiness, Service, TcpListener, TcpStream, TimerId,
+    Token,
 };
 use crate::{debug, warn};
 
-const LISTENER: Token = Token(0);
 /// Bytes read per direction per wake-up before the session yields to others.
 const BYTES_PER_WAKE: usize = 256 * 1024;
 
-const TIMER_CONNECT: u64 = 0;
-const TIMER_IDLE: u64 = 1;
-const TIMER_TICK: u64 = 2;
-/// The tick's kind with this key marks the end of a graceful stop's drain
-/// (the fourth kind belongs to the health checks).
-const DRAIN_KEY: usize = 1;
-
-fn client_token(key: usize) -> Token {
-    Token(2 * key + 1)
+/// What a token of the TCP balancer stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// The listener (key 0).
+    Listener,
+    /// The client side of session `key`.
+    Client,
+    /// The backend side of session `key`.
+    Backend,
+    /// A health or agent check (key: its slot).
+    Health,
 }
 
-fn backend_token(key: usize) -> Token {
-    Token(2 * key + 2)
+impl Kind for Socket {
+    const ALL: &'static [Self] = &[Self::Listener, Self::Client, Self::Backend, Self::Health];
 }
 
-fn timer_payload(key: usize, kind: u64) -> u64 {
-    ((key as u64) << 2) | kind
+/// What a timer of the TCP balancer stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Session `key`'s backend did not accept in time.
+    Connect,
+    /// Session `key` may have been idle too long.
+    Idle,
+    /// The periodic tick (stats, pool upkeep).
+    Tick,
+    /// A graceful stop's drain time is over.
+    Drain,
+    /// Accepting again after an accept error.
+    AcceptRetry,
+    /// A health or agent check (key: its slot).
+    Health,
 }
 
-/// One direction of a session: bytes from `src` waiting for `dst`.
-#[derive(Debug)]
-struct Flow {
-    buf: Buffer,
-    /// The source's read side.
-    src: ReadSide,
-    /// The destination may take bytes (set by readiness, cleared at `WouldBlock`).
-    dst_writable: bool,
-    /// End of stream was passed on to the destination.
-    shut: bool,
-}
-
-impl Flow {
-    fn new(capacity: usize, src: ReadSide) -> Self {
-        Self {
-            buf: Buffer::with_capacity(capacity),
-            src,
-            dst_writable: true,
-            shut: false,
-        }
-    }
-
-    /// Moves bytes until neither side can make progress or the budget is spent.
-    /// Returns the bytes read and whether work was left for lack of budget.
-    fn run<S: Read + ?Sized, D: Write + ShutdownWrite + ?Sized>(
-        &mut self,
-        src: &mut S,
-        mut dst: Option<&mut D>,
-    ) -> io::Result<(usize, bool)> {
-        let mut moved = 0;
-        loop {
-            if let Some(dst) = dst.as_deref_mut() {
-                if self.dst_writable && !self.buf.is_empty() {
-                    let (_, stop) = self.buf.write_to(dst)?;
-                    if stop == WriteStop::WouldBlock {
-                        self.dst_writable = false;
-                    }
-                }
-            }
-            if !self.src.can_read() || self.buf.is_full() || moved >= BYTES_PER_WAKE {
-                break;
-            }
-            let n = self.src.fill(&mut self.buf, src, BYTES_PER_WAKE - moved)?;
-            moved += n;
-            if n == 0 {
-                break;
-            }
-        }
-        if let Some(dst) = dst {
-            if self.src.eof && self.buf.is_empty() && !self.shut {
-                // Half close: the peer is done sending; the other way stays open.
-                dst.shutdown_write()?;
-                self.shut = true;
-            }
-        }
-        let capped = moved >= BYTES_PER_WAKE && self.src.can_read();
-        Ok((moved, capped))
-    }
-
-    fn finished(&self) -> bool {
-        self.shut
-    }
+impl Kind for Timer {
+    const ALL: &'static [Self] = &[
+        Self::Connect,
+        Self::Idle,
+        Self::Tick,
+        Self::Drain,
+        Self::AcceptRetry,
+        Self::Health,
+    ];
 }
 
 /// A client connection and its backend.
@@ -126,48 +88,14 @@ struct Session {
     connect_timer: Option<TimerId>,
     idle_timer: Option<TimerId>,
     last_active: Instant,
-    /// Client to backend.
-    up: Flow,
-    /// Backend to client.
-    down: Flow,
+    /// Client (near) to backend (far) and back.
+    pipe: Pipe,
     /// Where the picked backend listens (kept: a reload may renumber backends).
     backend_addr: Option<SocketAddr>,
     /// Bytes read from the client and from the backend.
     bytes_up: u64,
     bytes_down: u64,
     opened: Instant,
-}
-
-enum Progress {
-    Open { capped: bool },
-    Done,
-}
-
-impl Session {
-    fn pump(&mut self, now: Instant) -> io::Result<Progress> {
-        let backend = self.backend.as_mut().filter(|_| self.connected);
-        let (up_moved, up_capped) = self.up.run(&mut self.client, backend)?;
-        let (down_moved, down_capped) = match self.backend.as_mut().filter(|_| self.connected) {
-            Some(backend) => self.down.run(backend, Some(&mut self.client))?,
-            None => (0, false),
-        };
-        if up_moved + down_moved > 0 {
-            self.last_active = now;
-            self.bytes_up += up_moved as u64;
-            self.bytes_down += down_moved as u64;
-        }
-        // TLS records still queued for the client would be lost on close.
-        if self.connected
-            && self.up.finished()
-            && self.down.finished()
-            && !self.client.has_pending_output()
-        {
-            return Ok(Progress::Done);
-        }
-        Ok(Progress::Open {
-            capped: up_capped || down_capped,
-        })
-    }
 }
 
 /// The TCP-mode balancer, run by a [`reactor::Reactor`].
@@ -185,12 +113,16 @@ impl TcpBalancer {
     pub fn new(
         config: LbConfig,
         listener: TcpListener,
-        backends: Backends,
+        mut backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
+        backends.use_lanes(HealthLanes {
+            tokens: Lane::of(Socket::Health),
+            timers: Lane::of(Timer::Health),
+        });
         Self {
             config,
-            acceptor: Acceptor::new(listener),
+            acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
             link,
             sessions: Slab::new(),
@@ -199,7 +131,7 @@ impl TcpBalancer {
 
     /// Registers the listener with the reactor that will run this balancer.
     pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
-        self.acceptor.register(registry, LISTENER)
+        self.acceptor.register(registry, Socket::Listener.token(0))
     }
 
     fn publish(&self, now: Instant) {
@@ -218,22 +150,13 @@ impl TcpBalancer {
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.publish(ctx.now());
         self.backends.tick();
-        if self.acceptor.retry_due() {
-            self.accept(ctx);
-        }
-        ctx.set_timer_after(TICK, timer_payload(0, TIMER_TICK));
+        ctx.set_timer_after(TICK, Timer::Tick.timer(0));
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
-        loop {
-            match self
-                .acceptor
-                .next(self.sessions.len(), self.config.max_connections)
-            {
-                Accepted::Client(stream, addr) => self.open_session(ctx, stream, addr),
-                Accepted::Wait => return,
-                Accepted::Yield => return ctx.defer(LISTENER),
-            }
+        let max = self.config.max_connections;
+        while let Some((stream, addr)) = self.acceptor.accept(ctx, self.sessions.len(), max) {
+            self.open_session(ctx, stream, addr);
         }
     }
 
@@ -247,7 +170,7 @@ impl TcpBalancer {
         let key = entry.key();
         if let Err(e) = ctx.registry().register(
             &mut client,
-            client_token(key),
+            Socket::Client.token(key),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("cannot register client {client_addr}: {e}");
@@ -258,10 +181,7 @@ impl TcpBalancer {
             Err(e) => return warn!("cannot start TLS for client {client_addr}: {e}"),
         };
         let now = ctx.now();
-        let idle_timer = ctx.set_timer(
-            now + self.config.idle_timeout,
-            timer_payload(key, TIMER_IDLE),
-        );
+        let idle_timer = ctx.set_timer(now + self.config.idle_timeout, Timer::Idle.timer(key));
         entry.insert(Session {
             client,
             client_addr,
@@ -272,9 +192,7 @@ impl TcpBalancer {
             connect_timer: None,
             idle_timer: Some(idle_timer),
             last_active: now,
-            up: Flow::new(self.config.buffer_bytes, ReadSide::new()),
-            // The backend is read once its readiness says so, not before.
-            down: Flow::new(self.config.buffer_bytes, ReadSide::waiting()),
+            pipe: Pipe::new(self.config.buffer_bytes),
             backend_addr: None,
             bytes_up: 0,
             bytes_down: 0,
@@ -298,7 +216,7 @@ impl TcpBalancer {
                 ctx.registry()
                     .register(
                         &mut stream,
-                        backend_token(key),
+                        Socket::Backend.token(key),
                         Interest::READABLE | Interest::WRITABLE,
                     )
                     .map(|()| stream)
@@ -308,10 +226,9 @@ impl TcpBalancer {
                     session.backend = Some(stream);
                     session.backend_addr = Some(addr);
                     session.pick = Some(pick);
-                    session.connect_timer = Some(ctx.set_timer(
-                        now + self.config.connect_timeout,
-                        timer_payload(key, TIMER_CONNECT),
-                    ));
+                    let deadline = now + self.config.connect_timeout;
+                    session.connect_timer =
+                        Some(ctx.set_timer(deadline, Timer::Connect.timer(key)));
                     return true;
                 }
                 Err(e) => {
@@ -356,9 +273,8 @@ impl TcpBalancer {
                     if let Some(timer) = session.connect_timer.take() {
                         ctx.cancel_timer(timer);
                     }
-                    session.up.dst_writable = true;
                     // The same event may already say the backend sent bytes.
-                    session.down.src.note(readiness);
+                    session.pipe.far_connected(readiness);
                 }
                 Ok(false) => return,
                 Err(e) => {
@@ -367,10 +283,7 @@ impl TcpBalancer {
                 }
             }
         } else {
-            session.down.src.note(readiness);
-            if readiness.writable || readiness.write_closed || readiness.error {
-                session.up.dst_writable = true;
-            }
+            session.pipe.note_far(readiness);
         }
         self.drive(ctx, key);
     }
@@ -380,19 +293,30 @@ impl TcpBalancer {
         // TLS records the socket could not take before go first; a failure
         // shows again on the next write.
         let _ = session.client.flush_pending();
-        session.up.src.note(readiness);
-        if readiness.writable || readiness.write_closed || readiness.error {
-            session.down.dst_writable = true;
-        }
+        session.pipe.note_near(readiness);
         self.drive(ctx, key);
     }
 
     fn drive(&mut self, ctx: &mut Context<'_>, key: usize) {
         let session = &mut self.sessions[key];
-        match session.pump(ctx.now()) {
-            Ok(Progress::Open { capped: true }) => ctx.defer(client_token(key)),
-            Ok(Progress::Open { capped: false }) => {}
-            Ok(Progress::Done) => self.close(ctx, key),
+        let backend = session.backend.as_mut().filter(|_| session.connected);
+        match session
+            .pipe
+            .pump(&mut session.client, backend, BYTES_PER_WAKE)
+        {
+            Ok(pumped) => {
+                if pumped.up + pumped.down > 0 {
+                    session.last_active = ctx.now();
+                    session.bytes_up += pumped.up as u64;
+                    session.bytes_down += pumped.down as u64;
+                }
+                // TLS records still queued for the client would be lost on close.
+                if pumped.done && !session.client.has_pending_output() {
+                    self.close(ctx, key);
+                } else if pumped.capped {
+                    ctx.defer(Socket::Client.token(key));
+                }
+            }
             Err(e) => {
                 debug!("session of {} ended: {e}", session.client_addr);
                 self.close(ctx, key);
@@ -430,9 +354,7 @@ impl TcpBalancer {
             }
         }
         // Dropping the sockets closes them, which also removes them from epoll.
-        if self.acceptor.connection_closed() {
-            ctx.defer(LISTENER);
-        }
+        self.acceptor.on_connection_closed(ctx);
     }
 
     fn on_idle_timer(&mut self, ctx: &mut Context<'_>, key: usize) {
@@ -451,7 +373,7 @@ impl TcpBalancer {
         } else {
             // Activity moved the deadline; one timer per session, re-armed lazily,
             // keeps the hot path free of timer updates.
-            session.idle_timer = Some(ctx.set_timer(deadline, timer_payload(key, TIMER_IDLE)));
+            session.idle_timer = Some(ctx.set_timer(deadline, Timer::Idle.timer(key)));
         }
     }
 }
@@ -459,7 +381,7 @@ impl TcpBalancer {
 impl Service for TcpBalancer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         self.backends.start(ctx);
-        ctx.set_timer_after(TICK, timer_payload(0, TIMER_TICK));
+        ctx.set_timer_after(TICK, Timer::Tick.timer(0));
     }
 
     fn on_wake(&mut self, ctx: &mut Context<'_>) {
@@ -470,7 +392,7 @@ impl Service for TcpBalancer {
                     self.config = *config;
                     // Clients waiting in the backlog at the old connection
                     // limit raise no new readiness: look at the listener now.
-                    ctx.defer(LISTENER);
+                    ctx.defer(Socket::Listener.token(0));
                 }
                 other => self.backends.command(&other),
             }
@@ -479,39 +401,35 @@ impl Service for TcpBalancer {
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        if token == LISTENER {
-            return self.accept(ctx);
-        }
-        if Backends::owns_token(token) {
-            return self.backends.on_check_ready(ctx, token, readiness);
-        }
-        let key = (token.0 - 1) / 2;
-        if !self.sessions.contains(key) {
-            return; // an event for a session closed earlier in this turn
-        }
-        if token == client_token(key) {
-            self.on_client(ctx, key, readiness);
-        } else {
-            self.on_backend(ctx, key, readiness);
+        match Socket::of_token(token) {
+            Some((Socket::Listener, _)) => self.accept(ctx),
+            Some((Socket::Health, _)) => self.backends.on_check_ready(ctx, token, readiness),
+            // A session closed earlier in this turn may still have events.
+            Some((Socket::Client, key)) if self.sessions.contains(key) => {
+                self.on_client(ctx, key, readiness);
+            }
+            Some((Socket::Backend, key)) if self.sessions.contains(key) => {
+                self.on_backend(ctx, key, readiness);
+            }
+            _ => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        if Backends::owns_timer(payload) {
-            return self.backends.on_check_timer(ctx, id, payload);
-        }
-        let key = (payload >> 2) as usize;
-        match payload & 3 {
-            TIMER_TICK if key == DRAIN_KEY => ctx.stop(),
-            TIMER_TICK => self.on_tick(ctx),
-            TIMER_IDLE => self.on_idle_timer(ctx, key),
-            _ => {
+        match Timer::of_timer(payload) {
+            Some((Timer::Health, _)) => self.backends.on_check_timer(ctx, id, payload),
+            Some((Timer::Tick, _)) => self.on_tick(ctx),
+            Some((Timer::Drain, _)) => ctx.stop(),
+            Some((Timer::AcceptRetry, _)) => self.acceptor.on_retry_timer(ctx),
+            Some((Timer::Idle, key)) => self.on_idle_timer(ctx, key),
+            Some((Timer::Connect, key)) => {
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.connect_timer = None;
                     let timeout = self.config.connect_timeout;
                     self.connect_failed(ctx, key, &format!("did not accept within {timeout:?}"));
                 }
             }
+            None => {}
         }
     }
 
@@ -519,10 +437,7 @@ impl Service for TcpBalancer {
         // Dropping the listener stops new connections; open sessions go on.
         self.acceptor.close();
         self.backends.stop(ctx);
-        ctx.set_timer_after(
-            self.config.drain_timeout,
-            timer_payload(DRAIN_KEY, TIMER_TICK),
-        );
+        ctx.set_timer_after(self.config.drain_timeout, Timer::Drain.timer(0));
     }
 
     fn is_drained(&self) -> bool {

@@ -8,6 +8,8 @@
 
 use std::io::{self, Read, Write};
 
+use super::write_until_blocked;
+
 /// Why [`Buffer::read_from`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStop {
@@ -185,28 +187,10 @@ impl Buffer {
         dst: &mut W,
         limit: usize,
     ) -> io::Result<(usize, WriteStop)> {
-        let mut total = 0;
-        while !self.is_empty() && total < limit {
-            let end = self.len().min(limit - total);
-            match dst.write(&self.as_slice()[..end]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "peer accepted no bytes",
-                    ));
-                }
-                Ok(n) => {
-                    self.consume(n);
-                    total += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok((total, WriteStop::WouldBlock));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((total, WriteStop::Empty))
+        let end = self.len().min(limit);
+        let (written, stop) = write_until_blocked(dst, &self.as_slice()[..end])?;
+        self.consume(written);
+        Ok((written, stop))
     }
 }
 

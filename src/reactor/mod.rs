@@ -8,26 +8,46 @@
 //!
 //! Tokens: a service chooses its own tokens (usually keys of its own slab of
 //! connections); every value below [`FIRST_RESERVED_TOKEN`] is the service's.
+//! [`Kind`] packs a service's kinds of tokens and timers, and their keys,
+//! into those numbers.
+//!
+//! The socket loops every service needs are here once, generic over the
+//! stream where a TLS stream could stand for a socket: [`write_until_blocked`]
+//! (the one write loop), [`Pipe`] (bytes both ways with backpressure and half
+//! closes) and [`Acceptor`] (batches, a connection cap, retry after errors).
 //!
 //! One turn of the loop:
 //! 1. poll for readiness, sleeping at most until the nearest timer
 //!    (not at all when some work was deferred);
 //! 2. hand each event to [`Service::on_ready`], signals to
 //!    [`Service::on_shutdown`] or [`Service::on_reload`];
-//! 3. hand deferred tokens back to [`Service::on_ready`] with no new readiness;
+//! 3. hand the tokens deferred before this turn's poll back to
+//!    [`Service::on_ready`] with no new readiness (tokens deferred during this
+//!    turn wait for the next one, after the next poll);
 //! 4. fire expired timers through [`Service::on_timer`];
 //! 5. after a shutdown, leave once the service is drained or the drain
 //!    deadline passed.
 
+mod accept;
 mod buffer;
+pub mod buffer_pool;
+mod kind;
 mod net;
+mod pipe;
 mod read_side;
 mod timer;
+mod write;
 
+pub use accept::{
+    ACCEPT_RETRY_FIRST, ACCEPT_RETRY_MAX, ACCEPTS_PER_WAKE, Accepted, Acceptor, RetryBackoff,
+};
 pub use buffer::{Buffer, ReadStop, WriteStop};
+pub use kind::{Kind, Lane};
 pub use net::{DEFAULT_BACKLOG, ListenOptions, connect, finish_connect, listen, prepare_accepted};
+pub use pipe::{Flow, HalfClose, Pipe, Pumped};
 pub use read_side::ReadSide;
 pub use timer::{TimerId, Timers};
+pub use write::write_until_blocked;
 
 pub use mio::net::{TcpListener, TcpStream, UdpSocket};
 pub use mio::{Interest, Registry, Token};
@@ -141,7 +161,8 @@ impl Context<'_> {
     }
 
     /// Calls [`Service::on_ready`] for `token` again on the next turn, without
-    /// sleeping. For work cut short by a per-wake-up cap: with edge-triggered
+    /// sleeping: after the next poll, so that the events of every other socket
+    /// come first. For work cut short by a per-wake-up cap: with edge-triggered
     /// readiness, the kernel will not report the same readiness twice.
     pub fn defer(&mut self, token: Token) {
         self.deferred.push(token);
@@ -268,11 +289,16 @@ impl Reactor {
                 let left = deadline.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
-            if !self.deferred.is_empty() {
+            // The tokens deferred so far are this turn's; those deferred from
+            // now on wait for the next poll, so that a busy connection yields
+            // to the sockets that became ready meanwhile.
+            let due = std::mem::take(&mut self.deferred);
+            if !due.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
+                    self.deferred.splice(0..0, due);
                     continue;
                 }
                 return Err(e);
@@ -322,11 +348,8 @@ impl Reactor {
                 drain_deadline = Some(now + self.drain_timeout);
                 service.on_shutdown(&mut ctx);
             }
-            // Deferred tokens queued during this turn wait for the next one, so
-            // that a busy connection yields to everyone else in between.
-            let deferred = std::mem::take(ctx.deferred);
-            for token in &deferred {
-                service.on_ready(&mut ctx, *token, Readiness::default());
+            for token in due {
+                service.on_ready(&mut ctx, token, Readiness::default());
             }
             while let Some((id, payload)) = ctx.timers.pop_expired(now) {
                 service.on_timer(&mut ctx, id, payload);
@@ -344,147 +367,4 @@ impl Reactor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Counts timer firings and stops after the third.
-    struct Ticker {
-        fired: Vec<u64>,
-    }
-
-    impl Service for Ticker {
-        fn on_start(&mut self, ctx: &mut Context<'_>) {
-            ctx.set_timer_after(Duration::from_millis(1), 10);
-        }
-        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
-        fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, payload: u64) {
-            self.fired.push(payload);
-            if self.fired.len() < 3 {
-                ctx.set_timer_after(Duration::from_millis(1), payload + 1);
-            } else {
-                ctx.stop();
-            }
-        }
-        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
-        fn is_drained(&self) -> bool {
-            true
-        }
-    }
-
-    #[test]
-    fn start_arms_timers_and_the_loop_sleeps_until_them() {
-        let mut reactor = Reactor::new().unwrap();
-        let mut ticker = Ticker { fired: Vec::new() };
-        reactor.run(&mut ticker).unwrap();
-        assert_eq!(ticker.fired, vec![10, 11, 12]);
-    }
-
-    struct Drainer {
-        in_flight: u32,
-        shutdowns: u32,
-    }
-
-    impl Service for Drainer {
-        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
-        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {
-            self.in_flight -= 1;
-        }
-        fn on_shutdown(&mut self, _: &mut Context<'_>) {
-            self.shutdowns += 1;
-        }
-        fn is_drained(&self) -> bool {
-            self.in_flight == 0
-        }
-    }
-
-    #[test]
-    fn shutdown_waits_for_work_in_flight_to_drain() {
-        let mut reactor = Reactor::new().unwrap();
-        let start = Instant::now();
-        reactor.set_timer(start + Duration::from_millis(5), 0);
-        reactor.set_timer(start + Duration::from_millis(10), 0);
-        let handle = reactor.handle();
-        handle.shutdown();
-        let mut service = Drainer {
-            in_flight: 2,
-            shutdowns: 0,
-        };
-        reactor.run(&mut service).unwrap();
-        assert_eq!(service.in_flight, 0, "both in-flight jobs finished first");
-        assert_eq!(service.shutdowns, 1);
-    }
-
-    #[test]
-    fn drain_timeout_bounds_a_shutdown() {
-        let mut reactor = Reactor::new().unwrap();
-        reactor.set_drain_timeout(Duration::from_millis(5));
-        reactor.handle().shutdown();
-        let mut service = Drainer {
-            in_flight: 1,
-            shutdowns: 0,
-        };
-        reactor.run(&mut service).unwrap();
-        assert_eq!(service.in_flight, 1, "left with work still in flight");
-    }
-
-    struct Deferrer {
-        calls: u32,
-    }
-
-    impl Service for Deferrer {
-        fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-            assert_eq!(readiness, Readiness::default());
-            assert_eq!(token, Token(7));
-            self.calls += 1;
-            if self.calls < 5 {
-                ctx.defer(token);
-            } else {
-                ctx.stop();
-            }
-        }
-        fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, _: u64) {
-            ctx.defer(Token(7));
-        }
-        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
-        fn is_drained(&self) -> bool {
-            true
-        }
-    }
-
-    #[test]
-    fn deferred_tokens_are_called_again_without_new_readiness() {
-        let mut reactor = Reactor::new().unwrap();
-        reactor.set_timer(Instant::now(), 0);
-        let mut service = Deferrer { calls: 0 };
-        reactor.run(&mut service).unwrap();
-        assert_eq!(service.calls, 5);
-    }
-
-    struct Waiter {
-        woken: u32,
-    }
-
-    impl Service for Waiter {
-        fn on_ready(&mut self, _: &mut Context<'_>, _: Token, _: Readiness) {}
-        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {}
-        fn on_shutdown(&mut self, _: &mut Context<'_>) {}
-        fn is_drained(&self) -> bool {
-            true
-        }
-        fn on_wake(&mut self, ctx: &mut Context<'_>) {
-            self.woken += 1;
-            ctx.stop();
-        }
-    }
-
-    #[test]
-    fn wake_from_another_thread_calls_on_wake() {
-        let mut reactor = Reactor::new().unwrap();
-        let handle = reactor.handle();
-        let waker = std::thread::spawn(move || handle.wake());
-        let mut service = Waiter { woken: 0 };
-        reactor.run(&mut service).unwrap();
-        waker.join().unwrap();
-        assert_eq!(service.woken, 1);
-    }
-}
+mod tests;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, distloop_bin};
+use crate::support::{SIGTERM, Server, distloop_bin};
 
 static NEXT_ROOT: AtomicUsize = AtomicUsize::new(0);
 
@@ -118,7 +118,7 @@ impl BackupCluster {
     /// Stops the manager with SIGTERM (asserting exit 0) and starts a new
     /// one on the same address and state folder.
     pub fn restart_manager(&mut self) {
-        self.manager.signal(15);
+        self.manager.signal(SIGTERM);
         assert_eq!(self.manager.wait_exit(Duration::from_secs(15)), Some(0));
         let addr = self.manager.addr.to_string();
         self.manager = start_manager(&self.root, &addr, self.replicas, &self.dead_after);

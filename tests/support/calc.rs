@@ -7,10 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, distloop_bin};
-
-/// No read or write in these tests waits longer than this.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::support::{IO_TIMEOUT, Server, distloop_bin};
 
 /// A running calculator server with both of its addresses.
 pub struct CalcServer {

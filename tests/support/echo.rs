@@ -46,12 +46,6 @@ impl EchoServer {
     }
 }
 
-/// A loopback address where nothing listens (bound, then released).
-pub fn dead_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// A loopback address whose listener never accepts and whose accept queue
 /// is full, so that a connect to it hangs until the caller gives up. The
 /// listener lives as long as the returned guard.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +12,20 @@ use std::time::Duration;
 
 /// How long a server may take to print its `listening on` line.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// No single read, write or connect in these tests may block longer than this.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Signal numbers for [`Server::signal`].
+pub const SIGHUP: i32 = 1;
+/// Interrupt, as Ctrl-C sends it.
+pub const SIGINT: i32 = 2;
+/// The polite stop.
+pub const SIGTERM: i32 = 15;
+/// Resume a stopped process.
+pub const SIGCONT: i32 = 18;
+/// Stop (hang) a process until `SIGCONT`.
+pub const SIGSTOP: i32 = 19;
 
 /// The `distloop` binary of this build.
 pub fn distloop_bin() -> PathBuf {
@@ -27,6 +41,48 @@ pub fn pi_backend_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A loopback address where nothing listens (bound, then released).
+pub fn dead_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A client connection to `addr` whose reads and writes give up after
+/// [`IO_TIMEOUT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+}
+
+/// A path under the temporary directory unique to this test process and `name`.
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("distloop-{}-{name}", std::process::id()))
+}
+
+/// Writes `bytes` to [`temp_path`]`(name)` and returns the path.
+pub fn temp_file(name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = temp_path(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Runs `distloop args...` to its end: exit code, stdout, stderr.
+pub fn run_distloop(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(distloop_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run distloop {args:?}: {e}"));
+    (
+        output.status.code().expect("an exit code, not a signal"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// A server process that is killed when dropped.

@@ -3,9 +3,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
-use crate::support::{Server, pi_backend_bin};
+use crate::support::{Server, connect, pi_backend_bin};
 
 /// Starts `count` pi-backends named `a`, `b`, `c`, ... with extra flags per backend.
 pub fn start_backends(flags: &[&[&str]]) -> Vec<Server> {
@@ -29,12 +28,8 @@ pub struct Conn {
 impl Conn {
     /// Connects to `addr`.
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
         Conn {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(connect(addr)),
         }
     }
 

@@ -8,10 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-/// No read, write or connect of the load may block longer than this.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::support::IO_TIMEOUT;
 
 /// Load running against one address.
 pub struct Load {

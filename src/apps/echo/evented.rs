@@ -18,29 +18,49 @@ use super::ServerConfig;
 use super::line::{Framer, Step};
 use super::session::error_line;
 use crate::reactor::{
-    self, Buffer, Context, FIRST_RESERVED_TOKEN, Interest, ListenOptions, Reactor, ReadSide,
-    Readiness, Service, TcpListener, TcpStream, TimerId, Token,
+    self, Acceptor, Buffer, Context, Interest, Kind, ListenOptions, Reactor, ReadSide, Readiness,
+    Service, TcpStream, TimerId, Token,
 };
 
 /// Bytes read from one connection per wake-up before yielding to the others.
 pub const READ_BUDGET_BYTES: usize = 64 * 1024;
-/// Connections accepted per wake-up before yielding.
-pub const ACCEPTS_PER_WAKEUP: usize = 256;
+/// Connections served at once: no cap of its own, since holding thousands of
+/// idle clients is this model's point; the open-files limit bounds them, and
+/// running into it is retried on a timer.
+pub const MAX_CONNECTIONS: usize = usize::MAX;
 /// The smallest connection buffer, in bytes, whatever the line limit: room
 /// for an error line, and for raw echoes in few system calls.
 pub const MIN_BUFFER_BYTES: usize = 4 * 1024;
 /// Idle buffers kept for reuse; more are freed.
 pub const SPARE_BUFFERS: usize = 256;
 
-/// How long to wait before accepting again after an error such as running
-/// out of file descriptors, which a retry right away would only repeat.
-pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// What a token of the evented server stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// The listener (key 0).
+    Listener,
+    /// Connection `key`.
+    Connection,
+}
 
-const LISTENER: Token = Token(FIRST_RESERVED_TOKEN - 1);
-// Timer payloads: the idle sweep, an accept retry, or a connection's key + 1
-// for its lingering close.
-const IDLE_SWEEP: u64 = 0;
-const ACCEPT_RETRY: u64 = u64::MAX;
+impl Kind for Socket {
+    const ALL: &'static [Self] = &[Self::Listener, Self::Connection];
+}
+
+/// What a timer of the evented server stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The periodic sweep of idle connections.
+    IdleSweep,
+    /// Accepting again after an accept error.
+    AcceptRetry,
+    /// Connection `key`'s lingering close is over.
+    Linger,
+}
+
+impl Kind for Timer {
+    const ALL: &'static [Self] = &[Self::IdleSweep, Self::AcceptRetry, Self::Linger];
+}
 
 struct Connection {
     stream: TcpStream,
@@ -60,7 +80,7 @@ struct Connection {
 
 /// The evented echo server: a listener and its connections.
 pub struct EventedServer {
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     local_addr: SocketAddr,
     config: ServerConfig,
     connections: Slab<Connection>,
@@ -70,13 +90,13 @@ pub struct EventedServer {
 impl EventedServer {
     /// Binds `config.listen` and registers the listener with `reactor`.
     pub fn bind(reactor: &Reactor, config: ServerConfig) -> io::Result<Self> {
-        let mut listener = reactor::listen(config.listen, ListenOptions::default())?;
-        reactor
-            .registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let listener = reactor::listen(config.listen, ListenOptions::default())?;
+        let local_addr = listener.local_addr()?;
+        let mut acceptor = Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0));
+        acceptor.register(reactor.registry(), Socket::Listener.token(0))?;
         Ok(Self {
-            local_addr: listener.local_addr()?,
-            listener: Some(listener),
+            local_addr,
+            acceptor,
             config,
             connections: Slab::new(),
             spare: Vec::new(),
@@ -94,33 +114,12 @@ impl EventedServer {
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
-        let Some(listener) = self.listener.as_ref() else {
-            return;
-        };
-        for _ in 0..ACCEPTS_PER_WAKEUP {
-            let mut stream = match listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    continue;
-                }
-                // Out of descriptors, say: the pending connections raise no
-                // new edge, so come back for them after a pause.
-                Err(_) => {
-                    ctx.set_timer_after(ACCEPT_RETRY_DELAY, ACCEPT_RETRY);
-                    return;
-                }
-            };
-            let _ = reactor::prepare_accepted(&stream);
+        while let Some((mut stream, _)) =
+            self.acceptor
+                .accept(ctx, self.connections.len(), MAX_CONNECTIONS)
+        {
             let entry = self.connections.vacant_entry();
-            let token = Token(entry.key());
+            let token = Socket::Connection.token(entry.key());
             if ctx
                 .registry()
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
@@ -140,7 +139,6 @@ impl EventedServer {
                 last_active: ctx.now(),
             });
         }
-        ctx.defer(LISTENER);
     }
 
     fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
@@ -151,6 +149,7 @@ impl EventedServer {
             }
             self.recycle(conn.input.take());
             self.recycle(conn.output.take());
+            self.acceptor.on_connection_closed(ctx);
         }
     }
 
@@ -199,7 +198,10 @@ impl EventedServer {
         for key in idle {
             self.close(ctx, key);
         }
-        ctx.set_timer_after(sweep_interval(self.config.idle_timeout), IDLE_SWEEP);
+        ctx.set_timer_after(
+            sweep_interval(self.config.idle_timeout),
+            Timer::IdleSweep.timer(0),
+        );
     }
 }
 
@@ -229,7 +231,7 @@ fn pump(
         }
         if budget == 0 {
             if conn.read.can_read() {
-                ctx.defer(Token(key));
+                ctx.defer(Socket::Connection.token(key));
             }
             return true;
         }
@@ -256,7 +258,7 @@ fn linger(conn: &mut Connection, input: &mut Buffer, ctx: &mut Context<'_>, key:
         if conn.stream.shutdown(Shutdown::Write).is_err() {
             return false;
         }
-        conn.linger = Some(ctx.set_timer_after(super::CLOSE_LINGER, key as u64 + 1));
+        conn.linger = Some(ctx.set_timer_after(super::CLOSE_LINGER, Timer::Linger.timer(key)));
     }
     input.clear();
     let discarded = conn.read.fill(input, &mut conn.stream, READ_BUDGET_BYTES);
@@ -266,7 +268,7 @@ fn linger(conn: &mut Connection, input: &mut Buffer, ctx: &mut Context<'_>, key:
         Err(_) => return false,
     }
     if conn.read.can_read() {
-        ctx.defer(Token(key));
+        ctx.defer(Socket::Connection.token(key));
     }
     !conn.read.eof && conn.discarded < super::CLOSE_LINGER_BYTES
 }
@@ -302,15 +304,18 @@ fn echo_buffered(conn: &mut Connection, input: &mut Buffer, output: &mut Buffer)
 
 impl Service for EventedServer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {
-        ctx.set_timer_after(sweep_interval(self.config.idle_timeout), IDLE_SWEEP);
+        ctx.set_timer_after(
+            sweep_interval(self.config.idle_timeout),
+            Timer::IdleSweep.timer(0),
+        );
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        if token == LISTENER {
-            self.accept(ctx);
-            return;
-        }
-        let key = token.0;
+        let key = match Socket::of_token(token) {
+            Some((Socket::Listener, _)) => return self.accept(ctx),
+            Some((Socket::Connection, key)) => key,
+            None => return,
+        };
         let Some(conn) = self.connections.get_mut(key) else {
             return;
         };
@@ -325,13 +330,13 @@ impl Service for EventedServer {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        match payload {
-            IDLE_SWEEP => return self.sweep_idle(ctx),
-            ACCEPT_RETRY => return self.accept(ctx),
-            _ => {}
-        }
+        let key = match Timer::of_timer(payload) {
+            Some((Timer::IdleSweep, _)) => return self.sweep_idle(ctx),
+            Some((Timer::AcceptRetry, _)) => return self.acceptor.on_retry_timer(ctx),
+            Some((Timer::Linger, key)) => key,
+            None => return,
+        };
         // A lingering close's deadline; the key may have been reused since.
-        let key = (payload - 1) as usize;
         if self
             .connections
             .get(key)
@@ -342,9 +347,7 @@ impl Service for EventedServer {
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = ctx.registry().deregister(&mut listener);
-        }
+        self.acceptor.close();
         // Echo what each client sent already, as if its input had ended
         // there, then close it.
         let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
@@ -357,7 +360,7 @@ impl Service for EventedServer {
     }
 
     fn is_drained(&self) -> bool {
-        self.listener.is_none() && self.connections.is_empty()
+        !self.acceptor.is_open() && self.connections.is_empty()
     }
 }
 

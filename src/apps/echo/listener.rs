@@ -188,6 +188,7 @@ impl StoppableListener {
     pub fn accept(&mut self) -> io::Result<Option<TcpStream>> {
         loop {
             if self.stopping.load(Ordering::SeqCst) {
+                self.close_backlog();
                 return Ok(None);
             }
             let timeout = match self.listener.accept() {
@@ -211,6 +212,19 @@ impl StoppableListener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+impl StoppableListener {
+    /// Accepts and closes every client still waiting in the listen backlog,
+    /// so that each sees an end of stream; closing the listener with them
+    /// queued would reset their connections instead.
+    fn close_backlog(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            let stream: TcpStream = stream.into();
+            // The peer may have gone already; dropping the stream closes it.
+            let _ = stream.shutdown(Shutdown::Write);
         }
     }
 }
@@ -240,5 +254,22 @@ mod tests {
         assert!(listener.sessions().open(&served).is_none());
         drop(guard);
         assert!(listener.sessions().drain(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_stop_closes_clients_still_in_the_backlog_without_a_reset() {
+        let mut listener = StoppableListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut waiting = TcpStream::connect(listener.local_addr()).unwrap();
+        waiting
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        listener.stopper().stop();
+        assert!(listener.accept().unwrap().is_none());
+        drop(listener);
+        let mut rest = Vec::new();
+        waiting
+            .read_to_end(&mut rest)
+            .expect("an end of stream, not a reset");
+        assert!(rest.is_empty());
     }
 }

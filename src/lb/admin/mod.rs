@@ -19,7 +19,8 @@ use slab::Slab;
 use super::stats::Snapshot;
 use crate::http::{HeadLimits, HeadStatus, RequestParser, error_response};
 use crate::reactor::{
-    self, Buffer, Context, Interest, Readiness, Service, TcpListener, TcpStream, TimerId, Token,
+    self, Acceptor, Buffer, Context, Interest, Kind, Readiness, Service, TcpListener, TcpStream,
+    TimerId, Token, WriteStop, write_until_blocked,
 };
 
 /// A command for every worker, from an operator or a reload.
@@ -121,7 +122,34 @@ impl AdminHub {
 const MAX_ADMIN_REQUEST_BYTES: usize = 8 * 1024;
 /// An admin connection that has not sent its request by then is closed.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
-const LISTENER: Token = Token(usize::MAX >> 1);
+/// Admin connections served at once; further ones wait in the listen backlog.
+const MAX_ADMIN_CONNECTIONS: usize = 256;
+
+/// What a token of the admin server stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// The listener (key 0).
+    Listener,
+    /// Admin connection `key`.
+    Connection,
+}
+
+impl Kind for Socket {
+    const ALL: &'static [Self] = &[Self::Listener, Self::Connection];
+}
+
+/// What a timer of the admin server stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Connection `key` ran out of time.
+    Deadline,
+    /// Accepting again after an accept error.
+    AcceptRetry,
+}
+
+impl Kind for Timer {
+    const ALL: &'static [Self] = &[Self::Deadline, Self::AcceptRetry];
+}
 
 struct AdminConn {
     socket: TcpStream,
@@ -134,7 +162,7 @@ struct AdminConn {
 /// The admin HTTP server.
 pub struct AdminServer {
     hub: Arc<AdminHub>,
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     conns: Slab<AdminConn>,
 }
 
@@ -152,17 +180,16 @@ impl AdminServer {
     /// Serves on an already bound `listener` (one taken over in an upgrade).
     pub fn on_listener(
         reactor: &reactor::Reactor,
-        mut listener: TcpListener,
+        listener: TcpListener,
         hub: Arc<AdminHub>,
     ) -> io::Result<(Self, SocketAddr)> {
         let local = listener.local_addr()?;
-        reactor
-            .registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut acceptor = Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0));
+        acceptor.register(reactor.registry(), Socket::Listener.token(0))?;
         Ok((
             Self {
                 hub,
-                listener: Some(listener),
+                acceptor,
                 conns: Slab::new(),
             },
             local,
@@ -170,24 +197,24 @@ impl AdminServer {
     }
 
     fn accept(&mut self, ctx: &mut Context<'_>) {
-        while let Some(listener) = self.listener.as_ref() {
-            let Ok((mut socket, _)) = listener.accept() else {
-                return;
-            };
+        while let Some((mut socket, _)) =
+            self.acceptor
+                .accept(ctx, self.conns.len(), MAX_ADMIN_CONNECTIONS)
+        {
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             if ctx
                 .registry()
                 .register(
                     &mut socket,
-                    Token(key),
+                    Socket::Connection.token(key),
                     Interest::READABLE | Interest::WRITABLE,
                 )
                 .is_err()
             {
                 continue;
             }
-            let timer = ctx.set_timer_after(ADMIN_TIMEOUT, key as u64);
+            let timer = ctx.set_timer_after(ADMIN_TIMEOUT, Timer::Deadline.timer(key));
             entry.insert(AdminConn {
                 socket,
                 inbuf: Buffer::with_capacity(MAX_ADMIN_REQUEST_BYTES),
@@ -221,12 +248,10 @@ impl AdminServer {
                 Err(e) => error_response(e.status(), &e.to_string()),
             };
         }
-        while conn.written < conn.out.len() {
-            match io::Write::write(&mut conn.socket, &conn.out[conn.written..]) {
-                Ok(n) => conn.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
-            }
+        let (written, stop) = write_until_blocked(&mut conn.socket, &conn.out[conn.written..])?;
+        conn.written += written;
+        if stop == WriteStop::WouldBlock {
+            return Ok(false);
         }
         let _ = conn.socket.shutdown(std::net::Shutdown::Write);
         Ok(true)
@@ -300,24 +325,30 @@ fn answer(hub: &AdminHub, method: &str, target: &str) -> Vec<u8> {
 
 impl Service for AdminServer {
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, _readiness: Readiness) {
-        if token == LISTENER {
-            return self.accept(ctx);
-        }
-        if !self.conns.contains(token.0) {
-            return;
-        }
-        if !matches!(self.serve(token.0), Ok(false)) {
-            let conn = self.conns.remove(token.0);
+        let key = match Socket::of_token(token) {
+            Some((Socket::Listener, _)) => return self.accept(ctx),
+            Some((Socket::Connection, key)) if self.conns.contains(key) => key,
+            _ => return,
+        };
+        if !matches!(self.serve(key), Ok(false)) {
+            let conn = self.conns.remove(key);
             ctx.cancel_timer(conn.timer);
+            self.acceptor.on_connection_closed(ctx);
         }
     }
 
-    fn on_timer(&mut self, _ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
-        self.conns.try_remove(payload as usize);
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _id: TimerId, payload: u64) {
+        match Timer::of_timer(payload) {
+            Some((Timer::Deadline, key)) if self.conns.try_remove(key).is_some() => {
+                self.acceptor.on_connection_closed(ctx);
+            }
+            Some((Timer::AcceptRetry, _)) => self.acceptor.on_retry_timer(ctx),
+            _ => {}
+        }
     }
 
     fn on_shutdown(&mut self, _ctx: &mut Context<'_>) {
-        self.listener = None;
+        self.acceptor.close();
         self.conns.clear();
     }
 

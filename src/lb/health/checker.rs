@@ -5,9 +5,10 @@
 //! is configured) and the agent check (when the backend has an agent port).
 //! A slot is either waiting for its next turn (a timer) or has a probe in
 //! flight (a socket and a deadline timer), never both, so one slot holds at
-//! most one timer. Slot `s` uses token `HEALTH_TOKEN_BASE + s` and timer
-//! payload `(s << 2) | HEALTH_TIMER_KIND`; a timer is trusted only when its
-//! id is the one the slot holds, so a stale timer after a reload is ignored.
+//! most one timer. Slot `s` uses key `s` in the token and timer [`Lane`]s
+//! the balancer hands over ([`HealthLanes`]); a timer is trusted only when
+//! its id is the one the slot holds, so a stale timer after a reload is
+//! ignored.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -21,17 +22,33 @@ use super::report::{
 };
 use super::state::{CheckState, Transition};
 use crate::lb::backend::BackendSpec;
-use crate::reactor::{Context, FIRST_RESERVED_TOKEN, Interest, Readiness, TimerId, Token};
+use crate::reactor::{Context, FIRST_RESERVED_TOKEN, Interest, Lane, Readiness, TimerId, Token};
 use crate::{debug, info, warn};
 
-/// The first token the checker uses: far above any slab key of a service.
-pub const HEALTH_TOKEN_BASE: usize = 1 << 40;
-/// The low two bits of every checker timer payload; services use 0 to 2.
-pub const HEALTH_TIMER_KIND: u64 = 3;
-/// A timer payload that starts the checks when it fires: arm it with
-/// `Reactor::set_timer(Instant::now(), HEALTH_START_PAYLOAD)` before the loop
-/// runs, for services that have no context before their first callback.
-pub const HEALTH_START_PAYLOAD: u64 = u64::MAX;
+/// The first token of [`HealthLanes::SPACED`]: far above any slab key.
+const SPACED_TOKEN_BASE: usize = 1 << 40;
+
+/// Where the checker's sockets and timers sit in its service's numbering:
+/// one kind of the service's tokens and one of its timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthLanes {
+    /// The tokens of the probes' sockets, one key per check slot.
+    pub tokens: Lane,
+    /// The payloads of the checks' timers, one key per check slot.
+    pub timers: Lane,
+}
+
+impl HealthLanes {
+    /// The numbering for a service that packs its own numbers by hand
+    /// (tokens from 2^40 up, timer payloads whose low two bits are 3), with
+    /// [`HealthChecker::owns`] and [`HealthChecker::owns_timer`] to tell
+    /// them apart. A service that names its kinds with
+    /// [`Kind`](crate::reactor::Kind) hands lanes of its own instead.
+    pub const SPACED: Self = Self {
+        tokens: Lane::spaced(SPACED_TOKEN_BASE, 1),
+        timers: Lane::spaced(3, 4),
+    };
+}
 
 const SLOTS_PER_BACKEND: usize = 2;
 const HEALTH_SLOT: usize = 0;
@@ -83,6 +100,7 @@ pub struct HealthChecker {
     config: HealthConfig,
     backends: Vec<Tracked>,
     stopped: bool,
+    lanes: HealthLanes,
 }
 
 impl HealthChecker {
@@ -94,17 +112,26 @@ impl HealthChecker {
             config,
             backends,
             stopped: false,
+            lanes: HealthLanes::SPACED,
         }
     }
 
-    /// True when `token` is one of the checker's sockets.
-    pub fn owns(token: Token) -> bool {
-        (HEALTH_TOKEN_BASE..FIRST_RESERVED_TOKEN).contains(&token.0)
+    /// Numbers the checker's sockets and timers in `lanes` from now on;
+    /// call before [`HealthChecker::start`].
+    pub fn use_lanes(&mut self, lanes: HealthLanes) {
+        self.lanes = lanes;
     }
 
-    /// True when a timer `payload` is one of the checker's.
+    /// True when `token` is one of the checker's sockets under
+    /// [`HealthLanes::SPACED`].
+    pub fn owns(token: Token) -> bool {
+        (SPACED_TOKEN_BASE..FIRST_RESERVED_TOKEN).contains(&token.0)
+    }
+
+    /// True when a timer `payload` is one of the checker's under
+    /// [`HealthLanes::SPACED`].
     pub fn owns_timer(payload: u64) -> bool {
-        payload & 3 == HEALTH_TIMER_KIND
+        HealthLanes::SPACED.timers.key_of_timer(payload).is_some()
     }
 
     /// True when at least one check will run (else the checker can be left out).
@@ -152,7 +179,9 @@ impl HealthChecker {
     ) {
         // The probe asks the socket itself (take_error, read, write), so the
         // readiness flags only say that it is worth asking.
-        let slot = token.0.wrapping_sub(HEALTH_TOKEN_BASE);
+        let Some(slot) = self.lanes.tokens.key_of_token(token) else {
+            return;
+        };
         let Some(state) = self.slot_mut(slot) else {
             return;
         };
@@ -164,8 +193,8 @@ impl HealthChecker {
         }
     }
 
-    /// A timer whose payload [`HealthChecker::owns_timer`]: a check is due, a
-    /// check in flight ran out of time, or [`HEALTH_START_PAYLOAD`].
+    /// A timer in the checker's lane: a check is due, or a check in flight
+    /// ran out of time.
     pub fn on_timer(
         &mut self,
         ctx: &mut Context<'_>,
@@ -173,11 +202,9 @@ impl HealthChecker {
         payload: u64,
         out: &mut Vec<HealthEvent>,
     ) {
-        if payload == HEALTH_START_PAYLOAD {
-            self.start(ctx);
+        let Some(slot) = self.lanes.timers.key_of_timer(payload) else {
             return;
-        }
-        let slot = (payload >> 2) as usize;
+        };
         let Some(state) = self.slot_mut(slot) else {
             return;
         };
@@ -278,8 +305,7 @@ impl HealthChecker {
     }
 
     fn arm(&mut self, ctx: &mut Context<'_>, slot: usize, at: Instant) {
-        let payload = ((slot as u64) << 2) | HEALTH_TIMER_KIND;
-        let id = ctx.set_timer(at, payload);
+        let id = ctx.set_timer(at, self.lanes.timers.timer(slot));
         if let Some(state) = self.slot_mut(slot) {
             state.timer = Some(id);
         }
@@ -322,7 +348,8 @@ impl HealthChecker {
         };
         let now = ctx.now();
         let timeout = self.config.timeout;
-        let token = Token(HEALTH_TOKEN_BASE + slot);
+        let token = self.lanes.tokens.token(slot);
+        let deadline_payload = self.lanes.timers.timer(slot);
         let probe = Probe::connect(addr, goal).and_then(|mut probe| {
             ctx.registry()
                 .register(
@@ -338,8 +365,7 @@ impl HealthChecker {
         match probe {
             Ok(probe) => {
                 state.probe = Some(probe);
-                let payload = ((slot as u64) << 2) | HEALTH_TIMER_KIND;
-                state.timer = Some(ctx.set_timer(now + timeout, payload));
+                state.timer = Some(ctx.set_timer(now + timeout, deadline_payload));
             }
             Err(failure) => self.finish(ctx, slot, ProbeEnd::Failed(failure), out),
         }

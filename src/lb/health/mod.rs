@@ -11,7 +11,8 @@
 //!
 //! [`agent`], [`state`], [`http_check`] and [`config`] are sans-IO. The
 //! [`HealthChecker`] is the adapter: it runs inside the balancer's own
-//! service on the same reactor, with its own token range and timer kind, and
+//! service on the same reactor, in a token kind and a timer kind of the
+//! balancer's numbering ([`HealthLanes`]), and
 //! hands back [`HealthEvent`]s that the balancer applies to its pool. It never
 //! blocks: every check is a non-blocking connect with a deadline.
 
@@ -27,7 +28,7 @@ pub mod state;
 mod tests;
 
 pub use agent::{AgentError, AgentState, AgentWord, parse_agent_reply};
-pub use checker::{HEALTH_START_PAYLOAD, HEALTH_TIMER_KIND, HEALTH_TOKEN_BASE, HealthChecker};
+pub use checker::{HealthChecker, HealthLanes};
 pub use config::{CheckKind, HealthConfig, HealthConfigError};
 pub use http_check::CheckFailure;
 pub use report::{BackendHealth, CheckRecord, HealthEvent};

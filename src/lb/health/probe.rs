@@ -2,12 +2,12 @@
 //! until the answer is judged. Non-blocking throughout; the checker calls
 //! [`Probe::drive`] on each readiness event and owns the deadline.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 
 use super::agent::MAX_AGENT_REPLY_BYTES;
 use super::http_check::{CheckFailure, HttpVerdict, MAX_STATUS_LINE_BYTES, evaluate_response};
-use crate::reactor::{self, Buffer, ReadStop, TcpStream};
+use crate::reactor::{self, Buffer, ReadStop, TcpStream, WriteStop, write_until_blocked};
 
 /// What a probe is for.
 #[derive(Debug)]
@@ -81,14 +81,10 @@ impl Probe {
         match &mut self.goal {
             ProbeGoal::Connect => return Ok(Some(ProbeEnd::Passed(None))),
             ProbeGoal::Http { request, sent } => {
-                while *sent < request.len() {
-                    match self.stream.write(&request[*sent..]) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => *sent += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                let (written, stop) = write_until_blocked(&mut self.stream, &request[*sent..])?;
+                *sent += written;
+                if stop == WriteStop::WouldBlock {
+                    return Ok(None);
                 }
             }
             ProbeGoal::AgentLine => {}

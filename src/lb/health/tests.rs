@@ -8,78 +8,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
 use crate::lb::backend::BackendSpec;
-use crate::reactor::{Context, Reactor, Readiness, Service, TimerId, Token};
+use crate::reactor::Token;
 
-/// A run that has not finished by then failed.
-const RUN_BOUND: Duration = Duration::from_secs(10);
-const GIVE_UP: u64 = 1;
+mod harness;
 
-/// Decides after each callback whether the run is over; may act on the checker.
-type Step = Box<dyn FnMut(&mut HealthChecker, &mut Context<'_>, &mut Vec<HealthEvent>) -> bool>;
-
-/// A service that is nothing but a health checker and a stop condition.
-struct Harness {
-    checker: HealthChecker,
-    events: Vec<HealthEvent>,
-    step: Step,
-    gave_up: bool,
-}
-
-impl Harness {
-    fn after_callback(&mut self, ctx: &mut Context<'_>) {
-        if (self.step)(&mut self.checker, ctx, &mut self.events) {
-            ctx.stop();
-        }
-    }
-}
-
-impl Service for Harness {
-    fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        assert!(HealthChecker::owns(token), "unexpected token {token:?}");
-        self.checker
-            .on_ready(ctx, token, readiness, &mut self.events);
-        self.after_callback(ctx);
-    }
-
-    fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        if HealthChecker::owns_timer(payload) {
-            self.checker.on_timer(ctx, id, payload, &mut self.events);
-        } else {
-            self.gave_up = true;
-            ctx.stop();
-            return;
-        }
-        self.after_callback(ctx);
-    }
-
-    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
-        self.checker.stop(ctx);
-    }
-
-    fn is_drained(&self) -> bool {
-        true
-    }
-}
-
-/// Runs the checker until `step` says done; returns the events and the checker.
-fn run(checker: HealthChecker, step: Step) -> (Vec<HealthEvent>, HealthChecker, bool) {
-    let mut reactor = Reactor::new().unwrap();
-    let now = Instant::now();
-    reactor.set_timer(now, HEALTH_START_PAYLOAD);
-    reactor.set_timer(now + RUN_BOUND, GIVE_UP);
-    let mut harness = Harness {
-        checker,
-        events: Vec::new(),
-        step,
-        gave_up: false,
-    };
-    reactor.run(&mut harness).unwrap();
-    (harness.events, harness.checker, harness.gave_up)
-}
+use harness::run;
 
 fn config(check: Option<CheckKind>) -> HealthConfig {
     HealthConfig {
@@ -453,17 +390,18 @@ fn reconfigure_keeps_the_state_of_a_backend_with_the_same_name() {
 }
 
 #[test]
-fn only_the_checkers_tokens_and_timers_are_claimed() {
+fn under_spaced_lanes_only_the_checkers_tokens_and_timers_are_claimed() {
+    let lanes = HealthLanes::SPACED;
     assert!(!HealthChecker::owns(Token(0)));
     assert!(!HealthChecker::owns(Token(123_456)));
-    assert!(HealthChecker::owns(Token(HEALTH_TOKEN_BASE)));
-    assert!(HealthChecker::owns(Token(HEALTH_TOKEN_BASE + 7)));
+    assert!(HealthChecker::owns(lanes.tokens.token(0)));
+    assert!(HealthChecker::owns(lanes.tokens.token(7)));
     assert!(!HealthChecker::owns(Token(usize::MAX - 1)), "reactor's own");
+    // A service packing its own timers uses the low two bits 0 to 2.
     for kind in 0..3 {
         assert!(!HealthChecker::owns_timer((5 << 2) | kind));
     }
-    assert!(HealthChecker::owns_timer((5 << 2) | HEALTH_TIMER_KIND));
-    assert!(HealthChecker::owns_timer(HEALTH_START_PAYLOAD));
+    assert!(HealthChecker::owns_timer(lanes.timers.timer(5)));
 }
 
 #[test]

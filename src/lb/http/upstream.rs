@@ -2,69 +2,26 @@
 //! for reuse across requests and across client connections.
 
 use std::collections::VecDeque;
-use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::reactor::{Buffer, ReadSide, TcpStream};
+use super::peer::Peer;
+use crate::reactor::TcpStream;
 
 /// One connection to a backend.
 #[derive(Debug)]
 pub(super) struct Upstream {
-    pub socket: TcpStream,
+    pub peer: Peer<TcpStream>,
     /// Index of the backend in the pool (valid while `generation` is current).
     pub backend: usize,
-    /// Where the backend listens.
-    pub addr: SocketAddr,
-    /// The configuration generation it was opened under: after a reload,
+    /// The settings generation it was opened under: after a reload,
     /// indices may have moved, so older connections are never parked again.
     pub generation: u64,
-    /// Response bytes read from the backend, parsed and forwarded from here.
-    pub inbuf: Buffer,
-    pub connected: bool,
-    pub read: ReadSide,
-    pub writable: bool,
-    /// The client connection this upstream serves; `None` while idle.
+    /// The client connection it serves; `None` while parked.
     pub client: Option<usize>,
     /// True once it served a request: a failure before any response byte on
     /// a reused connection may be the backend closing it as we reused it.
     pub reused: bool,
     pub idle_since: Instant,
-}
-
-impl Upstream {
-    pub fn new(
-        socket: TcpStream,
-        backend: usize,
-        addr: SocketAddr,
-        generation: u64,
-        buffer_bytes: usize,
-        now: Instant,
-    ) -> Self {
-        Self {
-            socket,
-            backend,
-            addr,
-            generation,
-            inbuf: Buffer::with_capacity(buffer_bytes),
-            connected: false,
-            read: ReadSide::waiting(),
-            writable: false,
-            client: None,
-            reused: false,
-            idle_since: now,
-        }
-    }
-
-    /// Reads response bytes while there is room. Returns the bytes read.
-    pub fn fill(&mut self, budget: usize) -> io::Result<usize> {
-        self.read.fill(&mut self.inbuf, &mut self.socket, budget)
-    }
-
-    /// Ready to carry another request: connected, open, nothing unread.
-    pub fn reusable(&self) -> bool {
-        self.connected && !self.read.eof && self.inbuf.is_empty()
-    }
 }
 
 /// Idle connections per backend, most recently used last (reused first:

@@ -1,18 +1,18 @@
 //! An accepted client connection, plain TCP or TLS, as one byte stream.
 //!
-//! The TCP and HTTP adapters read it, write it, half-close it and register
-//! its socket like a `TcpStream`. Two things are new for them: on each
-//! readiness event of the client they call [`ClientStream::flush_pending`]
-//! (TLS records the socket could not take earlier), and before closing
-//! after a final write they wait until [`ClientStream::has_pending_output`]
-//! is false, or the end of the answer would be lost.
+//! The TCP and HTTP adapters read it, write it and half-close it
+//! ([`HalfClose`]) like a `TcpStream`, after registering the socket. Two
+//! things are new for them: on each readiness event of the client they call
+//! [`ClientStream::flush_pending`] (TLS records the socket could not take
+//! earlier), and before closing after a final write they wait until
+//! [`ClientStream::has_pending_output`] is false (or `flush` no longer says
+//! `WouldBlock`), or the end of the answer would be lost.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
 
 use super::TlsTermination;
-use super::stream::{ShutdownWrite, TlsStream};
-use crate::reactor::TcpStream;
+use super::stream::TlsStream;
+use crate::reactor::{HalfClose, TcpStream};
 
 /// A client connection of either kind.
 #[derive(Debug)]
@@ -65,33 +65,6 @@ impl ClientStream {
             ClientStream::Tls(tls) => tls.has_pending_output(),
         }
     }
-
-    /// The socket, for registering with the reactor and for addresses.
-    pub fn socket(&self) -> &TcpStream {
-        match self {
-            ClientStream::Plain(socket) => socket,
-            ClientStream::Tls(tls) => tls.socket(),
-        }
-    }
-
-    /// The client's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket().peer_addr()
-    }
-
-    /// As `TcpStream::shutdown`; for TLS, the write side sends close_notify
-    /// first (and the socket's write side closes once it is out).
-    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        match (self, how) {
-            (ClientStream::Plain(socket), how) => socket.shutdown(how),
-            (ClientStream::Tls(tls), Shutdown::Write) => tls.shutdown_write(),
-            (ClientStream::Tls(tls), Shutdown::Read) => tls.socket().shutdown(Shutdown::Read),
-            (ClientStream::Tls(tls), Shutdown::Both) => {
-                tls.shutdown_write()?;
-                tls.socket().shutdown(Shutdown::Read)
-            }
-        }
-    }
 }
 
 impl Read for ClientStream {
@@ -126,11 +99,11 @@ impl Write for ClientStream {
     }
 }
 
-impl ShutdownWrite for ClientStream {
-    fn shutdown_write(&mut self) -> io::Result<()> {
+impl HalfClose for ClientStream {
+    fn close_write(&mut self) -> io::Result<()> {
         match self {
-            ClientStream::Plain(socket) => socket.shutdown_write(),
-            ClientStream::Tls(tls) => tls.shutdown_write(),
+            ClientStream::Plain(socket) => socket.close_write(),
+            ClientStream::Tls(tls) => tls.close_write(),
         }
     }
 }

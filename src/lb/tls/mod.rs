@@ -30,7 +30,7 @@ use rustls::server::{ProducesTickets, ServerSessionMemoryCache, StoresServerSess
 
 pub use client_stream::ClientStream;
 pub use store::{CertPair, CertStore};
-pub use stream::{MAX_PENDING_TLS_BYTES, ShutdownWrite, TlsStream};
+pub use stream::{MAX_PENDING_TLS_BYTES, TlsStream};
 
 /// TLS 1.2 sessions remembered for resumption by session id.
 pub const SESSION_CACHE_ENTRIES: usize = 4096;

@@ -13,35 +13,18 @@
 //! on the next [`TlsStream::flush_pending`], which the owner calls when the
 //! socket turns writable.
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
-
 use rustls::ServerConnection;
+use std::io::{self, Read, Write};
 
-use crate::reactor::TcpStream;
+use crate::reactor::HalfClose;
 
 /// Encrypted bytes queued for the socket before writes of plaintext are
 /// refused with `WouldBlock` (rustls' buffer limit): the memory bound of one
 /// direction of a TLS session, on top of the adapter's own buffers.
 pub const MAX_PENDING_TLS_BYTES: usize = 64 * 1024;
 
-/// Closing the write side of a stream (TCP's half close; TLS's close_notify).
-pub trait ShutdownWrite {
-    /// Says that no more bytes will be written.
-    fn shutdown_write(&mut self) -> io::Result<()>;
-}
-
-impl ShutdownWrite for TcpStream {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        match self.shutdown(Shutdown::Write) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            other => other,
-        }
-    }
-}
-
 /// A server-side TLS session over `socket`.
-pub struct TlsStream<S: Read + Write + ShutdownWrite> {
+pub struct TlsStream<S: Read + Write + HalfClose> {
     conn: ServerConnection,
     socket: S,
     /// The socket returned end of stream.
@@ -55,7 +38,7 @@ pub struct TlsStream<S: Read + Write + ShutdownWrite> {
     broken: Option<io::ErrorKind>,
 }
 
-impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
+impl<S: Read + Write + HalfClose> TlsStream<S> {
     /// A session that will answer the client's handshake on `socket`.
     pub fn new(mut conn: ServerConnection, socket: S) -> Self {
         conn.set_buffer_limit(Some(MAX_PENDING_TLS_BYTES));
@@ -106,7 +89,7 @@ impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
         }
         if self.shut_pending {
             self.shut_pending = false;
-            self.socket.shutdown_write()?;
+            self.socket.close_write()?;
         }
         Ok(true)
     }
@@ -148,7 +131,7 @@ impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
     }
 }
 
-impl<S: Read + Write + ShutdownWrite> Read for TlsStream<S> {
+impl<S: Read + Write + HalfClose> Read for TlsStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -200,7 +183,7 @@ impl<S: Read + Write + ShutdownWrite> Read for TlsStream<S> {
     }
 }
 
-impl<S: Read + Write + ShutdownWrite> Write for TlsStream<S> {
+impl<S: Read + Write + HalfClose> Write for TlsStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -223,15 +206,21 @@ impl<S: Read + Write + ShutdownWrite> Write for TlsStream<S> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
+    /// Sends the queued records; `WouldBlock` when the socket did not take
+    /// them all (the next writable readiness goes on).
     fn flush(&mut self) -> io::Result<()> {
-        self.flush_pending().map(|_| ())
+        if self.flush_pending()? {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
     }
 }
 
-impl<S: Read + Write + ShutdownWrite> ShutdownWrite for TlsStream<S> {
+impl<S: Read + Write + HalfClose> HalfClose for TlsStream<S> {
     /// Sends close_notify, then closes the socket's write side once every
     /// queued record is out (see [`TlsStream::flush_pending`]).
-    fn shutdown_write(&mut self) -> io::Result<()> {
+    fn close_write(&mut self) -> io::Result<()> {
         if self.broken.is_some() {
             return Ok(());
         }
@@ -242,7 +231,7 @@ impl<S: Read + Write + ShutdownWrite> ShutdownWrite for TlsStream<S> {
     }
 }
 
-impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
+impl<S: Read + Write + HalfClose> TlsStream<S> {
     /// Ends the session politely on drop: close_notify, if the socket takes
     /// it now (a close never waits).
     fn goodbye(&mut self) {
@@ -256,7 +245,7 @@ impl<S: Read + Write + ShutdownWrite> TlsStream<S> {
 }
 
 /// Closing the connection says close_notify first (see [`TlsStream::goodbye`]).
-impl<S: Read + Write + ShutdownWrite> Drop for TlsStream<S> {
+impl<S: Read + Write + HalfClose> Drop for TlsStream<S> {
     fn drop(&mut self) {
         self.goodbye();
     }
@@ -287,7 +276,7 @@ impl<R: Read> Read for ShortReadProbe<'_, R> {
     }
 }
 
-impl<S: Read + Write + ShutdownWrite> std::fmt::Debug for TlsStream<S> {
+impl<S: Read + Write + HalfClose> std::fmt::Debug for TlsStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsStream")
             .field("handshaking", &self.conn.is_handshaking())

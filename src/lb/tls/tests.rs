@@ -10,7 +10,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore};
 
 use super::test_certs::{Leaf, TestCa, provider};
-use super::{CertStore, ShutdownWrite, TlsStream, TlsTermination};
+use super::{CertStore, TlsStream, TlsTermination};
+use crate::reactor::HalfClose;
 
 /// One direction of an in-memory socket, with a bounded queue.
 #[derive(Default)]
@@ -80,8 +81,8 @@ impl Write for MemSocket {
     }
 }
 
-impl ShutdownWrite for MemSocket {
-    fn shutdown_write(&mut self) -> io::Result<()> {
+impl HalfClose for MemSocket {
+    fn close_write(&mut self) -> io::Result<()> {
         self.outbound.borrow_mut().closed = true;
         Ok(())
     }
@@ -282,7 +283,7 @@ fn a_half_close_sends_close_notify_then_shuts_the_socket() {
     let mut pair = connect(&tls, &config, "lb.test", usize::MAX);
     pair.pump();
     pair.server.write_all(b"bye").unwrap();
-    pair.server.shutdown_write().unwrap();
+    pair.server.close_write().unwrap();
     assert!(pair.socket.outbound.borrow().closed);
     pair.client_reads();
     assert_eq!(pair.client_plaintext(), b"bye");

@@ -1,0 +1,129 @@
+//! Unit tests of `distloop lb`'s command line: flags parsed, merged with a
+//! config file (flags win) and validated into an `LbConfig`.
+
+use super::*;
+use crate::lb::config;
+use clap::Parser;
+
+#[derive(Parser)]
+struct Wrapper {
+    #[command(flatten)]
+    lb: LbArgs,
+}
+
+fn args(flags: &[&str]) -> LbArgs {
+    let mut all = vec!["lb"];
+    all.extend_from_slice(flags);
+    Wrapper::parse_from(all).lb
+}
+
+#[test]
+fn defaults_match_the_named_limits() {
+    let cfg = args(&["--backend", "127.0.0.1:1"]).resolve().unwrap();
+    assert_eq!(cfg.connect_timeout, config::DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(cfg.idle_timeout, config::DEFAULT_IDLE_TIMEOUT);
+    assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
+    assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
+    assert_eq!(cfg.strategy, Strategy::RoundRobin);
+    assert_eq!(cfg.hash_on, HashOn::ClientIp);
+    assert_eq!(cfg.mode, Mode::Http);
+    assert_eq!(cfg.head_timeout, config::DEFAULT_HEAD_TIMEOUT);
+    assert_eq!(cfg.response_timeout, config::DEFAULT_RESPONSE_TIMEOUT);
+    assert_eq!(cfg.pool_idle_timeout, config::DEFAULT_POOL_IDLE_TIMEOUT);
+    assert_eq!(cfg.workers, 1);
+    assert_eq!(cfg.health.check, None);
+}
+
+#[test]
+fn hash_on_uri_reaches_the_config() {
+    let cfg = args(&["--backend", "127.0.0.1:1", "--hash-on", "uri"])
+        .resolve()
+        .unwrap();
+    assert_eq!(cfg.hash_on, HashOn::Uri);
+}
+
+#[test]
+fn original_strategy_names_parse_on_the_command_line() {
+    let a = args(&[
+        "--backend",
+        "127.0.0.1:1",
+        "--strategy",
+        "LeastResponseTime",
+    ]);
+    assert_eq!(a.strategy, Some(Strategy::LeastResponseTime));
+}
+
+fn write_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("distloop-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_file_fills_in_and_flags_win() {
+    let path = write_file(
+        "merge",
+        "strategy = \"least-connections\"\nconnect_timeout = \"5s\"\nworkers = 2\n\
+         [[backend]]\naddress = \"127.0.0.1:5000\"\nname = \"a\"\nweight = 3\n\
+         [health]\ncheck = \"http:/health\"\ninterval = \"500ms\"\n",
+    );
+    let mut a = args(&["--connect-timeout", "1s"]);
+    a.config = Some(path.clone());
+    let cfg = a.resolve().unwrap();
+    assert_eq!(cfg.strategy, Strategy::LeastConnections);
+    assert_eq!(cfg.connect_timeout, Duration::from_secs(1), "the flag wins");
+    assert_eq!(cfg.workers, 2);
+    assert_eq!(cfg.backends[0].name, "a");
+    assert_eq!(cfg.backends[0].weight, 3);
+    assert_eq!(
+        cfg.health.check,
+        Some(CheckKind::Http {
+            path: "/health".into()
+        })
+    );
+    assert_eq!(
+        cfg.health.timeout,
+        Duration::from_millis(500),
+        "defaults to the interval"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_bad_file_is_refused_with_line_and_reason() {
+    let path = write_file(
+        "bad",
+        "strategy = \"round-robin\"\nconnect_timeout = \"soon\"\n",
+    );
+    let mut a = args(&["--backend", "127.0.0.1:1"]);
+    a.config = Some(path.clone());
+    let err = a.resolve().unwrap_err();
+    assert!(err.contains(":2: connect_timeout"), "{err}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn duplicate_backend_names_are_refused() {
+    let err = args(&[
+        "--backend",
+        "127.0.0.1:1,name=a",
+        "--backend",
+        "127.0.0.1:2,name=a",
+    ])
+    .resolve()
+    .unwrap_err();
+    assert!(err.contains("named `a`"), "{err}");
+}
+
+#[test]
+fn a_drain_timeout_over_the_longest_is_refused() {
+    let err = args(&["--backend", "127.0.0.1:1", "--drain-timeout", "25h"])
+        .resolve()
+        .unwrap_err();
+    assert!(err.contains("--drain-timeout"), "{err}");
+    let longest = format!("{}s", config::MAX_DRAIN_TIMEOUT.as_secs());
+    let cfg = args(&["--backend", "127.0.0.1:1", "--drain-timeout", &longest])
+        .resolve()
+        .unwrap();
+    assert_eq!(cfg.drain_timeout, config::MAX_DRAIN_TIMEOUT);
+}

@@ -1,0 +1,536 @@
+//! A bounded pool of I/O buffers shared by the connections of one worker.
+//!
+//! An idle kept-alive connection needs no buffer: it has no byte in flight.
+//! So a connection takes a [`PooledBuffer`] when bytes arrive and gives it
+//! back as soon as it is empty again; ten thousand idle clients then cost
+//! their sockets and a few words each, not two buffers each. The pool hands
+//! out at most [`PoolLimits::max_buffers`] at once (past that, the caller
+//! stops reading, as for a full buffer), keeps the buffers given back for the
+//! next burst, and drops the ones it holds well above recent need: it
+//! remembers the peak number of buffers in use, halves that memory every
+//! [`PoolLimits::half_life`], and [`BufferPool::trim`] keeps only what the
+//! remembered peak could use again.
+//!
+//! A trim hands the dropped buffers back to the allocator; whether the
+//! allocator hands their pages back to the system is its own policy (glibc:
+//! at once for chunks it mapped on their own, 128 KiB and up by default; at
+//! the top of its heap otherwise).
+//!
+//! One pool belongs to one worker: single-threaded, no locks. Time is passed
+//! in; the pool reads no clock and owns no socket.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::Buffer;
+
+/// Buffers a pool keeps on hand even when the recent peak fell to nothing,
+/// so that a lone request does not allocate and free one every time.
+pub const DEFAULT_SPARE_BUFFERS: usize = 4;
+/// How long the pool's memory of its peak need takes to halve.
+pub const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(10);
+/// Decay steps applied at most per [`BufferPool::trim`]: after this many
+/// halvings any remembered peak is gone, so a long pause costs no more.
+const MAX_DECAY_STEPS: u32 = usize::BITS;
+
+/// The pool's size and how quickly it forgets a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Capacity of every buffer, in bytes.
+    pub buffer_bytes: usize,
+    /// The most buffers handed out at once.
+    pub max_buffers: usize,
+    /// Idle buffers kept after the need fell (the floor of a trim).
+    pub spare_buffers: usize,
+    /// The remembered peak need halves every `half_life`.
+    pub half_life: Duration,
+}
+
+impl PoolLimits {
+    /// Limits with the default spare count and half-life.
+    pub fn new(buffer_bytes: usize, max_buffers: usize) -> Self {
+        Self {
+            buffer_bytes,
+            max_buffers,
+            spare_buffers: DEFAULT_SPARE_BUFFERS,
+            half_life: DEFAULT_HALF_LIFE,
+        }
+    }
+}
+
+/// Why the pool could not be built or could not hand out a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolError {
+    /// Every buffer the pool may hand out is in use; wait for one to come back.
+    Exhausted {
+        /// The bound that was reached.
+        max_buffers: usize,
+    },
+    /// A limit was zero where at least one is needed.
+    ZeroLimit {
+        /// Which limit.
+        limit: &'static str,
+    },
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::Exhausted { max_buffers } => {
+                write!(f, "all {max_buffers} buffers of the pool are in use")
+            }
+            PoolError::ZeroLimit { limit } => write!(f, "the buffer pool's {limit} must be > 0"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// A buffer lent by a [`BufferPool`]; it derefs to [`Buffer`].
+///
+/// Only a pool makes one, so [`BufferPool::give`] takes back only buffers of
+/// the pool's size, and moving it out of a connection's slot is the only way
+/// to pass it on: a buffer cannot be in two places.
+#[derive(Debug)]
+pub struct PooledBuffer {
+    buffer: Buffer,
+}
+
+impl Deref for PooledBuffer {
+    type Target = Buffer;
+    fn deref(&self) -> &Buffer {
+        &self.buffer
+    }
+}
+
+impl DerefMut for PooledBuffer {
+    fn deref_mut(&mut self) -> &mut Buffer {
+        &mut self.buffer
+    }
+}
+
+/// What a pool holds and has done, for statistics pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Buffers handed out now.
+    pub in_use: usize,
+    /// Buffers held for reuse.
+    pub idle: usize,
+    /// The remembered (decaying) peak of buffers in use.
+    pub recent_peak: usize,
+    /// Buffers allocated since the start.
+    pub allocated: u64,
+    /// Buffers dropped by trims since the start.
+    pub released: u64,
+    /// Takes refused because every buffer was in use.
+    pub refused: u64,
+}
+
+/// Buffers of one size for the connections of one worker.
+#[derive(Debug)]
+pub struct BufferPool {
+    limits: PoolLimits,
+    idle: Vec<PooledBuffer>,
+    in_use: usize,
+    recent_peak: usize,
+    last_decay: Instant,
+    allocated: u64,
+    released: u64,
+    refused: u64,
+}
+
+impl BufferPool {
+    /// An empty pool; `now` starts its decay clock.
+    pub fn new(limits: PoolLimits, now: Instant) -> Result<Self, PoolError> {
+        let zero = [
+            (limits.buffer_bytes == 0, "buffer size"),
+            (limits.max_buffers == 0, "buffer count"),
+            (limits.half_life.is_zero(), "half-life"),
+        ];
+        if let Some((_, limit)) = zero.into_iter().find(|(is_zero, _)| *is_zero) {
+            return Err(PoolError::ZeroLimit { limit });
+        }
+        Ok(Self {
+            limits,
+            idle: Vec::new(),
+            in_use: 0,
+            recent_peak: 0,
+            last_decay: now,
+            allocated: 0,
+            released: 0,
+            refused: 0,
+        })
+    }
+
+    /// The limits the pool was built with.
+    pub fn limits(&self) -> PoolLimits {
+        self.limits
+    }
+
+    /// An empty buffer: a reused one when the pool holds one, else a new one
+    /// while fewer than `max_buffers` are out.
+    pub fn take(&mut self) -> Result<PooledBuffer, PoolError> {
+        let buffer = match self.idle.pop() {
+            Some(buffer) => buffer,
+            None if self.in_use < self.limits.max_buffers => {
+                self.allocated += 1;
+                PooledBuffer {
+                    buffer: Buffer::with_capacity(self.limits.buffer_bytes),
+                }
+            }
+            None => {
+                self.refused += 1;
+                return Err(PoolError::Exhausted {
+                    max_buffers: self.limits.max_buffers,
+                });
+            }
+        };
+        self.in_use += 1;
+        self.recent_peak = self.recent_peak.max(self.in_use);
+        Ok(buffer)
+    }
+
+    /// Takes a buffer back; bytes still in it are dropped. It is kept for
+    /// reuse (a later [`BufferPool::trim`] decides whether it stays).
+    pub fn give(&mut self, mut buffer: PooledBuffer) {
+        buffer.clear();
+        // A buffer from another pool (of another size, or one too many) is
+        // dropped rather than kept: the bound holds whatever the caller did.
+        if self.in_use == 0 || buffer.capacity() != self.limits.buffer_bytes {
+            return;
+        }
+        self.in_use -= 1;
+        self.idle.push(buffer);
+    }
+
+    /// The buffer in `slot`, taking one from the pool when the slot is empty.
+    pub fn fill<'s>(
+        &mut self,
+        slot: &'s mut Option<PooledBuffer>,
+    ) -> Result<&'s mut PooledBuffer, PoolError> {
+        match slot {
+            Some(buffer) => Ok(buffer),
+            None => Ok(slot.insert(self.take()?)),
+        }
+    }
+
+    /// Gives the buffer in `slot` back when it holds no byte; true when the
+    /// slot is empty afterwards. Call it after a write drained a buffer or a
+    /// parser consumed everything.
+    pub fn release_if_empty(&mut self, slot: &mut Option<PooledBuffer>) -> bool {
+        match slot.take_if(|buffer| buffer.is_empty()) {
+            Some(buffer) => {
+                self.give(buffer);
+                true
+            }
+            None => slot.is_none(),
+        }
+    }
+
+    /// Forgets old peaks (halving the remembered one per half-life passed
+    /// since the last decay) and drops the idle buffers above what it could
+    /// still use, keeping at least `spare_buffers`. Returns how many buffers
+    /// were dropped. Call it from a periodic timer.
+    pub fn trim(&mut self, now: Instant) -> usize {
+        let half_life = self.limits.half_life;
+        let steps =
+            now.saturating_duration_since(self.last_decay).as_nanos() / half_life.as_nanos();
+        if steps >= u128::from(MAX_DECAY_STEPS) {
+            self.recent_peak = 0;
+            self.last_decay = now;
+        } else if steps > 0 {
+            // Fewer than MAX_DECAY_STEPS (64): the casts cannot truncate.
+            self.recent_peak >>= steps as u32;
+            self.last_decay += half_life * steps as u32;
+        }
+        self.recent_peak = self.recent_peak.max(self.in_use);
+        let keep = (self.recent_peak - self.in_use).max(self.limits.spare_buffers);
+        let dropped = self.idle.len().saturating_sub(keep);
+        if dropped > 0 {
+            self.idle.truncate(keep);
+            // The idle list's own array shrinks too once mostly empty.
+            if self.idle.capacity() > 4 * keep.max(1) {
+                self.idle.shrink_to(keep);
+            }
+            self.released += dropped as u64;
+        }
+        dropped
+    }
+
+    /// What the pool holds and has done.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            in_use: self.in_use,
+            idle: self.idle.len(),
+            recent_peak: self.recent_peak,
+            allocated: self.allocated,
+            released: self.released,
+            refused: self.refused,
+        }
+    }
+
+    /// Bytes of buffer memory the pool owns (in use and idle).
+    pub fn bytes_held(&self) -> usize {
+        (self.in_use + self.idle.len()) * self.limits.buffer_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    const BYTES: usize = 64;
+
+    fn pool(max_buffers: usize, now: Instant) -> BufferPool {
+        let limits = PoolLimits {
+            buffer_bytes: BYTES,
+            max_buffers,
+            spare_buffers: 2,
+            half_life: Duration::from_secs(10),
+        };
+        BufferPool::new(limits, now).unwrap()
+    }
+
+    /// Where a buffer's storage lives: equal for the same allocation.
+    fn address(buffer: &PooledBuffer) -> usize {
+        buffer.as_slice().as_ptr() as usize
+    }
+
+    #[test]
+    fn a_taken_buffer_is_empty_and_of_the_pool_size() {
+        let mut pool = pool(4, Instant::now());
+        let buffer = pool.take().unwrap();
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.capacity(), BYTES);
+        assert_eq!(pool.stats().in_use, 1);
+        assert_eq!(pool.bytes_held(), BYTES);
+    }
+
+    #[test]
+    fn a_given_back_buffer_is_reused_before_a_new_one_is_allocated() {
+        let mut pool = pool(4, Instant::now());
+        let first = pool.take().unwrap();
+        let at = address(&first);
+        pool.give(first);
+        let again = pool.take().unwrap();
+        assert_eq!(address(&again), at);
+        assert_eq!(pool.stats().allocated, 1);
+    }
+
+    #[test]
+    fn bytes_left_in_a_given_back_buffer_never_reach_the_next_taker() {
+        let mut pool = pool(1, Instant::now());
+        let mut buffer = pool.take().unwrap();
+        buffer.push(b"secret of the last client");
+        pool.give(buffer);
+        let next = pool.take().unwrap();
+        assert!(next.is_empty());
+        assert_eq!(next.as_slice(), b"");
+    }
+
+    #[test]
+    fn past_the_bound_take_is_refused_until_a_buffer_comes_back() {
+        let mut pool = pool(3, Instant::now());
+        let out: Vec<_> = (0..3).map(|_| pool.take().unwrap()).collect();
+        let refused = pool.take().unwrap_err();
+        assert_eq!(refused, PoolError::Exhausted { max_buffers: 3 });
+        assert_eq!(refused.to_string(), "all 3 buffers of the pool are in use");
+        assert_eq!(pool.stats().refused, 1);
+        let mut out = out.into_iter();
+        pool.give(out.next().unwrap());
+        assert!(pool.take().is_ok());
+        assert_eq!(pool.stats().allocated, 3, "the bound counts every buffer");
+    }
+
+    #[test]
+    fn no_buffer_is_handed_out_twice_over_a_long_mixed_run() {
+        let max = 16;
+        let mut pool = pool(max, Instant::now());
+        let start = Instant::now();
+        let mut out: Vec<PooledBuffer> = Vec::new();
+        // xorshift: a fixed, varied sequence of takes, gives and trims.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..20_000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match state % 5 {
+                0..=1 => match pool.take() {
+                    Ok(mut buffer) => {
+                        buffer.push(&step.to_le_bytes());
+                        out.push(buffer);
+                    }
+                    Err(PoolError::Exhausted { .. }) => assert_eq!(out.len(), max),
+                    Err(other) => panic!("unexpected {other}"),
+                },
+                2..=3 if !out.is_empty() => {
+                    let index = (state >> 32) as usize % out.len();
+                    pool.give(out.swap_remove(index));
+                }
+                _ => {
+                    pool.trim(start + Duration::from_millis(step * 7));
+                }
+            }
+            let addresses: HashSet<usize> = out.iter().map(address).collect();
+            assert_eq!(addresses.len(), out.len(), "a buffer is out twice");
+            let stats = pool.stats();
+            assert_eq!(stats.in_use, out.len());
+            assert!(stats.in_use + stats.idle <= max, "the bound holds");
+            assert!(stats.recent_peak >= stats.in_use);
+        }
+    }
+
+    #[test]
+    fn fill_takes_only_for_an_empty_slot_and_release_keeps_unsent_bytes() {
+        let mut pool = pool(2, Instant::now());
+        let mut slot = None;
+        pool.fill(&mut slot).unwrap().push(b"in flight");
+        pool.fill(&mut slot).unwrap();
+        assert_eq!(pool.stats().in_use, 1, "a filled slot keeps its buffer");
+        assert!(!pool.release_if_empty(&mut slot), "bytes still in flight");
+        assert_eq!(slot.as_ref().unwrap().as_slice(), b"in flight");
+        slot.as_mut().unwrap().consume(9);
+        assert!(pool.release_if_empty(&mut slot));
+        assert!(slot.is_none());
+        assert_eq!(pool.stats().in_use, 0);
+        assert!(
+            pool.release_if_empty(&mut slot),
+            "an empty slot stays empty"
+        );
+        assert_eq!(pool.stats().idle, 1);
+    }
+
+    #[test]
+    fn fill_reports_an_exhausted_pool_and_leaves_the_slot_empty() {
+        let mut pool = pool(1, Instant::now());
+        let _held = pool.take().unwrap();
+        let mut slot = None;
+        assert!(pool.fill(&mut slot).is_err());
+        assert!(slot.is_none());
+    }
+
+    /// Takes `n` buffers at once and gives them all back.
+    fn burst(pool: &mut BufferPool, n: usize) {
+        let out: Vec<_> = (0..n).map(|_| pool.take().unwrap()).collect();
+        for buffer in out {
+            pool.give(buffer);
+        }
+    }
+
+    #[test]
+    fn the_next_burst_reuses_the_last_bursts_buffers() {
+        let start = Instant::now();
+        let mut pool = pool(1000, start);
+        burst(&mut pool, 100);
+        assert_eq!(pool.trim(start + Duration::from_secs(1)), 0);
+        burst(&mut pool, 100);
+        assert_eq!(pool.stats().allocated, 100, "no new allocation");
+        assert_eq!(pool.stats().idle, 100);
+    }
+
+    #[test]
+    fn trim_drops_idle_buffers_as_the_remembered_peak_halves() {
+        let start = Instant::now();
+        let mut pool = pool(1000, start);
+        burst(&mut pool, 100);
+        assert_eq!(
+            pool.trim(start + Duration::from_secs(9)),
+            0,
+            "within a half-life"
+        );
+        assert_eq!(pool.trim(start + Duration::from_secs(10)), 50);
+        assert_eq!(pool.stats().recent_peak, 50);
+        assert_eq!(
+            pool.trim(start + Duration::from_secs(25)),
+            25,
+            "one more step"
+        );
+        assert_eq!(
+            pool.trim(start + Duration::from_secs(30)),
+            13,
+            "at 30 s, 25 >> 1"
+        );
+        assert_eq!(pool.trim(start + Duration::from_secs(200)), 10);
+        let stats = pool.stats();
+        assert_eq!(stats.idle, 2, "the spare buffers stay");
+        assert_eq!(stats.released, 98);
+        assert_eq!(pool.bytes_held(), 2 * BYTES);
+    }
+
+    #[test]
+    fn a_new_peak_between_trims_is_remembered_again() {
+        let start = Instant::now();
+        let mut pool = pool(1000, start);
+        burst(&mut pool, 40);
+        pool.trim(start + Duration::from_secs(100));
+        assert_eq!(pool.stats().idle, 2);
+        burst(&mut pool, 30);
+        assert_eq!(pool.trim(start + Duration::from_secs(101)), 0);
+        assert_eq!(pool.stats().idle, 30);
+    }
+
+    #[test]
+    fn trim_never_counts_buffers_in_use_as_spare() {
+        let start = Instant::now();
+        let mut pool = pool(1000, start);
+        let held: Vec<_> = (0..20).map(|_| pool.take().unwrap()).collect();
+        burst(&mut pool, 10);
+        // 30 were out at the peak; 20 are still out after a long time.
+        assert_eq!(pool.trim(start + Duration::from_secs(3600)), 8);
+        let stats = pool.stats();
+        assert_eq!((stats.in_use, stats.idle, stats.recent_peak), (20, 2, 20));
+        for buffer in held {
+            pool.give(buffer);
+        }
+        // The peak of 20 is remembered for the next half-life.
+        assert_eq!(pool.trim(start + Duration::from_secs(3601)), 2);
+        assert_eq!(pool.trim(start + Duration::from_secs(3610)), 10);
+    }
+
+    #[test]
+    fn trim_survives_time_going_backwards_and_very_long_pauses() {
+        let start = Instant::now() + Duration::from_secs(60);
+        let mut pool = pool(1000, start);
+        burst(&mut pool, 8);
+        assert_eq!(pool.trim(start - Duration::from_secs(30)), 0);
+        assert_eq!(pool.stats().recent_peak, 8);
+        let later = start + Duration::from_secs(365 * 24 * 3600);
+        assert_eq!(pool.trim(later), 6);
+        assert_eq!(pool.stats().recent_peak, 0);
+        assert_eq!(pool.trim(later + Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn a_buffer_of_another_size_is_not_kept() {
+        let now = Instant::now();
+        let mut ours = pool(4, now);
+        let mut theirs = BufferPool::new(PoolLimits::new(BYTES * 2, 4), now).unwrap();
+        let _mine = ours.take().unwrap();
+        ours.give(theirs.take().unwrap());
+        let stats = ours.stats();
+        assert_eq!((stats.in_use, stats.idle), (1, 0));
+    }
+
+    #[test]
+    fn zero_limits_are_refused_with_their_name() {
+        let now = Instant::now();
+        let zero_size = BufferPool::new(PoolLimits::new(0, 4), now).unwrap_err();
+        assert_eq!(
+            zero_size.to_string(),
+            "the buffer pool's buffer size must be > 0"
+        );
+        let zero_count = BufferPool::new(PoolLimits::new(64, 0), now).unwrap_err();
+        assert_eq!(
+            zero_count,
+            PoolError::ZeroLimit {
+                limit: "buffer count"
+            }
+        );
+        let mut limits = PoolLimits::new(64, 4);
+        limits.half_life = Duration::ZERO;
+        let zero_half_life = BufferPool::new(limits, now).unwrap_err();
+        assert_eq!(zero_half_life, PoolError::ZeroLimit { limit: "half-life" });
+    }
+}

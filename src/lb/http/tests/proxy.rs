@@ -24,6 +24,9 @@ pub(super) struct Wire {
     written: Vec<u8>,
     /// The proxy half-closed.
     pub shut: bool,
+    /// The stream holds written bytes back (as TLS does with records the
+    /// socket did not take): `flush` says `WouldBlock`.
+    pub holds_back: bool,
 }
 
 impl Read for Wire {
@@ -46,7 +49,10 @@ impl Write for Wire {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self.holds_back {
+            true => Err(io::ErrorKind::WouldBlock.into()),
+            false => Ok(()),
+        }
     }
 }
 

@@ -127,3 +127,40 @@ fn a_drain_timeout_over_the_longest_is_refused() {
         .unwrap();
     assert_eq!(cfg.drain_timeout, config::MAX_DRAIN_TIMEOUT);
 }
+
+#[test]
+fn tls_certificates_and_keys_come_in_pairs() {
+    let err = args(&["--backend", "127.0.0.1:9", "--tls-cert", "a.pem"])
+        .resolve()
+        .unwrap_err();
+    assert!(
+        err.contains("--tls-cert given 1 time(s) but --tls-key 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_of_a_tls_table_is_named_with_its_line() {
+    let path = write_file(
+        "tls",
+        "mode = \"tcp\"\n\n[[tls]]\ncert = \"/nonexistent/a.pem\"\nkey = \"a.key\"\n",
+    );
+    let err = args(&[
+        "--backend",
+        "127.0.0.1:9",
+        "--config",
+        path.to_str().unwrap(),
+    ])
+    .resolve()
+    .unwrap_err();
+    assert!(
+        err.contains("tls.toml:3: tls: /nonexistent/a.pem:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_certificate_means_no_tls() {
+    let cfg = args(&["--backend", "127.0.0.1:9"]).resolve().unwrap();
+    assert!(cfg.tls.is_none());
+}

@@ -3,7 +3,10 @@
 //! Log-linear buckets over microseconds: four buckets per power of two, so a
 //! reported percentile is within 25% of the true value (half that when read
 //! at the bucket's middle), from 1 µs up to [`MAX_TRACKED`]; longer samples
-//! count in the last bucket. 1.2 KiB per backend, no allocation per sample.
+//! count in the last bucket. 1.2 KiB per backend, kept inline (the pool's
+//! per-backend records hold one each, so that counting a sample reads and
+//! writes one cache line at an address known from the backend's index), no
+//! allocation per sample.
 
 use std::time::Duration;
 
@@ -19,15 +22,13 @@ pub const MAX_TRACKED: Duration = Duration::from_micros(1 << 36);
 /// Counts of samples per latency bucket, since the backend was added.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
-    counts: Box<[u64; BUCKETS]>,
-    total: u64,
+    counts: [u64; BUCKETS],
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
-            counts: Box::new([0; BUCKETS]),
-            total: 0,
+            counts: [0; BUCKETS],
         }
     }
 }
@@ -59,21 +60,22 @@ impl LatencyHistogram {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let bucket = bucket_of(micros);
         self.counts[bucket] = self.counts[bucket].saturating_add(1);
-        self.total = self.total.saturating_add(1);
     }
 
-    /// Number of samples.
+    /// Number of samples (summed over the buckets: reading is rarer than
+    /// recording).
     pub fn count(&self) -> u64 {
-        self.total
+        self.counts.iter().fold(0, |sum, &n| sum.saturating_add(n))
     }
 
     /// The latency below which a fraction `q` (0.0 to 1.0) of the samples
     /// fall, at bucket precision; `None` without samples.
     pub fn percentile(&self, q: f64) -> Option<Duration> {
-        if self.total == 0 {
+        let total = self.count();
+        if total == 0 {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
         let mut seen = 0;
         for (bucket, &count) in self.counts.iter().enumerate() {
             seen += count;
@@ -89,7 +91,6 @@ impl LatencyHistogram {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
             *mine = mine.saturating_add(*theirs);
         }
-        self.total = self.total.saturating_add(other.total);
     }
 }
 
@@ -97,7 +98,7 @@ impl Eq for LatencyHistogram {}
 
 impl PartialEq for LatencyHistogram {
     fn eq(&self, other: &Self) -> bool {
-        self.total == other.total && self.counts[..] == other.counts[..]
+        self.counts[..] == other.counts[..]
     }
 }
 

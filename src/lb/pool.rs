@@ -54,6 +54,11 @@ pub use super::strategy::{hash_ip, hash_key};
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest a failing backend sits out.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Finished picks' latencies wait in a list of this many before they are
+/// counted in their backends' histograms. With 10,000 backends the
+/// histograms take 12 MiB, and counting one sample is a cache miss; counted
+/// together, the misses overlap instead of each holding up its finish.
+pub const PENDING_SAMPLES: usize = 256;
 
 /// A chosen backend. Hand it back to the pool exactly once.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,6 +84,9 @@ pub struct BackendPool {
     records: Vec<Record>,
     /// The first time a pick was made: the origin of the peak-EWMA stamps.
     epoch: Option<Instant>,
+    /// Latency samples not yet in their backend's histogram, as (backend,
+    /// bucket): counted [`PENDING_SAMPLES`] at a time (see `finish`).
+    pending: Vec<(u32, u8)>,
     next_serial: u64,
     backoff: Duration,
     /// Round-robin and least-load: where the next scan starts.
@@ -129,6 +137,7 @@ impl BackendPool {
             members: Vec::new(),
             records: Vec::new(),
             epoch: None,
+            pending: Vec::with_capacity(PENDING_SAMPLES),
             next_serial: 0,
             backoff: DEFAULT_BACKOFF,
             next: 0,
@@ -171,6 +180,7 @@ impl BackendPool {
     /// stay valid: finishing one counts on the backend wherever it moved, and
     /// is a no-op for a removed backend.
     pub fn reconfigure(&mut self, specs: &[BackendSpec]) -> Vec<Option<usize>> {
+        self.count_pending();
         let members = std::mem::take(&mut self.members);
         let records = std::mem::take(&mut self.records);
         let mut old: Vec<Option<(Member, Record)>> =
@@ -341,12 +351,26 @@ impl BackendPool {
     /// The latency below which a fraction `q` (0.0 to 1.0, e.g. 0.99) of one
     /// backend's finished picks fell, within 12.5%; `None` before the first.
     pub fn latency_percentile(&self, backend: usize, q: f64) -> Option<Duration> {
-        self.records[backend].latency.percentile(q)
+        self.latency_histogram(backend).percentile(q)
     }
 
-    /// All finished picks' latencies of one backend (for stats that add up).
-    pub fn latency_histogram(&self, backend: usize) -> &LatencyHistogram {
-        &self.records[backend].latency
+    /// All finished picks' latencies of one backend (for stats that add up),
+    /// those still pending included.
+    pub fn latency_histogram(&self, backend: usize) -> LatencyHistogram {
+        let mut histogram = self.records[backend].latency.clone();
+        for &(i, bucket) in &self.pending {
+            if i as usize == backend {
+                histogram.add(bucket);
+            }
+        }
+        histogram
+    }
+
+    /// Counts the pending latency samples in their backends' histograms.
+    fn count_pending(&mut self) {
+        for (i, bucket) in self.pending.drain(..) {
+            self.records[i as usize].latency.add(bucket);
+        }
     }
 
     /// Chooses a backend not in `tried` among the available ones (see the
@@ -406,14 +430,16 @@ impl BackendPool {
         member.completed += 1;
         member.total_nanos = member.total_nanos.saturating_add(elapsed_nanos);
         member.ewma.observe(elapsed, since);
-        let record = &mut self.records[backend];
         if member.consecutive_failures != 0 {
-            // Only a failure to forget reads more of the record than the
-            // latency bucket.
+            // Only a failure to forget reads the record.
             member.consecutive_failures = 0;
-            record.backoff_until = None;
+            self.records[backend].backoff_until = None;
         }
-        record.latency.record(elapsed);
+        self.pending
+            .push((backend as u32, latency::bucket_of_sample(elapsed)));
+        if self.pending.len() >= PENDING_SAMPLES {
+            self.count_pending();
+        }
         self.end_sit_out(backend);
         self.refresh(backend);
     }

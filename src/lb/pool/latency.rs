@@ -3,10 +3,7 @@
 //! Log-linear buckets over microseconds: four buckets per power of two, so a
 //! reported percentile is within 25% of the true value (half that when read
 //! at the bucket's middle), from 1 µs up to [`MAX_TRACKED`]; longer samples
-//! count in the last bucket. 1.2 KiB per backend, kept inline (the pool's
-//! per-backend records hold one each, so that counting a sample reads and
-//! writes one cache line at an address known from the backend's index), no
-//! allocation per sample.
+//! count in the last bucket. 1.2 KiB per backend, no allocation per sample.
 
 use std::time::Duration;
 
@@ -31,6 +28,12 @@ impl Default for LatencyHistogram {
             counts: [0; BUCKETS],
         }
     }
+}
+
+/// The bucket a sample falls in.
+pub(super) fn bucket_of_sample(latency: Duration) -> u8 {
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    bucket_of(micros) as u8
 }
 
 fn bucket_of(micros: u64) -> usize {
@@ -60,6 +63,12 @@ impl LatencyHistogram {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let bucket = bucket_of(micros);
         self.counts[bucket] = self.counts[bucket].saturating_add(1);
+    }
+
+    /// Counts one sample in bucket `bucket` (from [`bucket_of_sample`]).
+    pub(super) fn add(&mut self, bucket: u8) {
+        let count = &mut self.counts[usize::from(bucket)];
+        *count = count.saturating_add(1);
     }
 
     /// Number of samples (summed over the buckets: reading is rarer than

@@ -11,9 +11,17 @@ use super::hash::{hash_key, mix};
 /// Virtual nodes per unit of weight: enough for an even spread (the share of
 /// each backend varies by about 1/sqrt(160), 8%).
 pub const POINTS_PER_WEIGHT: usize = 160;
-/// At most this many points in one ring (4 MiB): large pools get fewer points
-/// per unit of weight, at least one.
-pub const MAX_POINTS: usize = 1 << 18;
+/// At most this many points in one ring (1 MiB, and 256 KiB of slice
+/// starts): large pools get fewer points per unit of weight, at least one.
+/// A lookup reads a slice start and a point at random places in the ring, so
+/// its cost is set by where the ring sits in the cache: a ring of 2^18 points
+/// (4 MiB, from about 1,600 units of weight on) made a pick over 10,000
+/// backends four times as costly as over 4. With 10,000 backends of weight
+/// 1 to 4 each unit of weight gets 2 points (10 with the larger ring), so
+/// the backends' shares spread wider, by about `1 / sqrt(points)`: 70% for a
+/// backend of weight 1 instead of 30%. The keys a backend loses when it goes
+/// are still only its own.
+pub const MAX_POINTS: usize = 1 << 16;
 
 /// Points of backends sorted by hash.
 #[derive(Debug, Clone, Default)]

@@ -106,15 +106,14 @@ impl BackendPool {
                     return Indexed::Scan;
                 }
                 let start = self.next % len;
-                // The least load from the cursor on, round the list.
+                // The first backend with the least load from the cursor on,
+                // round the list.
                 let chosen = without(&mut index.tree, tried, |tree| {
-                    match (tree.least_in(start, len), tree.least_in(0, start)) {
-                        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                        (a, b) => a.or(b),
-                    }
+                    let (least, _) = tree.least()?;
+                    tree.first_at_most(start, least)
+                        .or_else(|| tree.first_at_most(0, least))
                 })
-                .expect("an open backend")
-                .1;
+                .expect("an open backend");
                 self.next = chosen + 1;
                 chosen
             }

@@ -75,7 +75,39 @@ impl Tournament {
         unpack(self.nodes[1])
     }
 
+    /// The first slot at or after `from` whose key is at most `key`: a walk
+    /// up from `from` to the first subtree on its right that holds such a
+    /// key, and down that subtree's left edge. O(log N), and a few steps when
+    /// the slot is near `from` (as least-load's next slot among equals is).
+    pub fn first_at_most(&self, from: usize, key: Key) -> Option<usize> {
+        if from >= self.width {
+            return None;
+        }
+        let fits = |node: usize| self.nodes[node] != EMPTY && self.nodes[node] >> 32 <= key;
+        let mut node = self.width + from;
+        while !fits(node) {
+            // On to the subtree right after this one: climb while this is a
+            // right child, then step to the right sibling.
+            while node % 2 == 1 {
+                node /= 2;
+            }
+            if node == 0 {
+                return None; // climbed past the root: nothing to the right
+            }
+            node += 1;
+        }
+        while node < self.width {
+            node = if fits(2 * node) {
+                2 * node
+            } else {
+                2 * node + 1
+            };
+        }
+        Some(node - self.width)
+    }
+
     /// The slot with the least key among slots `from..to`.
+    #[cfg(test)]
     pub fn least_in(&self, from: usize, to: usize) -> Option<(Key, usize)> {
         let (mut lo, mut hi) = (from + self.width, to.min(self.width) + self.width);
         let mut best = EMPTY;
@@ -148,6 +180,9 @@ mod tests {
                 };
                 assert_eq!(tree.least(), want(0..len));
                 assert_eq!(tree.least_in(from, to), want(from..to), "{from}..{to}");
+                let most = Key::from(rng.below(10));
+                let first = (from..len).find(|&k| plain[k].is_some_and(|v| v <= most));
+                assert_eq!(tree.first_at_most(from, most), first, "{from}, {most}");
             }
         }
     }

@@ -39,9 +39,9 @@ use std::time::{Duration, Instant};
 
 use self::choose_indexed::Indexed;
 use self::eligible::EligibleSet;
-use self::member::Member;
+use self::member::{Member, NO_CAP, Record};
 use self::upkeep::StrategyIndex;
-use super::backend::{BackendSpec, MAX_WEIGHT};
+use super::backend_spec::{BackendSpec, MAX_WEIGHT};
 use super::strategy::Strategy;
 use super::strategy::random::{DEFAULT_SEED, SplitMix64};
 use super::strategy::ring::HashRing;
@@ -54,6 +54,11 @@ pub use super::strategy::{hash_ip, hash_key};
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest a failing backend sits out.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Finished picks' latencies wait in a list of this many before they are
+/// counted in their backends' histograms. With 10,000 backends the
+/// histograms take 12 MiB, and counting one sample is a cache miss; counted
+/// together, the misses overlap instead of each holding up its finish.
+pub const PENDING_SAMPLES: usize = 256;
 
 /// A chosen backend. Hand it back to the pool exactly once.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +78,15 @@ pub struct Pick {
 #[derive(Debug)]
 pub struct BackendPool {
     strategy: Strategy,
+    /// Per backend: what picks touch (one cache line each).
     members: Vec<Member>,
+    /// Per backend: the rest (name, configuration, failures, latencies).
+    records: Vec<Record>,
+    /// The first time a pick was made: the origin of the peak-EWMA stamps.
+    epoch: Option<Instant>,
+    /// Latency samples not yet in their backend's histogram, as (backend,
+    /// bucket): counted [`PENDING_SAMPLES`] at a time (see `finish`).
+    pending: Vec<(u32, u8)>,
     next_serial: u64,
     backoff: Duration,
     /// Round-robin and least-load: where the next scan starts.
@@ -122,6 +135,9 @@ impl BackendPool {
         let mut pool = Self {
             strategy,
             members: Vec::new(),
+            records: Vec::new(),
+            epoch: None,
+            pending: Vec::with_capacity(PENDING_SAMPLES),
             next_serial: 0,
             backoff: DEFAULT_BACKOFF,
             next: 0,
@@ -138,17 +154,22 @@ impl BackendPool {
             scan_only: false,
         };
         for (name, weight) in backends {
-            let member = pool.fresh_member(name, weight);
+            let (member, record) = pool.fresh_member(name, weight);
             pool.members.push(member);
+            pool.records.push(record);
         }
         pool.smooth = vec![0; pool.members.len()];
         pool.rebuild();
         pool
     }
 
-    fn fresh_member(&mut self, name: String, weight: u16) -> Member {
+    fn fresh_member(&mut self, name: String, weight: u16) -> (Member, Record) {
         self.next_serial += 1;
-        Member::new(self.next_serial, name, weight.min(MAX_WEIGHT))
+        let weight = weight.min(MAX_WEIGHT);
+        (
+            Member::new(self.next_serial, weight),
+            Record::new(name, weight),
+        )
     }
 
     /// Applies a reloaded backend list. Backends are matched by name: a kept
@@ -159,33 +180,35 @@ impl BackendPool {
     /// stay valid: finishing one counts on the backend wherever it moved, and
     /// is a no-op for a removed backend.
     pub fn reconfigure(&mut self, specs: &[BackendSpec]) -> Vec<Option<usize>> {
-        let mut old: Vec<Option<Member>> = std::mem::take(&mut self.members)
-            .into_iter()
-            .map(Some)
-            .collect();
+        self.count_pending();
+        let members = std::mem::take(&mut self.members);
+        let records = std::mem::take(&mut self.records);
+        let mut old: Vec<Option<(Member, Record)>> =
+            members.into_iter().zip(records).map(Some).collect();
         let by_name: HashMap<String, usize> = old
             .iter()
             .enumerate()
-            .map(|(i, m)| (m.as_ref().map_or(String::new(), |m| m.name.clone()), i))
+            .map(|(i, m)| (m.as_ref().map_or(String::new(), |m| m.1.name.clone()), i))
             .collect();
         let mut moved = vec![None; old.len()];
         for spec in specs {
             let kept = by_name
                 .get(&spec.name)
                 .and_then(|&i| old[i].take().map(|m| (i, m)));
-            let member = match kept {
-                Some((i, mut member)) => {
+            let (member, record) = match kept {
+                Some((i, (mut member, mut record))) => {
                     moved[i] = Some(self.members.len());
                     let weight = spec.weight.min(MAX_WEIGHT);
-                    if member.weight != weight {
-                        member.weight = weight;
+                    if record.weight != weight {
+                        record.weight = weight;
                         member.effective_weight = weight;
                     }
-                    member
+                    (member, record)
                 }
                 None => self.fresh_member(spec.name.clone(), spec.weight),
             };
             self.members.push(member);
+            self.records.push(record);
         }
         // The running values start over, as the indices moved.
         self.index = StrategyIndex::Plain;
@@ -230,7 +253,7 @@ impl BackendPool {
 
     /// The index of the backend named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.members.iter().position(|m| m.name == name)
+        self.records.iter().position(|r| r.name == name)
     }
 
     /// The current index of a pick's backend: `None` once a reload removed it.
@@ -245,12 +268,12 @@ impl BackendPool {
 
     /// The name of one backend.
     pub fn name(&self, backend: usize) -> &str {
-        &self.members[backend].name
+        &self.records[backend].name
     }
 
     /// The counters of one backend.
-    pub fn stats(&self, backend: usize) -> &BackendStats {
-        &self.members[backend].stats
+    pub fn stats(&self, backend: usize) -> BackendStats {
+        self.members[backend].stats(&self.records[backend])
     }
 
     /// The state of one backend.
@@ -267,7 +290,7 @@ impl BackendPool {
 
     /// The configured weight of one backend.
     pub fn weight(&self, backend: usize) -> u16 {
-        self.members[backend].weight
+        self.records[backend].weight
     }
 
     /// The weight the strategies use (the configured one unless an agent set it).
@@ -290,7 +313,7 @@ impl BackendPool {
     /// Sets the effective weight to `percent` of the configured one (an
     /// agent's `N%`), rounded to nearest; a non-zero percent keeps weight 1 at least.
     pub fn set_weight_percent(&mut self, backend: usize, percent: u16) {
-        let configured = u32::from(self.members[backend].weight);
+        let configured = u32::from(self.records[backend].weight);
         let scaled = (configured * u32::from(percent) + 50) / 100;
         let scaled = if percent > 0 { scaled.max(1) } else { 0 };
         self.set_weight(backend, u16::try_from(scaled).unwrap_or(MAX_WEIGHT));
@@ -309,29 +332,45 @@ impl BackendPool {
 
     /// The cap on active picks of one backend, if any.
     pub fn max_conn(&self, backend: usize) -> Option<u32> {
-        self.members[backend].max_conn
+        self.records[backend].max_conn
     }
 
     /// Caps (or uncaps) the active picks of one backend (an agent's `maxconn:N`).
     pub fn set_max_conn(&mut self, backend: usize, cap: Option<u32>) {
-        self.members[backend].max_conn = cap;
+        self.records[backend].max_conn = cap;
+        self.members[backend].cap = cap.unwrap_or(NO_CAP);
         self.refresh(backend);
     }
 
     /// The peak-EWMA latency estimate of one backend at `now`.
     pub fn latency_ewma(&self, backend: usize, now: Instant) -> Option<Duration> {
-        self.members[backend].ewma.estimate(now)
+        let since = now.saturating_duration_since(self.epoch?);
+        self.members[backend].ewma.estimate(since)
     }
 
     /// The latency below which a fraction `q` (0.0 to 1.0, e.g. 0.99) of one
     /// backend's finished picks fell, within 12.5%; `None` before the first.
     pub fn latency_percentile(&self, backend: usize, q: f64) -> Option<Duration> {
-        self.members[backend].latency.percentile(q)
+        self.latency_histogram(backend).percentile(q)
     }
 
-    /// All finished picks' latencies of one backend (for stats that add up).
-    pub fn latency_histogram(&self, backend: usize) -> &LatencyHistogram {
-        &self.members[backend].latency
+    /// All finished picks' latencies of one backend (for stats that add up),
+    /// those still pending included.
+    pub fn latency_histogram(&self, backend: usize) -> LatencyHistogram {
+        let mut histogram = self.records[backend].latency.clone();
+        for &(i, bucket) in &self.pending {
+            if i as usize == backend {
+                histogram.add(bucket);
+            }
+        }
+        histogram
+    }
+
+    /// Counts the pending latency samples in their backends' histograms.
+    fn count_pending(&mut self) {
+        for (i, bucket) in self.pending.drain(..) {
+            self.records[i as usize].latency.add(bucket);
+        }
     }
 
     /// Chooses a backend not in `tried` among the available ones (see the
@@ -343,6 +382,7 @@ impl BackendPool {
     /// backwards from one call to the next.
     pub fn pick(&mut self, now: Instant, tried: &[usize], key: u64) -> Option<Pick> {
         self.end_backoffs(now);
+        self.epoch.get_or_insert(now);
         #[cfg(test)]
         if self.scan_only {
             return self.pick_by_scan(now, tried, key);
@@ -359,8 +399,8 @@ impl BackendPool {
             None => self.choose(now, tried, key, false)?,
         };
         let member = &mut self.members[backend];
-        member.stats.active += 1;
-        member.stats.max_active = member.stats.max_active.max(member.stats.active);
+        member.active += 1;
+        member.max_active = member.max_active.max(member.active);
         let serial = member.serial;
         self.refresh(backend);
         Some(Pick {
@@ -370,21 +410,36 @@ impl BackendPool {
         })
     }
 
+    /// `now` as the time since the first pick (the origin of the peak-EWMA
+    /// stamps).
+    fn since_epoch(&self, now: Instant) -> Duration {
+        self.epoch
+            .map_or(Duration::ZERO, |epoch| now.saturating_duration_since(epoch))
+    }
+
     /// The picked connection (request) ended: release it and record its duration.
     pub fn finish(&mut self, pick: Pick, now: Instant) {
         let Some(backend) = self.index_of(&pick) else {
             return;
         };
-        let member = &mut self.members[backend];
+        let since = self.since_epoch(now);
         let elapsed = now.saturating_duration_since(pick.started);
-        let stats = &mut member.stats;
-        stats.active = stats.active.saturating_sub(1);
-        stats.completed += 1;
-        stats.total_time += elapsed;
-        stats.consecutive_failures = 0;
-        stats.backoff_until = None;
-        member.ewma.observe(elapsed, now);
-        member.latency.record(elapsed);
+        let elapsed_nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let member = &mut self.members[backend];
+        member.active = member.active.saturating_sub(1);
+        member.completed += 1;
+        member.total_nanos = member.total_nanos.saturating_add(elapsed_nanos);
+        member.ewma.observe(elapsed, since);
+        if member.consecutive_failures != 0 {
+            // Only a failure to forget reads the record.
+            member.consecutive_failures = 0;
+            self.records[backend].backoff_until = None;
+        }
+        self.pending
+            .push((backend as u32, latency::bucket_of_sample(elapsed)));
+        if self.pending.len() >= PENDING_SAMPLES {
+            self.count_pending();
+        }
         self.end_sit_out(backend);
         self.refresh(backend);
     }
@@ -394,13 +449,14 @@ impl BackendPool {
         let Some(backend) = self.index_of(&pick) else {
             return;
         };
-        let stats = &mut self.members[backend].stats;
-        stats.active = stats.active.saturating_sub(1);
-        stats.failures += 1;
-        stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
-        let doublings = (stats.consecutive_failures - 1).min(16);
+        let member = &mut self.members[backend];
+        member.active = member.active.saturating_sub(1);
+        member.consecutive_failures = member.consecutive_failures.saturating_add(1);
+        let doublings = (member.consecutive_failures - 1).min(16);
         let backoff = self.backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
-        stats.backoff_until = Some(now + backoff);
+        let record = &mut self.records[backend];
+        record.failures += 1;
+        record.backoff_until = Some(now + backoff);
         self.sit_out(backend, now + backoff);
     }
 
@@ -408,8 +464,8 @@ impl BackendPool {
     /// client left during the connect): release it without a sample.
     pub fn release(&mut self, pick: Pick) {
         if let Some(backend) = self.index_of(&pick) {
-            let stats = &mut self.members[backend].stats;
-            stats.active = stats.active.saturating_sub(1);
+            let member = &mut self.members[backend];
+            member.active = member.active.saturating_sub(1);
             self.refresh(backend);
         }
     }

@@ -32,9 +32,12 @@ impl BackendPool {
         skip_backoff: bool,
     ) -> Option<usize> {
         let members = &self.members;
+        let records = &self.records;
+        let since = self.since_epoch(now);
         let ok = |i: usize| {
-            let m = &members[i];
-            m.available() && !tried.contains(&i) && !(skip_backoff && m.stats.in_backoff(now))
+            members[i].available()
+                && !tried.contains(&i)
+                && !(skip_backoff && records[i].in_backoff(now))
         };
         let mut candidates = (0..members.len()).filter(|&i| ok(i));
         match self.strategy {
@@ -47,8 +50,8 @@ impl BackendPool {
             Strategy::LeastConnections => candidates
                 .min_by(|&a, &b| per_weight(&members[a]).cmp_with(&per_weight(&members[b]))),
             Strategy::LeastResponseTime => candidates.min_by_key(|&i| {
-                let stats = &members[i].stats;
-                (stats.mean_time(), stats.active, i)
+                let m = &members[i];
+                (m.mean_time(), m.active, i)
             }),
             Strategy::WeightedRoundRobin => smooth::next(
                 &mut self.smooth,
@@ -66,9 +69,9 @@ impl BackendPool {
                     }
                 };
                 let b_wins = if self.strategy == Strategy::PowerOfTwo {
-                    members[b].stats.active < members[a].stats.active
+                    members[b].active < members[a].active
                 } else {
-                    ewma_cost(&members[b], now) < ewma_cost(&members[a], now)
+                    ewma_cost(&members[b], since) < ewma_cost(&members[a], since)
                 };
                 Some(if b_wins { b } else { a })
             }
@@ -78,8 +81,9 @@ impl BackendPool {
                     HashRing::new(
                         members
                             .iter()
+                            .zip(records)
                             .enumerate()
-                            .map(|(i, m)| (i, m.name.as_str(), m.effective_weight)),
+                            .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
                     )
                 });
                 ring.walk(key).find(|&i| ok(i))
@@ -135,7 +139,7 @@ pub(super) struct PerWeight {
 
 pub(super) fn per_weight(m: &Member) -> PerWeight {
     PerWeight {
-        load: u64::from(m.stats.active) + 1,
+        load: u64::from(m.active) + 1,
         weight: u64::from(m.effective_weight).max(1),
     }
 }
@@ -168,9 +172,9 @@ impl PartialEq for PerWeight {
 impl Eq for PerWeight {}
 
 /// Peak-EWMA's cost: latency estimate times (active + 1), in nanoseconds.
-pub(super) fn ewma_cost(m: &Member, now: Instant) -> f64 {
-    let active = m.stats.active;
-    let rtt = m.ewma.nanos(now).unwrap_or(0.0);
+pub(super) fn ewma_cost(m: &Member, since_epoch: Duration) -> f64 {
+    let active = m.active;
+    let rtt = m.ewma.nanos(since_epoch).unwrap_or(0.0);
     if rtt <= 0.0 && active > 0 {
         UNMEASURED_PENALTY.as_nanos() as f64
     } else {

@@ -9,11 +9,12 @@
 //! Backends already tried for this request are passed over at a cost of
 //! O(log N) each (the list is a few retries long).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::BackendPool;
 use super::choose::ewma_cost;
 use super::member::Member;
+use super::tournament::Tournament;
 use super::upkeep::StrategyIndex;
 use crate::lb::strategy::Strategy;
 use crate::lb::strategy::ring::HashRing;
@@ -49,6 +50,7 @@ impl BackendPool {
             return Indexed::NoneEligible;
         }
         let len = self.members.len();
+        let since = self.since_epoch(now);
         let chosen = match &mut self.index {
             StrategyIndex::Plain => match self.strategy {
                 Strategy::RoundRobin => {
@@ -61,13 +63,14 @@ impl BackendPool {
                     chosen
                 }
                 Strategy::ConsistentHash => {
-                    let members = &self.members;
+                    let (members, records) = (&self.members, &self.records);
                     let ring = self.ring.get_or_insert_with(|| {
                         HashRing::new(
                             members
                                 .iter()
+                                .zip(records)
                                 .enumerate()
-                                .map(|(i, m)| (i, m.name.as_str(), m.effective_weight)),
+                                .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
                         )
                     });
                     match ring
@@ -103,15 +106,14 @@ impl BackendPool {
                     return Indexed::Scan;
                 }
                 let start = self.next % len;
-                // The least load from the cursor on, round the list.
+                // The first backend with the least load from the cursor on,
+                // round the list.
                 let chosen = without(&mut index.tree, tried, |tree| {
-                    match (tree.least_in(start, len), tree.least_in(0, start)) {
-                        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                        (a, b) => a.or(b),
-                    }
+                    let (least, _) = tree.least()?;
+                    tree.first_at_most(start, least)
+                        .or_else(|| tree.first_at_most(0, least))
                 })
-                .expect("an open backend")
-                .1;
+                .expect("an open backend");
                 self.next = chosen + 1;
                 chosen
             }
@@ -149,7 +151,7 @@ impl BackendPool {
                         1 => scratch[0],
                         n => {
                             let (a, b) = self.rng.two_distinct(n);
-                            duel(self.strategy, members, scratch[a], scratch[b], now)
+                            duel(self.strategy, members, scratch[a], scratch[b], since)
                         }
                     }
                 } else {
@@ -165,7 +167,7 @@ impl BackendPool {
                     let Some((a, b)) = pair else {
                         return Indexed::Scan;
                     };
-                    duel(self.strategy, &self.members, a, b, now)
+                    duel(self.strategy, &self.members, a, b, since)
                 }
             }
             StrategyIndex::Weighted(set) => {
@@ -183,15 +185,13 @@ impl BackendPool {
 }
 
 /// Two-choice strategies: `a` unless `b` is strictly better.
-fn duel(strategy: Strategy, members: &[Member], a: usize, b: usize, now: Instant) -> usize {
-    {
-        let b_wins = if strategy == Strategy::PowerOfTwo {
-            members[b].stats.active < members[a].stats.active
-        } else {
-            ewma_cost(&members[b], now) < ewma_cost(&members[a], now)
-        };
-        if b_wins { b } else { a }
-    }
+fn duel(strategy: Strategy, members: &[Member], a: usize, b: usize, since: Duration) -> usize {
+    let b_wins = if strategy == Strategy::PowerOfTwo {
+        members[b].active < members[a].active
+    } else {
+        ewma_cost(&members[b], since) < ewma_cost(&members[a], since)
+    };
+    if b_wins { b } else { a }
 }
 
 /// The first backend not in `tried` that `next_from` yields from `start` on.
@@ -211,11 +211,7 @@ fn first_untried(
 }
 
 /// Runs `query` on `tree` with the tried backends' keys taken out.
-fn without<K: Ord + Copy, R>(
-    tree: &mut super::tournament::Tournament<K>,
-    tried: &[usize],
-    query: impl FnOnce(&super::tournament::Tournament<K>) -> R,
-) -> R {
+fn without<R>(tree: &mut Tournament, tried: &[usize], query: impl FnOnce(&Tournament) -> R) -> R {
     if tried.is_empty() {
         return query(tree);
     }

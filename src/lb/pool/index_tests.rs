@@ -22,7 +22,7 @@ impl BackendPool {
             .choose(now, tried, key, true)
             .or_else(|| self.choose(now, tried, key, false))?;
         let member = &mut self.members[backend];
-        member.stats.active += 1;
+        member.active += 1;
         let serial = member.serial;
         self.refresh(backend);
         Some(Pick {
@@ -35,7 +35,7 @@ impl BackendPool {
     /// Checks the eligible set and the index against the backends at `now`.
     fn assert_index_holds(&self, now: Instant) {
         let want: Vec<usize> = (0..self.len())
-            .filter(|&i| self.members[i].available() && !self.members[i].stats.in_backoff(now))
+            .filter(|&i| self.members[i].available() && !self.records[i].in_backoff(now))
             .collect();
         let held: Vec<usize> = self.eligible.iter().collect();
         assert_eq!(held, want, "eligible set");
@@ -51,16 +51,16 @@ impl BackendPool {
                 StrategyIndex::Uniform(set) => assert_eq!(set.contains(i), member(i)),
                 StrategyIndex::Weighted(_) => {}
                 StrategyIndex::LeastConnections(tree) => {
-                    let key = member(i).then(|| choose::per_weight(m));
+                    let key = member(i).then(|| upkeep::least_connections_key(m));
                     assert_eq!(tree.get(i), key, "least-connections key of {i}");
                 }
                 StrategyIndex::LeastResponseTime(tree) => {
-                    let key = member(i).then(|| (m.stats.mean_time(), m.stats.active));
+                    let key = member(i).then(|| upkeep::least_response_time_key(m));
                     assert_eq!(tree.get(i), key, "least-response-time key of {i}");
                 }
                 StrategyIndex::LeastLoad(index) => {
                     let unknown = if reported { choose::UNREPORTED_LOAD } else { 0 };
-                    let key = member(i).then(|| m.load.unwrap_or(unknown));
+                    let key = member(i).then(|| upkeep::load_key(m.load.unwrap_or(unknown)));
                     assert_eq!(index.tree.get(i), key, "least-load key of {i}");
                 }
                 StrategyIndex::Smooth(order) => {
@@ -82,7 +82,7 @@ impl BackendPool {
         let ready: Vec<usize> = valid
             .iter()
             .copied()
-            .filter(|&i| !self.members[i].stats.in_backoff(now))
+            .filter(|&i| !self.records[i].in_backoff(now))
             .collect();
         if ready.is_empty() { valid } else { ready }
     }

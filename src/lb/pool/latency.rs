@@ -19,17 +19,21 @@ pub const MAX_TRACKED: Duration = Duration::from_micros(1 << 36);
 /// Counts of samples per latency bucket, since the backend was added.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
-    counts: Box<[u64; BUCKETS]>,
-    total: u64,
+    counts: [u64; BUCKETS],
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
-            counts: Box::new([0; BUCKETS]),
-            total: 0,
+            counts: [0; BUCKETS],
         }
     }
+}
+
+/// The bucket a sample falls in.
+pub(super) fn bucket_of_sample(latency: Duration) -> u8 {
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    bucket_of(micros) as u8
 }
 
 fn bucket_of(micros: u64) -> usize {
@@ -59,21 +63,28 @@ impl LatencyHistogram {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let bucket = bucket_of(micros);
         self.counts[bucket] = self.counts[bucket].saturating_add(1);
-        self.total = self.total.saturating_add(1);
     }
 
-    /// Number of samples.
+    /// Counts one sample in bucket `bucket` (from [`bucket_of_sample`]).
+    pub(super) fn add(&mut self, bucket: u8) {
+        let count = &mut self.counts[usize::from(bucket)];
+        *count = count.saturating_add(1);
+    }
+
+    /// Number of samples (summed over the buckets: reading is rarer than
+    /// recording).
     pub fn count(&self) -> u64 {
-        self.total
+        self.counts.iter().fold(0, |sum, &n| sum.saturating_add(n))
     }
 
     /// The latency below which a fraction `q` (0.0 to 1.0) of the samples
     /// fall, at bucket precision; `None` without samples.
     pub fn percentile(&self, q: f64) -> Option<Duration> {
-        if self.total == 0 {
+        let total = self.count();
+        if total == 0 {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
         let mut seen = 0;
         for (bucket, &count) in self.counts.iter().enumerate() {
             seen += count;
@@ -89,7 +100,6 @@ impl LatencyHistogram {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
             *mine = mine.saturating_add(*theirs);
         }
-        self.total = self.total.saturating_add(other.total);
     }
 }
 
@@ -97,7 +107,7 @@ impl Eq for LatencyHistogram {}
 
 impl PartialEq for LatencyHistogram {
     fn eq(&self, other: &Self) -> bool {
-        self.total == other.total && self.counts[..] == other.counts[..]
+        self.counts[..] == other.counts[..]
     }
 }
 

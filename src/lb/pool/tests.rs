@@ -231,7 +231,10 @@ fn effective_weight_follows_the_agent_and_zero_takes_a_backend_out() {
         pool.finish(pick, now);
     }
     pool.set_weight(A, 1000);
-    assert_eq!(pool.effective_weight(A), crate::lb::backend::MAX_WEIGHT);
+    assert_eq!(
+        pool.effective_weight(A),
+        crate::lb::backend_spec::MAX_WEIGHT
+    );
 }
 
 #[test]
@@ -277,4 +280,31 @@ fn finished_picks_feed_latency_percentiles_and_the_ewma() {
         pool.latency_ewma(A, t0 + Duration::from_millis(100))
             .is_some()
     );
+}
+
+#[test]
+fn latency_histograms_hold_every_sample_across_batches_and_reloads() {
+    let t0 = Instant::now();
+    let mut pool = BackendPool::new(&[spec("a", 1), spec("b", 1)], Strategy::RoundRobin);
+    let mut want = [LatencyHistogram::default(), LatencyHistogram::default()];
+    for k in 0..2 * PENDING_SAMPLES + 7 {
+        let pick = pool.pick(t0, &[], 0).unwrap();
+        let latency = Duration::from_micros(1 + 37 * k as u64);
+        want[pick.backend].record(latency);
+        pool.finish(pick, t0 + latency);
+        if k % 97 == 0 {
+            assert_eq!(pool.latency_histogram(0), want[0], "after {k}");
+        }
+    }
+    assert_eq!(
+        pool.latency_histogram(0).count(),
+        PENDING_SAMPLES as u64 + 4
+    );
+    assert_eq!(pool.latency_histogram(1), want[1]);
+    let p90 = pool.latency_percentile(1, 0.9);
+    assert_eq!(p90, want[1].percentile(0.9));
+    pool.reconfigure(&[spec("b", 1), spec("c", 1), spec("a", 1)]);
+    assert_eq!(pool.latency_histogram(0), want[1]);
+    assert_eq!(pool.latency_histogram(1).count(), 0);
+    assert_eq!(pool.latency_histogram(2), want[0]);
 }

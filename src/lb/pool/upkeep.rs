@@ -10,13 +10,15 @@
 //! A pick then reads the index instead of scanning the backends.
 
 use std::cmp::Reverse;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::BackendPool;
-use super::choose::{PerWeight, UNREPORTED_LOAD, per_weight};
+use super::choose::UNREPORTED_LOAD;
 use super::draw::{UniformDraw, WeightedDraw};
 use super::eligible::EligibleSet;
-use super::tournament::Tournament;
+use super::member::Member;
+use super::tournament::{Key, Tournament, key};
+use crate::lb::backend_spec::MAX_WEIGHT;
 use crate::lb::strategy::Strategy;
 use crate::lb::strategy::smooth::SmoothOrder;
 
@@ -30,9 +32,9 @@ pub(super) enum StrategyIndex {
     /// random: draws in proportion to weight.
     Weighted(Box<WeightedDraw>),
     /// least-connections: `(active + 1) / weight`.
-    LeastConnections(Tournament<PerWeight>),
+    LeastConnections(Tournament),
     /// least-response-time: (mean duration, active).
-    LeastResponseTime(Tournament<(Duration, u32)>),
+    LeastResponseTime(Tournament),
     /// least-load: the reported load, or the assumed one.
     LeastLoad(LoadIndex),
     /// weighted-round-robin.
@@ -43,7 +45,7 @@ pub(super) enum StrategyIndex {
 /// load counts as [`UNREPORTED_LOAD`] once any eligible backend reported).
 #[derive(Debug, Clone)]
 pub(super) struct LoadIndex {
-    pub tree: Tournament<u8>,
+    pub tree: Tournament,
     /// Per backend: eligible and reporting.
     pub reporting: Vec<bool>,
     pub reporters: usize,
@@ -83,16 +85,16 @@ impl BackendPool {
             self.index = StrategyIndex::Plain;
         }
         self.sits_out = self
-            .members
+            .records
             .iter()
-            .map(|m| m.stats.backoff_until.is_some())
+            .map(|r| r.backoff_until.is_some())
             .collect();
         self.sitting_out = self.sits_out.iter().filter(|&&s| s).count();
         self.backoffs = self
-            .members
+            .records
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.stats.backoff_until.map(|until| Reverse((until, i))))
+            .filter_map(|(i, r)| r.backoff_until.map(|until| Reverse((until, i))))
             .collect();
         for i in 0..len {
             self.refresh(i);
@@ -128,9 +130,11 @@ impl BackendPool {
             StrategyIndex::Weighted(set) => {
                 set.set(i, if eligible { m.effective_weight } else { 0 })
             }
-            StrategyIndex::LeastConnections(tree) => tree.set(i, eligible.then(|| per_weight(m))),
+            StrategyIndex::LeastConnections(tree) => {
+                tree.set(i, eligible.then(|| least_connections_key(m)));
+            }
             StrategyIndex::LeastResponseTime(tree) => {
-                tree.set(i, eligible.then(|| (m.stats.mean_time(), m.stats.active)));
+                tree.set(i, eligible.then(|| least_response_time_key(m)));
             }
             StrategyIndex::LeastLoad(index) => {
                 let reports = eligible && m.load.is_some();
@@ -153,12 +157,12 @@ impl BackendPool {
                     index.unknown = unknown;
                     for k in self.eligible.iter() {
                         let load = self.members[k].load.unwrap_or(unknown);
-                        index.tree.set(k, Some(load));
+                        index.tree.set(k, Some(load_key(load)));
                     }
                 }
                 index
                     .tree
-                    .set(i, eligible.then(|| m.load.unwrap_or(unknown)));
+                    .set(i, eligible.then(|| load_key(m.load.unwrap_or(unknown))));
             }
             StrategyIndex::Smooth(order) => {
                 let want = eligible.then_some(m.effective_weight);
@@ -202,13 +206,39 @@ impl BackendPool {
             self.backoffs.pop();
             // A later failure pushed a later end: that entry decides.
             let ended = self
-                .members
+                .records
                 .get(i)
-                .is_some_and(|m| m.stats.backoff_until.is_none_or(|u| u <= now));
+                .is_some_and(|r| r.backoff_until.is_none_or(|u| u <= now));
             if ended && self.sits_out[i] {
                 self.end_sit_out(i);
                 self.refresh(i);
             }
         }
     }
+}
+
+/// Bits of fraction in least-connections' key. Two different measures
+/// `a / b` and `c / d` with weights `b, d <= MAX_WEIGHT` differ by at least
+/// `1 / (b * d)`, so scaled by `2^16 >= MAX_WEIGHT^2` they differ by at least
+/// one and their floors keep their order; equal measures give equal keys.
+const PER_WEIGHT_BITS: u32 = 16;
+const _: () = assert!((MAX_WEIGHT as u64) * (MAX_WEIGHT as u64) <= 1 << PER_WEIGHT_BITS);
+
+/// Least-connections' key: `(active + 1) / weight`, in fixed point, exact
+/// in order (see [`PER_WEIGHT_BITS`]).
+pub(super) fn least_connections_key(m: &Member) -> Key {
+    let load = u64::from(m.active) + 1;
+    let weight = u64::from(m.effective_weight).max(1);
+    key((load << PER_WEIGHT_BITS) / weight, 0)
+}
+
+/// Least-response-time's key: the mean duration in nanoseconds, then active.
+pub(super) fn least_response_time_key(m: &Member) -> Key {
+    let mean = u64::try_from(m.mean_time().as_nanos()).unwrap_or(u64::MAX);
+    key(mean, m.active)
+}
+
+/// Least-load's key: the load in percent.
+pub(super) fn load_key(load: u8) -> Key {
+    key(u64::from(load), 0)
 }

@@ -5,23 +5,44 @@
 //! with weight `1 - exp(-elapsed / DECAY)`. When read, the estimate decays
 //! towards zero with the time since the last sample, so a backend that was
 //! avoided for being slow is tried again after a while and gets a fresh sample.
+//!
+//! Times are given as the time since an origin of the owner's choosing (the
+//! same for every call), so that an estimate takes 16 bytes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The EWMA's time constant: after this long without a sample, an estimate has
 /// decayed to 1/e of its value (Finagle's default).
 pub const DECAY: Duration = Duration::from_secs(10);
 
+/// The stamp of an estimate without a sample.
+const NO_SAMPLE: u64 = u64::MAX;
+
 /// A latency estimate in nanoseconds, stamped with its last sample.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PeakEwma {
     nanos: f64,
-    stamp: Option<Instant>,
+    /// Nanoseconds since the origin, or [`NO_SAMPLE`].
+    stamp: u64,
+}
+
+impl Default for PeakEwma {
+    fn default() -> Self {
+        Self {
+            nanos: 0.0,
+            stamp: NO_SAMPLE,
+        }
+    }
+}
+
+/// A time since the origin in nanoseconds, short of [`NO_SAMPLE`] (584 years).
+fn nanos_of(time: Duration) -> u64 {
+    u64::try_from(time.as_nanos()).map_or(NO_SAMPLE - 1, |n| n.min(NO_SAMPLE - 1))
 }
 
 impl PeakEwma {
-    /// Folds in one measured latency.
-    pub fn observe(&mut self, rtt: Duration, now: Instant) {
+    /// Folds in one measured latency, measured at `now`.
+    pub fn observe(&mut self, rtt: Duration, now: Duration) {
         let rtt = rtt.as_nanos() as f64;
         let weight = self.decay_factor(now);
         self.nanos = if rtt > self.nanos {
@@ -29,27 +50,25 @@ impl PeakEwma {
         } else {
             self.nanos * weight + rtt * (1.0 - weight)
         };
-        self.stamp = Some(now);
+        self.stamp = nanos_of(now);
     }
 
     /// The estimate at `now` in nanoseconds; `None` before the first sample.
-    pub fn nanos(&self, now: Instant) -> Option<f64> {
-        self.stamp.map(|_| self.nanos * self.decay_factor(now))
+    pub fn nanos(&self, now: Duration) -> Option<f64> {
+        (self.stamp != NO_SAMPLE).then(|| self.nanos * self.decay_factor(now))
     }
 
     /// The estimate at `now`; `None` before the first sample.
-    pub fn estimate(&self, now: Instant) -> Option<Duration> {
+    pub fn estimate(&self, now: Duration) -> Option<Duration> {
         self.nanos(now).map(|n| Duration::from_nanos(n as u64))
     }
 
-    fn decay_factor(&self, now: Instant) -> f64 {
-        match self.stamp {
-            Some(stamp) => {
-                let elapsed = now.saturating_duration_since(stamp).as_secs_f64();
-                (-elapsed / DECAY.as_secs_f64()).exp()
-            }
-            None => 0.0,
+    fn decay_factor(&self, now: Duration) -> f64 {
+        if self.stamp == NO_SAMPLE {
+            return 0.0;
         }
+        let elapsed = Duration::from_nanos(nanos_of(now).saturating_sub(self.stamp));
+        (-elapsed.as_secs_f64() / DECAY.as_secs_f64()).exp()
     }
 }
 
@@ -61,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_higher_sample_replaces_the_estimate_at_once() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(5);
         let mut ewma = PeakEwma::default();
         assert_eq!(ewma.estimate(t0), None);
         ewma.observe(10 * MS, t0);
@@ -71,7 +90,7 @@ mod tests {
 
     #[test]
     fn lower_samples_pull_the_estimate_down_gradually() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(5);
         let mut ewma = PeakEwma::default();
         ewma.observe(500 * MS, t0);
         ewma.observe(10 * MS, t0 + DECAY);
@@ -81,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_estimate_decays_with_time_without_samples() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(5);
         let mut ewma = PeakEwma::default();
         ewma.observe(1000 * MS, t0);
         let later = ewma.estimate(t0 + DECAY * 5).unwrap();

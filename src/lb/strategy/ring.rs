@@ -11,18 +11,27 @@ use super::hash::{hash_key, mix};
 /// Virtual nodes per unit of weight: enough for an even spread (the share of
 /// each backend varies by about 1/sqrt(160), 8%).
 pub const POINTS_PER_WEIGHT: usize = 160;
-/// At most this many points in one ring (4 MiB): large pools get fewer points
-/// per unit of weight, at least one.
-pub const MAX_POINTS: usize = 1 << 18;
+/// At most this many points in one ring (1 MiB, and 64 KiB of slice
+/// starts): large pools get fewer points per unit of weight, at least one.
+/// A lookup reads a slice start and a point at random places in the ring, so
+/// its cost is set by where the ring sits in the cache: a ring of 2^18 points
+/// (4 MiB, from about 1,600 units of weight on) made a pick over 10,000
+/// backends four times as costly as over 4. With 10,000 backends of weight
+/// 1 to 4 each unit of weight gets 2 points (10 with the larger ring), so
+/// the backends' shares spread wider, by about `1 / sqrt(points)`: 70% for a
+/// backend of weight 1 instead of 30%. The keys a backend loses when it goes
+/// are still only its own.
+pub const MAX_POINTS: usize = 1 << 16;
 
 /// Points of backends sorted by hash.
 #[derive(Debug, Clone, Default)]
 pub struct HashRing {
     points: Vec<(u64, u32)>,
-    /// The hash space cut into about as many slices as there are points, by
-    /// the top bits of a hash: `starts[s]` is the first point of slice `s`.
-    /// A lookup searches one slice (a point or two) instead of the whole
-    /// ring, which at 2^18 points is a cache miss per step.
+    /// The hash space cut into slices of 4 to 8 points on average, by the
+    /// top bits of a hash: `starts[s]` is the first point of slice `s`. A
+    /// lookup searches one slice (a cache line or two) instead of the whole
+    /// ring, which is a cache miss per step; the table is small enough (64
+    /// KiB at most with [`MAX_POINTS`]) to stay in the cache.
     starts: Vec<u32>,
     /// Bits of a hash below its slice number.
     shift: u32,
@@ -30,6 +39,8 @@ pub struct HashRing {
 
 /// At most 2^20 slices (4 MiB of starts).
 const MAX_SLICE_BITS: u32 = 20;
+/// Slices hold 2^2 to 2^3 points on average.
+const POINTS_PER_SLICE_BITS: u32 = 2;
 
 impl HashRing {
     /// A ring of `backends` given as (index, name, weight); weight 0 owns no point.
@@ -45,7 +56,12 @@ impl HashRing {
             }
         }
         points.sort_unstable();
-        let bits = points.len().max(1).ilog2().min(MAX_SLICE_BITS);
+        let bits = points
+            .len()
+            .max(1)
+            .ilog2()
+            .saturating_sub(POINTS_PER_SLICE_BITS)
+            .min(MAX_SLICE_BITS);
         let shift = 64 - bits;
         let slice_of = |hash: u64| hash.checked_shr(shift).unwrap_or(0);
         let mut starts = Vec::with_capacity((1 << bits) + 1);

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::lb::backend::MAX_WEIGHT;
+use crate::lb::backend_spec::MAX_WEIGHT;
 
 /// One pick among `candidates` (backend index, weight > 0); `current` holds
 /// the running values, indexed by backend. Ties go to the earlier candidate.
@@ -48,8 +48,10 @@ pub struct SmoothOrder {
     total: i64,
     /// Per weight: the members as (`-c`, index), the leader first.
     by_weight: Vec<BTreeSet<(i64, u32)>>,
-    /// The weights that have members.
-    present: Vec<u16>,
+    /// The weights that have members, each with its leader (the first of
+    /// its set, kept here so that a pick reads the leaders without walking
+    /// down every set's tree).
+    leaders: Vec<(u16, (i64, u32))>,
     /// Per backend: its weight and `c` while a member.
     line: Vec<Option<(u16, i64)>>,
 }
@@ -64,7 +66,7 @@ impl SmoothOrder {
             tick: 0,
             total: 0,
             by_weight: vec![BTreeSet::new(); usize::from(MAX_WEIGHT) + 1],
-            present: Vec::new(),
+            leaders: Vec::new(),
             line: vec![None; len],
         }
     }
@@ -78,11 +80,8 @@ impl SmoothOrder {
     pub fn insert(&mut self, i: usize, weight: u16, current: i64) {
         debug_assert!(weight > 0 && self.line[i].is_none());
         let c = current - self.tick * i64::from(weight);
-        let set = &mut self.by_weight[usize::from(weight)];
-        if set.is_empty() {
-            self.present.push(weight);
-        }
-        set.insert((-c, i as u32));
+        self.by_weight[usize::from(weight)].insert((-c, i as u32));
+        self.lead(weight);
         self.line[i] = Some((weight, c));
         self.total += i64::from(weight);
     }
@@ -90,11 +89,8 @@ impl SmoothOrder {
     /// Removes `i`, returning its running value (`None` if not a member).
     pub fn remove(&mut self, i: usize) -> Option<i64> {
         let (weight, c) = self.line[i].take()?;
-        let set = &mut self.by_weight[usize::from(weight)];
-        set.remove(&(-c, i as u32));
-        if set.is_empty() {
-            self.present.retain(|&w| w != weight);
-        }
+        self.by_weight[usize::from(weight)].remove(&(-c, i as u32));
+        self.lead(weight);
         self.total -= i64::from(weight);
         Some(c + self.tick * i64::from(weight))
     }
@@ -105,23 +101,35 @@ impl SmoothOrder {
             self.rebase();
         }
         self.tick += 1;
-        let mut best: Option<(i64, u32, u16)> = None;
-        for &weight in &self.present {
-            let &(minus_c, i) = self.by_weight[usize::from(weight)]
-                .first()
-                .expect("a present weight has members");
+        let mut best: Option<(i64, u32, usize)> = None;
+        for (at, &(weight, (minus_c, i))) in self.leaders.iter().enumerate() {
             let value = -minus_c + self.tick * i64::from(weight);
             if best.is_none_or(|(v, b, _)| value > v || (value == v && i < b)) {
-                best = Some((value, i, weight));
+                best = Some((value, i, at));
             }
         }
-        let (_, i, weight) = best?;
+        let (_, i, at) = best?;
+        let (weight, (minus_c, _)) = self.leaders[at];
         let set = &mut self.by_weight[usize::from(weight)];
-        let (minus_c, _) = set.pop_first().expect("the leader");
+        set.pop_first();
         set.insert((minus_c + self.total, i));
+        self.leaders[at].1 = *set.first().expect("the winner at least");
         let c = -minus_c - self.total;
         self.line[i as usize] = Some((weight, c));
         Some(i as usize)
+    }
+
+    /// Re-reads the leader of the members of weight `weight`.
+    fn lead(&mut self, weight: u16) {
+        let first = self.by_weight[usize::from(weight)].first().copied();
+        match (self.leaders.iter().position(|&(w, _)| w == weight), first) {
+            (Some(at), Some(leader)) => self.leaders[at].1 = leader,
+            (Some(at), None) => {
+                self.leaders.swap_remove(at);
+            }
+            (None, Some(leader)) => self.leaders.push((weight, leader)),
+            (None, None) => {}
+        }
     }
 
     /// Restarts the lines at tick 0 with the same running values.

@@ -105,22 +105,9 @@ impl Backends {
     }
 
     /// Numbers the health and agent checks' sockets and timers in `lanes`
-    /// of the service's own kinds; call before [`Backends::start`]. Without
-    /// it they use [`HealthLanes::SPACED`].
+    /// of the service's own kinds; call before [`Backends::start`].
     pub fn use_lanes(&mut self, lanes: HealthLanes) {
         self.health.use_lanes(lanes);
-    }
-
-    /// True when `token` belongs to the health checks under
-    /// [`HealthLanes::SPACED`].
-    pub fn owns_token(token: Token) -> bool {
-        HealthChecker::owns(token)
-    }
-
-    /// True when a timer payload belongs to the health checks under
-    /// [`HealthLanes::SPACED`].
-    pub fn owns_timer(payload: u64) -> bool {
-        HealthChecker::owns_timer(payload)
     }
 
     /// A health or agent check socket is ready.

@@ -9,7 +9,6 @@
 //! - [`cli`] is the command line and config file of `distloop lb` (and of
 //!   `distloop cluster`, which runs a balancer over local Pi backends).
 
-pub mod acceptor;
 pub mod access_log;
 pub mod admin;
 pub mod backend_spec;
@@ -26,9 +25,6 @@ pub mod strategy;
 pub mod tcp;
 pub mod worker;
 
-/// The former name of [`backend_spec`], still imported by the health
-/// checks, the pool and the strategies: their owners move to the new path.
-pub use backend_spec as backend;
 pub use backend_spec::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
 pub use pool::{BackendPool, Pick};

@@ -41,7 +41,7 @@ use self::choose_indexed::Indexed;
 use self::eligible::EligibleSet;
 use self::member::{Member, NO_CAP, Record};
 use self::upkeep::StrategyIndex;
-use super::backend::{BackendSpec, MAX_WEIGHT};
+use super::backend_spec::{BackendSpec, MAX_WEIGHT};
 use super::strategy::Strategy;
 use super::strategy::random::{DEFAULT_SEED, SplitMix64};
 use super::strategy::ring::HashRing;

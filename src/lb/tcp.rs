@@ -13,7 +13,6 @@ use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
-use super::acceptor::Acceptor;
 use super::access_log::Entry;
 use super::admin::AdminCommand;
 use super::backends::Backends;
@@ -22,8 +21,8 @@ use super::health::HealthLanes;
 use super::pool::{Pick, hash_ip};
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
-    self, Context, Interest, Kind, Lane, Pipe, Readiness, Service, TcpListener, TcpStream, TimerId,
-    Token,
+    self, Acceptor, Context, Interest, Kind, Lane, Pipe, Readiness, Service, TcpListener,
+    TcpStream, TimerId, Token,
 };
 use crate::{debug, warn};
 

@@ -24,9 +24,9 @@ pub const ACCEPT_RETRY_FIRST: Duration = Duration::from_millis(50);
 /// The longest wait before accepting again after errors in a row.
 pub const ACCEPT_RETRY_MAX: Duration = Duration::from_secs(1);
 
-/// What [`Acceptor::next`] found.
+/// What one look at the listener found.
 #[derive(Debug)]
-pub enum Accepted {
+enum Accepted {
     /// A new client connection (TCP_NODELAY already set).
     Client(TcpStream, SocketAddr),
     /// Nothing more for now: the backlog is empty, the connection limit is
@@ -84,8 +84,9 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    /// Accepts on `listener`. After an accept error, accepting resumes on
-    /// [`Acceptor::retry_due`] unless [`Acceptor::retry_on_timer`] says how.
+    /// Accepts on `listener`. After an accept error, accepting resumes when
+    /// the retry timer set by [`Acceptor::retry_on_timer`] fires (without
+    /// one, at the listener's next readiness).
     pub fn new(listener: TcpListener) -> Self {
         Self {
             listener: Some(listener),
@@ -158,7 +159,7 @@ impl Acceptor {
 
     /// A connection closed: accepting resumes if it stopped at the cap.
     pub fn on_connection_closed(&mut self, ctx: &mut Context<'_>) {
-        if self.connection_closed() {
+        if std::mem::take(&mut self.paused) {
             if let Some(token) = self.token {
                 ctx.defer(token);
             }
@@ -166,9 +167,8 @@ impl Acceptor {
     }
 
     /// The next connection, when `open` connections are served and at most
-    /// `max_open` may be. The caller arranges its return (see
-    /// [`Acceptor::accept`], which does).
-    pub fn next(&mut self, open: usize, max_open: usize) -> Accepted {
+    /// `max_open` may be; [`Acceptor::accept`] arranges the return.
+    fn next(&mut self, open: usize, max_open: usize) -> Accepted {
         if self.this_wake >= ACCEPTS_PER_WAKE {
             self.this_wake = 0;
             return Accepted::Yield;
@@ -218,16 +218,6 @@ impl Acceptor {
         Accepted::Wait
     }
 
-    /// A connection closed; true when accepting should resume now.
-    pub fn connection_closed(&mut self) -> bool {
-        std::mem::take(&mut self.paused)
-    }
-
-    /// On a periodic tick: true when a failed accept should be retried.
-    pub fn retry_due(&mut self) -> bool {
-        std::mem::take(&mut self.failed)
-    }
-
     /// Closes the listener: no new connections.
     pub fn close(&mut self) {
         self.listener = None;
@@ -272,8 +262,7 @@ mod tests {
         let mut acceptor = Acceptor::new(listener);
         let _client = std::net::TcpStream::connect(addr).unwrap();
         assert!(matches!(acceptor.next(1, 1), Accepted::Wait));
-        assert!(acceptor.connection_closed(), "paused at the cap");
-        assert!(!acceptor.connection_closed(), "resumed once");
+        assert!(acceptor.paused, "paused at the cap");
         // The waiting client is still in the backlog.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {

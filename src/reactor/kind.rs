@@ -97,13 +97,6 @@ impl Lane {
         }
     }
 
-    /// A lane of a numbering not written as a [`Kind`]: values
-    /// `first + key * stride`. For a service that still packs its numbers
-    /// itself; prefer [`Lane::of`].
-    pub const fn spaced(first: usize, stride: usize) -> Self {
-        Self { first, stride }
-    }
-
     /// The token of `key` in this lane.
     pub fn token(self, key: usize) -> Token {
         Token(self.first + key * self.stride)
@@ -195,16 +188,5 @@ mod tests {
         let timers = Lane::of(Timers::Tick);
         assert_eq!(timers.key_of_timer(timers.timer(9)), Some(9));
         assert_eq!(timers.key_of_timer(Timers::Idle.timer(9)), None);
-    }
-
-    #[test]
-    fn a_spaced_lane_keeps_a_hand_packed_numbering() {
-        let lane = Lane::spaced(1 << 40, 1);
-        assert_eq!(lane.token(3), Token((1 << 40) + 3));
-        assert_eq!(lane.key_of_token(Token((1 << 40) + 3)), Some(3));
-        assert_eq!(lane.key_of_token(Token(3)), None);
-        let timers = Lane::spaced(3, 4);
-        assert_eq!(timers.timer(5), (5 << 2) | 3);
-        assert_eq!(timers.key_of_timer((5 << 2) | 1), None);
     }
 }

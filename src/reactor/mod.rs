@@ -38,9 +38,7 @@ mod read_side;
 mod timer;
 mod write;
 
-pub use accept::{
-    ACCEPT_RETRY_FIRST, ACCEPT_RETRY_MAX, ACCEPTS_PER_WAKE, Accepted, Acceptor, RetryBackoff,
-};
+pub use accept::{ACCEPT_RETRY_FIRST, ACCEPT_RETRY_MAX, ACCEPTS_PER_WAKE, Acceptor, RetryBackoff};
 pub use buffer::{Buffer, ReadStop, WriteStop};
 pub use kind::{Kind, Lane};
 pub use net::{DEFAULT_BACKLOG, ListenOptions, connect, finish_connect, listen, prepare_accepted};

@@ -54,6 +54,19 @@ impl Flow {
         }
     }
 
+    /// A direction that carries on from a connection read so far by
+    /// someone else: `buf` holds the bytes already read from the source and
+    /// not yet sent, `src` the source's read side, `dst_writable` what is
+    /// known of the destination (an HTTP connection that became a tunnel).
+    pub fn carry_on(buf: Buffer, src: ReadSide, dst_writable: bool) -> Self {
+        Self {
+            buf,
+            src,
+            dst_writable,
+            shut: false,
+        }
+    }
+
     /// Moves bytes until neither side can make progress or `budget` bytes
     /// were read. With no destination yet, only reads (up to a full
     /// buffer). Returns the bytes read and whether work was left for lack of
@@ -304,6 +317,17 @@ mod tests {
         pipe.note_far(READABLE);
         pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
         assert_eq!(far.output, b"0123456789");
+    }
+
+    #[test]
+    fn a_carried_on_direction_sends_its_buffered_bytes_before_new_ones() {
+        let mut buf = Buffer::with_capacity(16);
+        buf.push(b"first ");
+        let mut flow = Flow::carry_on(buf, ReadSide::new(), true);
+        let mut src = stream(b"then", 0);
+        let mut dst = stream(b"", 100);
+        flow.run(&mut src, Some(&mut dst), 1024).unwrap();
+        assert_eq!(dst.output, b"first then");
     }
 
     #[test]

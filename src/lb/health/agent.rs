@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::lb::backend::MAX_WEIGHT;
+use crate::lb::backend_spec::MAX_WEIGHT;
 
 /// The longest agent reply read, in bytes, newline included.
 pub const MAX_AGENT_REPLY_BYTES: usize = 512;

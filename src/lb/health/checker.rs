@@ -21,12 +21,9 @@ use super::report::{
     BackendHealth, CheckRecord, HealthEvent, WeightRequest, apply_agent_words, effective_weight,
 };
 use super::state::{CheckState, Transition};
-use crate::lb::backend::BackendSpec;
-use crate::reactor::{Context, FIRST_RESERVED_TOKEN, Interest, Lane, Readiness, TimerId, Token};
+use crate::lb::backend_spec::BackendSpec;
+use crate::reactor::{Context, Interest, Kind, Lane, Readiness, TimerId, Token};
 use crate::{debug, info, warn};
-
-/// The first token of [`HealthLanes::SPACED`]: far above any slab key.
-const SPACED_TOKEN_BASE: usize = 1 << 40;
 
 /// Where the checker's sockets and timers sit in its service's numbering:
 /// one kind of the service's tokens and one of its timers.
@@ -38,16 +35,24 @@ pub struct HealthLanes {
     pub timers: Lane,
 }
 
-impl HealthLanes {
-    /// The numbering for a service that packs its own numbers by hand
-    /// (tokens from 2^40 up, timer payloads whose low two bits are 3), with
-    /// [`HealthChecker::owns`] and [`HealthChecker::owns_timer`] to tell
-    /// them apart. A service that names its kinds with
-    /// [`Kind`](crate::reactor::Kind) hands lanes of its own instead.
-    pub const SPACED: Self = Self {
-        tokens: Lane::spaced(SPACED_TOKEN_BASE, 1),
-        timers: Lane::spaced(3, 4),
-    };
+/// The checker's one kind of socket and of timer when it runs on a reactor
+/// of its own, before a service hands it lanes of its own kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alone {
+    Check,
+}
+
+impl Kind for Alone {
+    const ALL: &'static [Self] = &[Self::Check];
+}
+
+impl Default for HealthLanes {
+    fn default() -> Self {
+        Self {
+            tokens: Lane::of(Alone::Check),
+            timers: Lane::of(Alone::Check),
+        }
+    }
 }
 
 const SLOTS_PER_BACKEND: usize = 2;
@@ -112,7 +117,7 @@ impl HealthChecker {
             config,
             backends,
             stopped: false,
-            lanes: HealthLanes::SPACED,
+            lanes: HealthLanes::default(),
         }
     }
 
@@ -120,18 +125,6 @@ impl HealthChecker {
     /// call before [`HealthChecker::start`].
     pub fn use_lanes(&mut self, lanes: HealthLanes) {
         self.lanes = lanes;
-    }
-
-    /// True when `token` is one of the checker's sockets under
-    /// [`HealthLanes::SPACED`].
-    pub fn owns(token: Token) -> bool {
-        (SPACED_TOKEN_BASE..FIRST_RESERVED_TOKEN).contains(&token.0)
-    }
-
-    /// True when a timer `payload` is one of the checker's under
-    /// [`HealthLanes::SPACED`].
-    pub fn owns_timer(payload: u64) -> bool {
-        HealthLanes::SPACED.timers.key_of_timer(payload).is_some()
     }
 
     /// True when at least one check will run (else the checker can be left out).

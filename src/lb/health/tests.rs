@@ -11,8 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::*;
-use crate::lb::backend::BackendSpec;
-use crate::reactor::Token;
+use crate::lb::backend_spec::BackendSpec;
 
 mod harness;
 
@@ -387,21 +386,6 @@ fn reconfigure_keeps_the_state_of_a_backend_with_the_same_name() {
     );
     assert_eq!(checker.status(0).unwrap().healthy, Some(true));
     assert_eq!(checker.status(1).unwrap().healthy, Some(false));
-}
-
-#[test]
-fn under_spaced_lanes_only_the_checkers_tokens_and_timers_are_claimed() {
-    let lanes = HealthLanes::SPACED;
-    assert!(!HealthChecker::owns(Token(0)));
-    assert!(!HealthChecker::owns(Token(123_456)));
-    assert!(HealthChecker::owns(lanes.tokens.token(0)));
-    assert!(HealthChecker::owns(lanes.tokens.token(7)));
-    assert!(!HealthChecker::owns(Token(usize::MAX - 1)), "reactor's own");
-    // A service packing its own timers uses the low two bits 0 to 2.
-    for kind in 0..3 {
-        assert!(!HealthChecker::owns_timer((5 << 2) | kind));
-    }
-    assert!(HealthChecker::owns_timer(lanes.timers.timer(5)));
 }
 
 #[test]

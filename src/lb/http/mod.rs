@@ -33,15 +33,17 @@ use slab::Slab;
 
 use self::pump::ClientConnection;
 use self::settings::Settings;
-use self::token::{LISTENER, Socket, Timer};
+use self::token::{Socket, Timer};
 use self::upstream::{IdlePool, Upstream};
-use super::acceptor::Acceptor;
 use super::admin::AdminCommand;
 use super::backends::Backends;
 use super::config::LbConfig;
+use super::health::HealthLanes;
 use super::pool::BackendState;
 use super::worker::{TICK, WorkerLink};
-use crate::reactor::{self, Context, Readiness, Service, TcpListener, TimerId, Token};
+use crate::reactor::{
+    self, Acceptor, Context, Kind, Lane, Readiness, Service, TcpListener, TimerId, Token,
+};
 
 /// The HTTP-mode balancer, run by a [`reactor::Reactor`].
 pub struct HttpBalancer {
@@ -60,13 +62,17 @@ impl HttpBalancer {
     pub fn new(
         config: LbConfig,
         listener: TcpListener,
-        backends: Backends,
+        mut backends: Backends,
         link: Option<WorkerLink>,
     ) -> Self {
+        backends.use_lanes(HealthLanes {
+            tokens: Lane::of(Socket::Health),
+            timers: Lane::of(Timer::Health),
+        });
         let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
         Self {
             settings: Settings::new(config),
-            acceptor: Acceptor::new(listener),
+            acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
             link,
             clients: Slab::new(),
@@ -77,7 +83,7 @@ impl HttpBalancer {
 
     /// Registers the listener with the reactor that will run this balancer.
     pub fn register(&mut self, registry: &reactor::Registry) -> io::Result<()> {
-        self.acceptor.register(registry, LISTENER)
+        self.acceptor.register(registry, Socket::Listener.token(0))
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
@@ -85,10 +91,7 @@ impl HttpBalancer {
         self.close_parked_out_of_rotation();
         self.publish(ctx.now());
         self.backends.tick();
-        if self.acceptor.retry_due() {
-            self.accept(ctx);
-        }
-        ctx.set_timer_after(TICK, Timer::Tick.payload());
+        ctx.set_timer_after(TICK, Timer::Tick.timer(0));
     }
 
     fn publish(&self, now: Instant) {
@@ -118,7 +121,7 @@ impl HttpBalancer {
         self.settings.reload(config);
         // Clients waiting in the backlog at the old connection limit raise no
         // new readiness (edge-triggered): look at the listener again now.
-        ctx.defer(LISTENER);
+        ctx.defer(Socket::Listener.token(0));
     }
 
     /// Closes the parked connections of backends that left rotation (down,
@@ -155,7 +158,7 @@ impl HttpBalancer {
 impl Service for HttpBalancer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         self.backends.start(ctx);
-        ctx.set_timer_after(TICK, Timer::Tick.payload());
+        ctx.set_timer_after(TICK, Timer::Tick.timer(0));
     }
 
     fn on_wake(&mut self, ctx: &mut Context<'_>) {
@@ -170,24 +173,23 @@ impl Service for HttpBalancer {
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
-        if token != LISTENER && Backends::owns_token(token) {
-            return self.backends.on_check_ready(ctx, token, readiness);
-        }
-        match Socket::of(token) {
-            Socket::Listener => self.accept(ctx),
-            Socket::Client(ck) => self.on_client_ready(ctx, ck, readiness),
-            Socket::Backend(uk) => self.on_upstream_ready(ctx, uk, readiness),
+        match Socket::of_token(token) {
+            Some((Socket::Listener, _)) => self.accept(ctx),
+            Some((Socket::Client, ck)) => self.on_client_ready(ctx, ck, readiness),
+            Some((Socket::Upstream, uk)) => self.on_upstream_ready(ctx, uk, readiness),
+            Some((Socket::Health, _)) => self.backends.on_check_ready(ctx, token, readiness),
+            None => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
-        if Backends::owns_timer(payload) {
-            return self.backends.on_check_timer(ctx, id, payload);
-        }
-        match Timer::of(payload) {
-            Timer::Client(ck) => self.on_client_timer(ctx, ck),
-            Timer::Tick => self.on_tick(ctx),
-            Timer::Drain => ctx.stop(),
+        match Timer::of_timer(payload) {
+            Some((Timer::Client, ck)) => self.on_client_timer(ctx, ck),
+            Some((Timer::Tick, _)) => self.on_tick(ctx),
+            Some((Timer::Drain, _)) => ctx.stop(),
+            Some((Timer::AcceptRetry, _)) => self.acceptor.on_retry_timer(ctx),
+            Some((Timer::Health, _)) => self.backends.on_check_timer(ctx, id, payload),
+            None => {}
         }
     }
 
@@ -195,7 +197,7 @@ impl Service for HttpBalancer {
         self.acceptor.close();
         self.settings.shutting_down = true;
         self.backends.stop(ctx);
-        ctx.set_timer_after(self.settings.config.drain_timeout, Timer::Drain.payload());
+        ctx.set_timer_after(self.settings.config.drain_timeout, Timer::Drain.timer(0));
         // Idle keep-alive clients have nothing in flight: let them go now.
         // A client accepted but not yet heard from gets its first request
         // served (within the head timeout): it connected while this process

@@ -5,21 +5,14 @@
 //! machine runs the same on a socket and on bytes in memory.
 
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 
-use crate::reactor::{Buffer, ReadSide, Readiness, TcpStream, WriteStop};
+use crate::reactor::{Buffer, HalfClose, ReadSide, Readiness, WriteStop, write_until_blocked};
 
-/// A byte stream the proxy can read, write and half-close.
-pub(super) trait Stream: Read + Write {
-    /// Sends end of stream (FIN) while still reading.
-    fn shutdown_write(&mut self) -> io::Result<()>;
-}
+/// A byte stream the proxy can read, write and half-close: a socket, or
+/// anything else that stands where one stands.
+pub(super) trait Stream: Read + Write + HalfClose {}
 
-impl Stream for TcpStream {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
+impl<S: Read + Write + HalfClose> Stream for S {}
 
 /// A stream with its read buffer and readiness.
 #[derive(Debug)]
@@ -74,15 +67,12 @@ impl<S: Stream> Peer<S> {
     /// Writes `bytes` until done or the stream would block. Returns the
     /// bytes written.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut written = 0;
-        while written < bytes.len() && self.writable {
-            match self.stream.write(&bytes[written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if !self.writable || bytes.is_empty() {
+            return Ok(0);
+        }
+        let (written, stop) = write_until_blocked(&mut self.stream, bytes)?;
+        if stop == WriteStop::WouldBlock {
+            self.writable = false;
         }
         Ok(written)
     }

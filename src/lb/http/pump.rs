@@ -11,11 +11,10 @@ use super::HttpBalancer;
 use super::incoming::{Action, Env, Incoming};
 use super::peer::Peer;
 use super::settings::ROUNDS_PER_WAKE;
-use super::token::{LISTENER, Socket, Timer};
+use super::token::{Socket, Timer};
 use super::upstream::Upstream;
-use crate::lb::acceptor::Accepted;
 use crate::lb::pool::Pick;
-use crate::reactor::{self, Context, Interest, Readiness, TcpStream, TimerId};
+use crate::reactor::{self, Context, Interest, Kind, Readiness, TcpStream, TimerId};
 use crate::{debug, warn};
 
 /// A client connection: its socket, its state machine, the backend
@@ -38,23 +37,16 @@ enum Flow {
 
 impl HttpBalancer {
     pub(super) fn accept(&mut self, ctx: &mut Context<'_>) {
-        loop {
-            let open = self.clients.len();
-            match self
-                .acceptor
-                .next(open, self.settings.config.max_connections)
-            {
-                Accepted::Client(stream, addr) => self.open_client(ctx, stream, addr),
-                Accepted::Wait => return,
-                Accepted::Yield => return ctx.defer(LISTENER),
-            }
+        let max_open = self.settings.config.max_connections;
+        while let Some((stream, addr)) = self.acceptor.accept(ctx, self.clients.len(), max_open) {
+            self.open_client(ctx, stream, addr);
         }
     }
 
     fn open_client(&mut self, ctx: &mut Context<'_>, mut socket: TcpStream, addr: SocketAddr) {
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        let token = Socket::Client(key).token();
+        let token = Socket::Client.token(key);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = ctx.registry().register(&mut socket, token, interest) {
             warn!("cannot register client {addr}: {e}");
@@ -89,7 +81,7 @@ impl HttpBalancer {
                 return self.schedule(ctx, ck);
             }
         }
-        ctx.defer(Socket::Client(ck).token());
+        ctx.defer(Socket::Client.token(ck));
         self.schedule(ctx, ck);
     }
 
@@ -154,7 +146,7 @@ impl HttpBalancer {
         let mut socket = reactor::connect(self.backends.addr(backend))?;
         let entry = self.upstreams.vacant_entry();
         let uk = entry.key();
-        let token = Socket::Backend(uk).token();
+        let token = Socket::Upstream.token(uk);
         let interest = Interest::READABLE | Interest::WRITABLE;
         ctx.registry().register(&mut socket, token, interest)?;
         entry.insert(Upstream {
@@ -206,9 +198,7 @@ impl HttpBalancer {
         if let Some((timer, _)) = client.timer {
             ctx.cancel_timer(timer);
         }
-        if self.acceptor.connection_closed() {
-            ctx.defer(LISTENER);
-        }
+        self.acceptor.on_connection_closed(ctx);
     }
 
     pub(super) fn close_upstream(&mut self, uk: usize) {
@@ -233,7 +223,7 @@ impl HttpBalancer {
             }
             ctx.cancel_timer(timer);
         }
-        let timer = ctx.set_timer(deadline, Timer::Client(ck).payload());
+        let timer = ctx.set_timer(deadline, Timer::Client.timer(ck));
         client.timer = Some((timer, deadline));
     }
 

@@ -1,44 +1,61 @@
 //! After a `101 Switching Protocols`: the client and the backend joined
-//! as a byte tunnel, each side's end of stream passed on to the other.
+//! as a byte tunnel by the reactor's [`Pipe`], each side's end of stream
+//! passed on to the other.
+//!
+//! The peers keep what readiness told of them (the pump notes every event
+//! there); each round lends that to the pipe and takes it back.
 
 use std::io;
+use std::mem;
 
 use super::incoming::Action;
 use super::peer::{Outbox, Peer, Stream};
 use super::settings::BYTES_PER_WAKE;
+use crate::reactor::{Buffer, Flow, Pipe};
 
-/// One round of piping. `up_shut` and `down_shut` remember which ends of
-/// stream were passed on; when both were, the tunnel is over.
+/// The pipe between a client and its backend, carrying on from the bytes
+/// both peers read and did not use yet (those after the upgrade request
+/// and after the `101` head).
+pub(super) fn open<C: Stream, B: Stream>(client: &mut Peer<C>, backend: &mut Peer<B>) -> Pipe {
+    Pipe {
+        up: Flow::carry_on(leftover(client), client.read, backend.writable),
+        down: Flow::carry_on(leftover(backend), backend.read, client.writable),
+    }
+}
+
+/// Takes the peer's read buffer: from now on the pipe reads into it.
+fn leftover<S>(peer: &mut Peer<S>) -> Buffer {
+    mem::replace(&mut peer.inbuf, Buffer::with_capacity(1))
+}
+
+/// One round of piping; an error once both ends of stream were passed on.
 pub(super) fn pipe<C: Stream, B: Stream>(
     client: &mut Peer<C>,
     out: &mut Outbox,
     backend: &mut Peer<B>,
-    up_shut: &mut bool,
-    down_shut: &mut bool,
+    pipe: &mut Pipe,
 ) -> io::Result<Action> {
     if !out.flush_to(client)? {
         return Ok(Action::Wait);
     }
-    let mut moved = client.fill(BYTES_PER_WAKE)? > 0;
-    moved |= backend.send_prefix(&mut client.inbuf, usize::MAX)? > 0;
-    moved |= backend.fill(BYTES_PER_WAKE)? > 0;
-    moved |= client.send_prefix(&mut backend.inbuf, usize::MAX)? > 0;
-    // A failed half-close means the peer is gone already; the other
-    // direction still runs to its end.
-    if client.finished() && !*up_shut {
-        let _ = backend.stream.shutdown_write();
-        *up_shut = true;
-        moved = true;
-    }
-    if backend.finished() && !*down_shut {
-        let _ = client.stream.shutdown_write();
-        *down_shut = true;
-        moved = true;
-    }
-    if *up_shut && *down_shut {
+    pipe.up.src = client.read;
+    pipe.up.dst_writable = backend.writable;
+    pipe.down.src = backend.read;
+    pipe.down.dst_writable = client.writable;
+    let pumped = pipe.pump(
+        &mut client.stream,
+        Some(&mut backend.stream),
+        BYTES_PER_WAKE,
+    );
+    client.read = pipe.up.src;
+    backend.writable = pipe.up.dst_writable;
+    backend.read = pipe.down.src;
+    client.writable = pipe.down.dst_writable;
+    let pumped = pumped?;
+    if pumped.done {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(if moved {
+    Ok(if pumped.up + pumped.down > 0 {
         Action::Progress
     } else {
         Action::Wait

@@ -9,7 +9,7 @@
 //! one half) or redrawn. The result is exactly proportional to weight, with
 //! fewer than two draws on average.
 
-use crate::lb::backend::MAX_WEIGHT;
+use crate::lb::backend_spec::MAX_WEIGHT;
 use crate::lb::strategy::random::SplitMix64;
 
 /// Marks a backend absent from a list.

@@ -231,7 +231,10 @@ fn effective_weight_follows_the_agent_and_zero_takes_a_backend_out() {
         pool.finish(pick, now);
     }
     pool.set_weight(A, 1000);
-    assert_eq!(pool.effective_weight(A), crate::lb::backend::MAX_WEIGHT);
+    assert_eq!(
+        pool.effective_weight(A),
+        crate::lb::backend_spec::MAX_WEIGHT
+    );
 }
 
 #[test]

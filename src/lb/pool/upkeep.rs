@@ -18,7 +18,7 @@ use super::draw::{UniformDraw, WeightedDraw};
 use super::eligible::EligibleSet;
 use super::member::Member;
 use super::tournament::{Key, Tournament, key};
-use crate::lb::backend::MAX_WEIGHT;
+use crate::lb::backend_spec::MAX_WEIGHT;
 use crate::lb::strategy::Strategy;
 use crate::lb::strategy::smooth::SmoothOrder;
 

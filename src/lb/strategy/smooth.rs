@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::lb::backend::MAX_WEIGHT;
+use crate::lb::backend_spec::MAX_WEIGHT;
 
 /// One pick among `candidates` (backend index, weight > 0); `current` holds
 /// the running values, indexed by backend. Ties go to the earlier candidate.

@@ -19,7 +19,7 @@ use crate::lb::access_log::Entry;
 use crate::lb::backends::Backends;
 use crate::lb::config::HashOn;
 use crate::lb::pool::{Pick, hash_ip, hash_key};
-use crate::reactor::Buffer;
+use crate::reactor::{Buffer, Pipe};
 use crate::warn;
 
 mod failure;
@@ -59,12 +59,7 @@ enum Phase {
     /// A request is being forwarded and its response relayed.
     Forwarding(Box<Exchange>),
     /// After a 101: bytes piped both ways with the backend.
-    Tunnel {
-        /// The client's end of stream was passed to the backend.
-        up_shut: bool,
-        /// The backend's end of stream was passed to the client.
-        down_shut: bool,
-    },
+    Tunnel(Box<Pipe>),
     /// Sending what is left, then closing. With `drain` (after an error,
     /// when the client may still be sending), half-close first and discard
     /// input until the client closes too.
@@ -129,8 +124,8 @@ impl Incoming {
         let result = match &mut self.phase {
             Phase::ReadingHead => self.read_head(env, client),
             Phase::Forwarding(_) => Ok(self.forward(env, client, backend)),
-            Phase::Tunnel { up_shut, down_shut } => match backend {
-                Some(backend) => tunnel::pipe(client, &mut self.out, backend, up_shut, down_shut),
+            Phase::Tunnel(pipe) => match backend {
+                Some(backend) => tunnel::pipe(client, &mut self.out, backend, pipe),
                 None => Err(io::ErrorKind::NotConnected.into()),
             },
             Phase::Closing { shut, drain } => linger(client, &mut self.out, shut, *drain),
@@ -239,10 +234,7 @@ impl Incoming {
                 if let Some(link) = exchange.link.take() {
                     env.backends.pool().finish(link.pick, env.now);
                 }
-                self.phase = Phase::Tunnel {
-                    up_shut: false,
-                    down_shut: false,
-                };
+                self.phase = Phase::Tunnel(Box::new(tunnel::open(client, backend)));
                 Action::Progress
             }
             Err(fault) => self.fault(env, fault),
@@ -394,7 +386,7 @@ fn linger<C: Stream>(
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     if !*shut {
-        client.stream.shutdown_write()?;
+        client.stream.close_write()?;
         *shut = true;
     }
     client.inbuf.clear();

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::lb::backends::Backends;
 use crate::lb::http::incoming::{Action, Env, Incoming};
-use crate::lb::http::peer::{Peer, Stream};
+use crate::lb::http::peer::Peer;
 use crate::lb::http::settings::Settings;
 use crate::lb::{LbConfig, Mode, Strategy};
-use crate::reactor::Readiness;
+use crate::reactor::{HalfClose, Readiness};
 
 /// One end of an in-memory connection, as the proxy sees it.
 #[derive(Debug, Default)]
@@ -50,8 +50,8 @@ impl Write for Wire {
     }
 }
 
-impl Stream for Wire {
-    fn shutdown_write(&mut self) -> io::Result<()> {
+impl HalfClose for Wire {
+    fn close_write(&mut self) -> io::Result<()> {
         self.shut = true;
         Ok(())
     }

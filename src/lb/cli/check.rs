@@ -87,21 +87,9 @@ impl LbArgs {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::args;
     use super::*;
-    use clap::Parser;
     use std::path::PathBuf;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        lb: LbArgs,
-    }
-
-    fn args(flags: &[&str]) -> LbArgs {
-        let mut all = vec!["lb"];
-        all.extend_from_slice(flags);
-        Wrapper::parse_from(all).lb
-    }
 
     fn with_file(name: &str, text: &str, flags: &[&str]) -> (LbArgs, PathBuf) {
         let path =

@@ -11,7 +11,8 @@ struct Wrapper {
     lb: LbArgs,
 }
 
-fn args(flags: &[&str]) -> LbArgs {
+/// `flags` parsed as `distloop lb`'s command line (also used by `check`'s tests).
+pub(super) fn args(flags: &[&str]) -> LbArgs {
     let mut all = vec!["lb"];
     all.extend_from_slice(flags);
     Wrapper::parse_from(all).lb

@@ -104,6 +104,18 @@ impl Backends {
         }
     }
 
+    /// Counts a request sent again after the backend of `pick` closed a
+    /// connection (`reused`, or new) before answering.
+    pub fn count_retry(&mut self, pick: &Pick, reused: bool) {
+        if let Some(i) = self.pool.index_of(pick) {
+            let retries = &mut self.traffic[i].retries;
+            match reused {
+                true => retries.reused += 1,
+                false => retries.fresh += 1,
+            }
+        }
+    }
+
     /// Numbers the health and agent checks' sockets and timers in `lanes`
     /// of the service's own kinds; call before [`Backends::start`].
     pub fn use_lanes(&mut self, lanes: HealthLanes) {
@@ -258,6 +270,7 @@ impl Backends {
                     max_active: u64::from(stats.max_active),
                     requests: stats.completed,
                     failures: stats.failures,
+                    retries: self.traffic[i].retries,
                     p50_ms: super::stats::to_ms(latency.percentile(0.5)),
                     p99_ms: super::stats::to_ms(latency.percentile(0.99)),
                     bytes_in: self.traffic[i].bytes_in,

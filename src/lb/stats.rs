@@ -17,6 +17,33 @@ pub struct Traffic {
     pub bytes_out: u64,
     /// Bytes received from the backend.
     pub bytes_in: u64,
+    /// Requests sent again after the backend closed a connection before answering.
+    pub retries: Retries,
+}
+
+/// Requests sent again after a backend closed the connection before any
+/// answer byte (HTTP, idempotent requests without a body), by the kind of
+/// connection that closed. Counted on the backend that closed it.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Retries {
+    /// A kept-alive connection, closed just as it was reused: the usual
+    /// race of keep-alive, not a fault; sent again on a new connection.
+    pub reused: u64,
+    /// A new connection: the backend failed; sent again, to another
+    /// backend when one is up.
+    pub fresh: u64,
+}
+
+impl Retries {
+    /// Both kinds together.
+    pub fn total(&self) -> u64 {
+        self.reused + self.fresh
+    }
+
+    fn add(&mut self, other: &Retries) {
+        self.reused += other.reused;
+        self.fresh += other.fresh;
+    }
 }
 
 /// One backend's line in the stats.
@@ -50,8 +77,11 @@ pub struct BackendSnapshot {
     pub max_active: u64,
     /// Finished connections or requests.
     pub requests: u64,
-    /// Failed connects.
+    /// Failed connects, and new connections closed before answering.
     pub failures: u64,
+    /// Requests sent again after this backend closed a connection before
+    /// answering, by kind of connection.
+    pub retries: Retries,
     /// Median duration in milliseconds.
     pub p50_ms: Option<f64>,
     /// 99th percentile duration in milliseconds.
@@ -106,6 +136,7 @@ impl Snapshot {
                         sum.max_active += backend.max_active;
                         sum.requests += backend.requests;
                         sum.failures += backend.failures;
+                        sum.retries.add(&backend.retries);
                         sum.bytes_in += backend.bytes_in;
                         sum.bytes_out += backend.bytes_out;
                         sum.latency.merge(&backend.latency);
@@ -231,6 +262,7 @@ mod tests {
             max_active: 2,
             requests,
             failures: 0,
+            retries: Retries::default(),
             p50_ms: None,
             p99_ms: None,
             bytes_in: 10,
@@ -263,6 +295,23 @@ mod tests {
             "the slow worker's samples count"
         );
         assert!(b.p50_ms.unwrap() < 2.0);
+    }
+
+    #[test]
+    fn retries_add_up_by_kind() {
+        let mut one = backend("a", 1, 1);
+        one.retries = Retries {
+            reused: 1,
+            fresh: 2,
+        };
+        let mut two = backend("a", 1, 1);
+        two.retries.fresh = 5;
+        let parts = [one, two].map(|b| Snapshot {
+            backends: vec![b],
+            ..Snapshot::default()
+        });
+        let retries = Snapshot::sum(&parts).backends[0].retries;
+        assert_eq!((retries.reused, retries.fresh, retries.total()), (1, 7, 8));
     }
 
     #[test]

@@ -60,6 +60,9 @@ function draw(stats) {
     cell(row, rate, "rate");
     cell(row, String(b.requests), "requests");
     cell(row, String(b.failures));
+    const retries = b.retries || { reused: 0, fresh: 0 };
+    cell(row, String(retries.reused + retries.fresh), "retries").title =
+      `${retries.reused} on reused connections, ${retries.fresh} on new ones`;
     cell(row, ms(b.p50_ms));
     cell(row, ms(b.p99_ms));
     const actions = cell(row, "", "actions");

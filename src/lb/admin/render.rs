@@ -119,7 +119,30 @@ pub fn prometheus(snapshot: &Snapshot) -> String {
             );
         }
     }
+    retries(&mut out, snapshot);
     out
+}
+
+/// The retries family, one line per backend and kind of connection that
+/// closed before answering.
+fn retries(out: &mut String, snapshot: &Snapshot) {
+    let name = "distloop_backend_retries_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests sent again after the backend closed a connection before \
+         answering (connection=reused: a kept-alive one, keep-alive's race; new: the backend failed)."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for b in &snapshot.backends {
+        for (connection, count) in [("reused", b.retries.reused), ("new", b.retries.fresh)] {
+            let _ = writeln!(
+                out,
+                "{name}{{backend=\"{}\",address=\"{}\",connection=\"{connection}\"}} {count}",
+                label(&b.name),
+                label(&b.address),
+            );
+        }
+    }
 }
 
 fn escape_html(text: &str) -> String {
@@ -161,8 +184,9 @@ pub fn html(snapshot: &Snapshot) -> String {
             "<tr data-backend=\"{name}\" class=\"{}\"><td class=\"name\">{name}</td><td>{}</td>\
              <td class=\"state\">{}</td><td class=\"since\">{since}</td><td class=\"check\">{}</td>\
              <td class=\"agent\">{}</td><td>{}</td><td class=\"active\">{}</td><td class=\"max\">{}</td>\
-             <td class=\"rate\">-</td><td class=\"requests\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"actions\"></td></tr>",
+             <td class=\"rate\">-</td><td class=\"requests\">{}</td><td>{}</td>\
+             <td class=\"retries\" title=\"{} on reused connections, {} on new ones\">{}</td>\
+             <td>{}</td><td>{}</td><td class=\"actions\"></td></tr>",
             escape_html(&b.state),
             escape_html(&b.address),
             escape_html(&state),
@@ -173,6 +197,9 @@ pub fn html(snapshot: &Snapshot) -> String {
             b.max_active,
             b.requests,
             b.failures,
+            b.retries.reused,
+            b.retries.fresh,
+            b.retries.total(),
             ms(b.p50_ms),
             ms(b.p99_ms),
         );
@@ -184,7 +211,7 @@ pub fn html(snapshot: &Snapshot) -> String {
 <p id=\"status\" data-refreshes=\"0\">live: refreshed every {} s</p>\n\
 <table><thead><tr><th>backend</th><th>address</th><th>state</th><th>since</th>\
 <th>last check</th><th>agent</th><th>weight</th><th>active</th><th>max</th><th>req/s</th>\
-<th>requests</th><th>failures</th><th>p50 ms</th><th>p99 ms</th><th>set</th></tr></thead>\n\
+<th>requests</th><th>failures</th><th>retries</th><th>p50 ms</th><th>p99 ms</th><th>set</th></tr></thead>\n\
 <tbody id=\"backends\">{rows}</tbody></table>\
 <p><a href=\"/stats\">/stats</a> · <a href=\"/metrics\">/metrics</a></p>\
 <script>const REFRESH_MS = {PAGE_REFRESH_MS};\n{PAGE_SCRIPT}</script></body></html>\n",
@@ -203,7 +230,7 @@ pub const PAGE_REFRESH_MS: u64 = 2000;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::stats::{BackendSnapshot, LatencyHistogram};
+    use crate::lb::stats::{BackendSnapshot, LatencyHistogram, Retries};
 
     fn snapshot() -> Snapshot {
         Snapshot {
@@ -227,6 +254,10 @@ mod tests {
                 max_active: 4,
                 requests: 7,
                 failures: 1,
+                retries: Retries {
+                    reused: 2,
+                    fresh: 3,
+                },
                 p50_ms: Some(1.5),
                 p99_ms: Some(9.0),
                 bytes_in: 100,
@@ -258,6 +289,28 @@ mod tests {
         assert!(page.contains("fetch(\"/stats\""));
         assert!(page.contains("<td class=\"check\">L7OK 200 in 1 ms</td>"));
         assert!(page.contains("<td class=\"max\">4</td>"));
+        assert!(page.contains(
+            "<td class=\"retries\" title=\"2 on reused connections, 3 on new ones\">5</td>"
+        ));
+    }
+
+    #[test]
+    fn retries_are_counted_by_kind_of_connection() {
+        let value: serde_json::Value = serde_json::from_str(&json(&snapshot())).unwrap();
+        let retries = &value["backends"][0]["retries"];
+        assert_eq!(
+            (&retries["reused"], &retries["fresh"]),
+            (&2.into(), &3.into())
+        );
+        let text = prometheus(&snapshot());
+        assert!(text.contains("# TYPE distloop_backend_retries_total counter"));
+        let labels = "backend=\"pi<0>\",address=\"127.0.0.1:5000\"";
+        for (connection, count) in [("reused", 2), ("new", 3)] {
+            let line = format!(
+                "distloop_backend_retries_total{{{labels},connection=\"{connection}\"}} {count}"
+            );
+            assert!(text.contains(&line), "{text}");
+        }
     }
 
     #[test]
@@ -273,6 +326,7 @@ mod tests {
             "active",
             "requests",
             "failures",
+            "retries",
             "p50_ms",
             "p99_ms",
             "bytes_in",

@@ -18,7 +18,7 @@ use crate::http::{
 use crate::lb::pool::Pick;
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
-const IDEMPOTENT: [&str; 5] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"];
+const IDEMPOTENT: [&str; 6] = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"];
 
 /// Response bytes copied behind a head so that both go out in one write.
 const COALESCE_BYTES: usize = 16 * 1024;
@@ -35,6 +35,9 @@ pub(super) struct Exchange {
     /// The backend connection carrying the exchange; `None` until one is given.
     pub link: Option<Link>,
     pub retry: Retry,
+    /// A new backend connection closed before answering and the request
+    /// went out once more: a second such close gets the 502.
+    pub redispatched: bool,
     /// Backends whose connect failed for this request.
     pub tried: Vec<usize>,
     /// Response head and body bytes read from the backend.
@@ -56,17 +59,21 @@ pub(super) struct Asked {
     pub expects_continue: bool,
 }
 
-/// Whether the request may be sent again on a fresh connection.
+/// Whether the request may be sent again on a fresh connection. A safe
+/// request gets at most one retry after a reused connection closed before
+/// answering (this enum) and one after a new connection did
+/// ([`Exchange::redispatched`]): two at most, never a loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Retry {
     /// Not idempotent, or it has a body.
     Unsafe,
-    /// Idempotent and bodyless: one more try is allowed.
+    /// Idempotent and bodyless: it may be sent again.
     Allowed,
-    /// The retry is under way: on a fresh connection, not a parked one
+    /// A retry is under way: on a fresh connection, not a parked one
     /// that may be closing just as well.
     Fresh,
-    /// The one retry was used.
+    /// A retry went out on a fresh connection: a reused one closing is no
+    /// longer retried.
     Spent,
 }
 
@@ -197,6 +204,7 @@ impl Exchange {
             },
             link: None,
             retry,
+            redispatched: false,
             tried: Vec::new(),
             response_bytes: 0,
             request_line: logging.then(|| {

@@ -25,6 +25,12 @@ impl Incoming {
     /// closed, or garbage) before the response reached the client: retry
     /// where that is safe, else answer 502 (or close, when the response
     /// already started). The connection is released for closing.
+    ///
+    /// A failed connect goes to another backend, whatever the request. A
+    /// connection closed before any answer byte sends an idempotent request
+    /// without a body again on a new connection: once when a reused one
+    /// closed (keep-alive's race), once when a new one did (the backend
+    /// failed).
     pub fn backend_failed(&mut self, env: &mut Env<'_>, reason: &str) -> Action {
         let Phase::Forwarding(exchange) = &mut self.phase else {
             return Action::Progress;
@@ -39,15 +45,35 @@ impl Incoming {
             env.backends.pool().fail(link.pick, env.now);
             return close_backend;
         }
-        let untouched = !exchange.response_started() && exchange.request.body_bytes == 0;
+        let unanswered = !exchange.response_started();
+        let untouched = unanswered && exchange.request.body_bytes == 0;
         if untouched && link.reused && exchange.retry == Retry::Allowed {
             // The backend may close a kept-alive connection just as we reuse
             // it; an idempotent request without a body is safe to send again.
             exchange.retry = Retry::Fresh;
+            env.backends.count_retry(&link.pick, true);
             env.backends.pool().release(link.pick);
             return close_backend;
         }
-        env.backends.pool().finish(link.pick, env.now);
+        if unanswered && !link.reused {
+            // A new connection closed (or reset) before any answer byte: the
+            // backend failed as surely as if it had refused, and sits out its
+            // backoff, so that a retry goes to another backend when one is up
+            // (to the same one when no other is up).
+            warn!("backend {} {reason}", link.addr);
+            let retry = untouched && exchange.retry != Retry::Unsafe && !exchange.redispatched;
+            if retry {
+                env.backends.count_retry(&link.pick, false);
+            }
+            env.backends.pool().fail(link.pick, env.now);
+            if retry {
+                exchange.redispatched = true;
+                exchange.retry = Retry::Fresh;
+                return close_backend;
+            }
+        } else {
+            env.backends.pool().finish(link.pick, env.now);
+        }
         if let Response::Body(_) = exchange.response {
             // The response already started: all the client can learn is that
             // it was cut short.

@@ -20,6 +20,8 @@ pub(super) struct Wire {
     unread: VecDeque<u8>,
     /// The far end closed its side.
     pub closed: bool,
+    /// The far end reset the connection: reads fail.
+    pub reset: bool,
     /// Written by the proxy.
     written: Vec<u8>,
     /// The proxy half-closed.
@@ -31,6 +33,9 @@ pub(super) struct Wire {
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
         if self.unread.is_empty() {
             return match self.closed {
                 true => Ok(0),

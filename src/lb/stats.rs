@@ -67,7 +67,8 @@ pub struct BackendSnapshot {
     pub last_check: Option<String>,
     /// The agent's last word (`agent up`), or why it was not heard.
     pub agent: Option<String>,
-    /// Failed connects since the last success.
+    /// Failed connects (and new connections closed before answering)
+    /// since the last success.
     pub consecutive_failures: u32,
     /// The weight in effect.
     pub weight: u32,

@@ -57,7 +57,7 @@ pub fn prometheus(snapshot: &Snapshot) -> String {
         (
             "backend_consecutive_failures",
             "gauge",
-            "Failed connects since the last success.",
+            "Failed connects (and new connections closed before answering) since the last success.",
             |b| f64::from(b.consecutive_failures),
         ),
         ("backend_weight", "gauge", "Weight in effect.", |b| {
@@ -78,7 +78,7 @@ pub fn prometheus(snapshot: &Snapshot) -> String {
         (
             "backend_failures_total",
             "counter",
-            "Failed connects.",
+            "Failed connects, and new connections closed before answering.",
             |b| b.failures as f64,
         ),
         (

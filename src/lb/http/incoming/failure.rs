@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Instant;
 
-use super::{Action, Env, Incoming, Phase};
+use super::{Action, Env, Incoming, Phase, queued};
 use crate::debug;
 use crate::http::error_response;
 use crate::lb::http::exchange::{Fault, Response, Retry};
@@ -84,13 +84,15 @@ impl Incoming {
     /// a backend connection was in use (the caller closes it).
     pub fn abandon(&mut self, env: &mut Env<'_>) -> bool {
         match std::mem::replace(&mut self.phase, Phase::ReadingHead) {
-            Phase::Forwarding(mut exchange) => match exchange.link.take() {
-                Some(link) => {
-                    env.backends.pool().finish(link.pick, env.now);
-                    true
+            Phase::Forwarding(mut exchange) => {
+                match queued::leave(env, &mut exchange).link.take() {
+                    Some(link) => {
+                        env.backends.pool().finish(link.pick, env.now);
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
             Phase::Tunnel { .. } => true,
             other => {
                 self.phase = other;
@@ -101,6 +103,9 @@ impl Incoming {
 
     /// When the current phase times out.
     pub fn deadline(&self, settings: &Settings) -> Instant {
+        if let Some(deadline) = self.queue_deadline(settings) {
+            return deadline;
+        }
         let config = &settings.config;
         match &self.phase {
             Phase::ReadingHead => match self.head_started {
@@ -121,6 +126,9 @@ impl Incoming {
 
     /// The deadline passed (`buffered`: part of a request head is waiting).
     pub fn on_deadline(&mut self, env: &mut Env<'_>, buffered: bool) -> Action {
+        if self.is_waiting() {
+            return self.queue_timed_out(env);
+        }
         let config = &env.settings.config;
         match &self.phase {
             Phase::ReadingHead if !buffered => Action::Close(io::ErrorKind::TimedOut.into()),

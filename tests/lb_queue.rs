@@ -22,7 +22,7 @@ use std::thread;
 
 use balancer::balancer_with_admin;
 use echo::EchoServer;
-use operations::exchange;
+use operations::{SETTLE, exchange, wait_for};
 use queue::{GatedBackend, metric, queue_stats, wait_queue_stat};
 use support::{connect, run_distloop, temp_file};
 
@@ -187,4 +187,34 @@ fn check_refuses_bad_maxconn_and_queue_timeout_values() {
         stderr.contains("--queue-timeout must be at most 24h"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_request_waiting_for_its_hashed_backend_moves_on_when_that_one_drains() {
+    let (a, b) = (GatedBackend::start(), GatedBackend::start());
+    let specs = [
+        format!("{},name=a,maxconn=1", a.addr),
+        format!("{},name=b,maxconn=1", b.addr),
+    ];
+    let (lb, admin) = balancer_with_admin(&specs, &["--strategy", "consistent-hash"]);
+    let first = get_later(lb.addr, "/first");
+    wait_for("the first request at a backend", SETTLE, || {
+        a.received().len() + b.received().len() == 1
+    });
+    let (owner, other, owner_name) = match a.received().len() {
+        1 => (&a, &b, "a"),
+        _ => (&b, &a, "b"),
+    };
+    // Same client address, same backend: it waits although the other has room.
+    let second = get_later(lb.addr, "/second");
+    wait_queue_stat(admin, "queued", 1);
+    assert!(other.received().is_empty());
+    let (status, body) = operations::admin(admin, "POST", &format!("/backends/{owner_name}/drain"));
+    assert_eq!(status, 200, "{body}");
+    other.wait_received(1);
+    assert_eq!(other.received(), ["/second"]);
+    other.release(1);
+    assert_eq!(second.join().unwrap(), (200, "/second".to_string()));
+    owner.release(1);
+    assert_eq!(first.join().unwrap(), (200, "/first".to_string()));
 }

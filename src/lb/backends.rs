@@ -48,6 +48,8 @@ pub struct Backends {
     /// Requests (connections) waiting for a backend under its cap, by the
     /// adapter's key (see [`admission`]).
     queue: WaitQueue<usize>,
+    /// Some backend has a connection cap (configured or from its agent).
+    capped: bool,
 }
 
 impl Backends {
@@ -59,6 +61,7 @@ impl Backends {
             pool.set_max_conn(i, spec.max_conn);
         }
         Self {
+            capped: config.backends.iter().any(|b| b.max_conn.is_some()),
             queue: WaitQueue::new(config.queue_timeout),
             specs: config.backends.clone(),
             traffic: vec![Traffic::default(); config.backends.len()],
@@ -145,6 +148,7 @@ impl Backends {
                 HealthEvent::MaxConn(i, cap) => {
                     let configured = self.specs.get(i).and_then(|s| s.max_conn);
                     self.pool.set_max_conn(i, cap.or(configured));
+                    self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
                 }
                 HealthEvent::Up(i) | HealthEvent::Down(i) | HealthEvent::AgentState(i, _) => {
                     self.refresh_state(i);
@@ -217,6 +221,7 @@ impl Backends {
             let agent = self.health.status(i).and_then(|h| h.max_conn).flatten();
             self.pool.set_max_conn(i, agent.or(self.specs[i].max_conn));
         }
+        self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
     }
 
     /// Writes one access log line, if the log is on.

@@ -228,7 +228,8 @@ impl TcpBalancer {
         let session = &mut self.sessions[key];
         let hash = hash_ip(session.client_addr.ip());
         loop {
-            let admitted = session.place.is_admitted();
+            // A session that tried a backend already had its turn.
+            let admitted = session.place.is_admitted() || !session.tried.is_empty();
             let pick = match self
                 .backends
                 .pick_or_wait(now, &session.tried, hash, admitted)

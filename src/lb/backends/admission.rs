@@ -56,8 +56,8 @@ impl Backends {
 
     /// Picks a backend for a request hashed to `key` (see
     /// [`crate::lb::BackendPool::pick`]) or says it must wait or be refused.
-    /// `admitted`: the request was just taken out of the queue, so the
-    /// waiters behind it do not hold it up.
+    /// `admitted`: the request had its turn (it was taken out of the queue,
+    /// or is being retried after a pick), so the waiters do not hold it up.
     pub fn pick_or_wait(
         &mut self,
         now: Instant,
@@ -65,7 +65,9 @@ impl Backends {
         key: u64,
         admitted: bool,
     ) -> Admission {
-        if !self.queue.is_enabled() {
+        // Without a cap a pick fails only when no backend takes work at
+        // all; the hash owner is then not worth looking up.
+        if !self.queue.is_enabled() || !self.capped {
             return self
                 .pool
                 .pick(now, tried, key)
@@ -198,6 +200,24 @@ mod tests {
             Admission::Wait(Target::Backend(first.backend))
         );
         b.pool().release(first);
+    }
+
+    #[test]
+    fn an_agent_cap_on_an_uncapped_backend_makes_requests_wait() {
+        use crate::lb::health::HealthEvent;
+        let now = Instant::now();
+        let mut b = backends(
+            &["127.0.0.1:1"],
+            Strategy::RoundRobin,
+            Duration::from_secs(5),
+        );
+        b.events.push(HealthEvent::MaxConn(0, Some(1)));
+        b.apply_events();
+        let _pick = picked(b.pick_or_wait(now, &[], 0, false));
+        assert_eq!(
+            b.pick_or_wait(now, &[], 0, false),
+            Admission::Wait(Target::Any)
+        );
     }
 
     #[test]

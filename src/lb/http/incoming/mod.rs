@@ -273,7 +273,11 @@ impl Incoming {
             HashOn::ClientIp => hash_ip(self.addr.ip()),
             HashOn::Uri => hash_key(exchange.target()),
         };
-        let admitted = exchange.place.is_admitted();
+        // A retry (after a failed connect, or on a fresh connection) had its
+        // turn: it does not line up behind the waiters again.
+        let admitted = exchange.place.is_admitted()
+            || !exchange.tried.is_empty()
+            || exchange.retry == Retry::Fresh;
         match env
             .backends
             .pick_or_wait(env.now, &exchange.tried, key, admitted)

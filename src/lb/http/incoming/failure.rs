@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Instant;
 
-use super::{Action, Env, Incoming, Phase, queued};
+use super::{Action, Env, Incoming, Phase};
 use crate::debug;
 use crate::http::error_response;
 use crate::lb::http::exchange::{Fault, Response, Retry};
@@ -83,16 +83,15 @@ impl Incoming {
     /// Drops the exchange in flight, if any, finishing its pick. True when
     /// a backend connection was in use (the caller closes it).
     pub fn abandon(&mut self, env: &mut Env<'_>) -> bool {
+        self.leave_queue(env);
         match std::mem::replace(&mut self.phase, Phase::ReadingHead) {
-            Phase::Forwarding(mut exchange) => {
-                match queued::leave(env, &mut exchange).link.take() {
-                    Some(link) => {
-                        env.backends.pool().finish(link.pick, env.now);
-                        true
-                    }
-                    None => false,
+            Phase::Forwarding(mut exchange) => match exchange.link.take() {
+                Some(link) => {
+                    env.backends.pool().finish(link.pick, env.now);
+                    true
                 }
-            }
+                None => false,
+            },
             Phase::Tunnel { .. } => true,
             other => {
                 self.phase = other;

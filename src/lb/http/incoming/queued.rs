@@ -9,7 +9,6 @@ use std::io;
 use std::time::Instant;
 
 use super::{Action, Env, Incoming, Phase};
-use crate::lb::http::exchange::Exchange;
 use crate::lb::http::peer::{Peer, Stream};
 use crate::lb::http::settings::Settings;
 use crate::lb::queue::{Place, Ticket};
@@ -85,13 +84,14 @@ impl Incoming {
         let detail = format!("every backend stayed at its maxconn for {waited:?}");
         self.reject(env, 503, &detail)
     }
-}
 
-/// Takes a request that ends while waiting out of the queue.
-pub(super) fn leave<'x>(env: &mut Env<'_>, exchange: &'x mut Exchange) -> &'x mut Exchange {
-    if let Place::Waiting(ticket) = exchange.place {
-        env.backends.queue().leave(ticket);
-        exchange.place = Place::Admitted(ticket);
+    /// Takes a request that ends while waiting out of the queue.
+    pub(super) fn leave_queue(&mut self, env: &mut Env<'_>) {
+        if let Phase::Forwarding(exchange) = &mut self.phase {
+            if let Place::Waiting(ticket) = exchange.place {
+                env.backends.queue().leave(ticket);
+                exchange.place = Place::Admitted(ticket);
+            }
+        }
     }
-    exchange
 }

@@ -41,5 +41,6 @@ fn backend_flag(text: &str) -> Option<BackendSpec> {
     let spec = text.parse::<BackendSpec>().ok()?;
     assert!((1..=256).contains(&spec.weight));
     assert_ne!(spec.agent_port, Some(0));
+    assert!(spec.max_conn.is_none_or(|n| (1..=1_000_000).contains(&n)));
     Some(spec)
 }

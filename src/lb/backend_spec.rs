@@ -1,5 +1,5 @@
 //! How a backend is named on the command line and in config files:
-//! `ADDR[,name=NAME][,weight=N][,agent=PORT]`.
+//! `ADDR[,name=NAME][,weight=N][,agent=PORT][,maxconn=N]`.
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 /// The largest weight a backend may have (as HAProxy).
 pub const MAX_WEIGHT: u16 = 256;
+/// The largest connection cap (`maxconn=N`) a backend may have.
+pub const MAX_CONN_CAP: u32 = 1_000_000;
 
 /// One backend as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,10 @@ pub struct BackendSpec {
     pub weight: u16,
     /// A port on the backend's host that speaks HAProxy's agent-check protocol.
     pub agent_port: Option<u16>,
+    /// At most this many requests (HTTP mode) or connections (TCP mode) at
+    /// once; the excess waits in the balancer's queue. An agent's
+    /// `maxconn:N` replaces it until the agent says `maxconn:0`.
+    pub max_conn: Option<u32>,
 }
 
 impl BackendSpec {
@@ -29,6 +35,7 @@ impl BackendSpec {
             name: addr.to_string(),
             weight: 1,
             agent_port: None,
+            max_conn: None,
         }
     }
 
@@ -103,9 +110,19 @@ impl FromStr for BackendSpec {
                             .ok_or_else(|| fail("agent must be a port number".to_string()))?,
                     );
                 }
+                "maxconn" => {
+                    spec.max_conn = Some(
+                        value
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=MAX_CONN_CAP).contains(n))
+                            .ok_or_else(|| fail(format!("maxconn must be 1 to {MAX_CONN_CAP}")))?,
+                    );
+                }
                 other => {
                     return Err(fail(format!(
-                        "unknown option `{other}` (expected name, weight or agent)"
+                        "unknown option `{other}` (expected name, weight, agent or maxconn)"
                     )));
                 }
             }
@@ -124,6 +141,13 @@ mod tests {
         assert_eq!(spec.name, "127.0.0.1:5000");
         assert_eq!(spec.weight, 1);
         assert_eq!(spec.agent_port, None);
+        assert_eq!(spec.max_conn, None);
+    }
+
+    #[test]
+    fn maxconn_caps_a_backend() {
+        let spec: BackendSpec = "127.0.0.1:5000,maxconn=512".parse().unwrap();
+        assert_eq!(spec.max_conn, Some(512));
     }
 
     #[test]
@@ -142,6 +166,9 @@ mod tests {
             ("127.0.0.1:5000,weight=0", "weight"),
             ("127.0.0.1:5000,weight=257", "weight"),
             ("127.0.0.1:5000,agent=x", "agent"),
+            ("127.0.0.1:5000,maxconn=0", "maxconn must be 1 to 1000000"),
+            ("127.0.0.1:5000,maxconn=-3", "maxconn"),
+            ("127.0.0.1:5000,maxconn=1000001", "maxconn"),
             ("127.0.0.1:5000,color=red", "unknown option"),
             ("127.0.0.1:5000,name=a b", "name"),
             ("127.0.0.1:5000,weight", "KEY=VALUE"),

@@ -8,12 +8,17 @@
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
+mod admission;
+
+pub use self::admission::Admission;
+
 use super::access_log::{AccessLog, Entry};
 use super::admin::AdminCommand;
 use super::backend_spec::BackendSpec;
 use super::config::LbConfig;
 use super::health::{AgentState, HealthChecker, HealthEvent, HealthLanes};
 use super::pool::{BackendPool, BackendState, Pick};
+use super::queue::WaitQueue;
 use super::stats::{BackendSnapshot, Snapshot, Traffic};
 use crate::reactor::{Context, Readiness, TimerId, Token};
 use crate::{info, warn};
@@ -40,6 +45,11 @@ pub struct Backends {
     health: HealthChecker,
     events: Vec<HealthEvent>,
     access_log: Option<AccessLog>,
+    /// Requests (connections) waiting for a backend under its cap, by the
+    /// adapter's key (see [`admission`]).
+    queue: WaitQueue<usize>,
+    /// Some backend has a connection cap (configured or from its agent).
+    capped: bool,
 }
 
 impl Backends {
@@ -47,7 +57,12 @@ impl Backends {
     pub fn new(config: &LbConfig, access_log: Option<AccessLog>) -> Self {
         let mut pool = BackendPool::new(&config.backends, config.strategy);
         pool.set_backoff(config.backoff);
+        for (i, spec) in config.backends.iter().enumerate() {
+            pool.set_max_conn(i, spec.max_conn);
+        }
         Self {
+            capped: config.backends.iter().any(|b| b.max_conn.is_some()),
+            queue: WaitQueue::new(config.queue_timeout),
             specs: config.backends.clone(),
             traffic: vec![Traffic::default(); config.backends.len()],
             operator: vec![Operator::Ready; config.backends.len()],
@@ -140,7 +155,13 @@ impl Backends {
             match event {
                 HealthEvent::Weight(i, weight) => self.pool.set_weight(i, weight),
                 HealthEvent::Load(i, load) => self.pool.set_load(i, Some(load)),
-                HealthEvent::MaxConn(i, cap) => self.pool.set_max_conn(i, cap),
+                // The agent's cap replaces the configured one; `maxconn:0`
+                // goes back to it.
+                HealthEvent::MaxConn(i, cap) => {
+                    let configured = self.specs.get(i).and_then(|s| s.max_conn);
+                    self.pool.set_max_conn(i, cap.or(configured));
+                    self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
+                }
                 HealthEvent::Up(i) | HealthEvent::Down(i) | HealthEvent::AgentState(i, _) => {
                     self.refresh_state(i);
                 }
@@ -191,6 +212,8 @@ impl Backends {
         let moved = self.pool.reconfigure(&config.backends);
         self.pool.set_strategy(config.strategy);
         self.pool.set_backoff(config.backoff);
+        self.queue.renumber(&moved);
+        self.queue.set_timeout(config.queue_timeout);
         let mut traffic = vec![Traffic::default(); config.backends.len()];
         let mut operator = vec![Operator::Ready; config.backends.len()];
         for (old, new) in moved.iter().enumerate() {
@@ -207,7 +230,10 @@ impl Backends {
         self.apply_events();
         for i in 0..self.specs.len() {
             self.refresh_state(i);
+            let agent = self.health.status(i).and_then(|h| h.max_conn).flatten();
+            self.pool.set_max_conn(i, agent.or(self.specs[i].max_conn));
         }
+        self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
     }
 
     /// Writes one access log line, if the log is on.
@@ -287,6 +313,11 @@ impl Backends {
             accepted,
             accepted_by_worker: vec![accepted],
             backends,
+            queue: {
+                let mut queue = self.queue.stats();
+                queue.settle();
+                queue
+            },
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct LbConfig {
     pub max_idle_per_backend: usize,
     /// HTTP: how long a parked backend connection is kept.
     pub pool_idle_timeout: Duration,
+    /// How long a request (TCP: connection) waits for a backend under its
+    /// `maxconn`; zero refuses at once.
+    pub queue_timeout: Duration,
     /// Active health checks and agent checks.
     pub health: HealthConfig,
     /// Event-loop workers, each with its own listener (SO_REUSEPORT).
@@ -165,6 +168,7 @@ impl LbConfig {
             max_body_bytes: None,
             max_idle_per_backend: DEFAULT_MAX_IDLE_PER_BACKEND,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            queue_timeout: super::queue::DEFAULT_QUEUE_TIMEOUT,
             health: HealthConfig::default(),
             workers: 1,
             admin: None,
@@ -243,6 +247,7 @@ impl LbConfig {
                 "--pool-idle-timeout",
                 self.pool_idle_timeout,
             ),
+            ("queue_timeout", "--queue-timeout", self.queue_timeout),
             ("health.interval", "--health-interval", self.health.interval),
             ("health.timeout", "--health-timeout", self.health.timeout),
         ];

@@ -5,6 +5,8 @@
 //! - [`tcp`] is the layer-4 adapter on the reactor: it owns the sockets and
 //!   asks the pool for backends; [`http`] is the layer-7 adapter, which
 //!   balances each request and keeps backend connections alive.
+//! - [`queue`] is where requests wait when every backend they may use is at
+//!   its connection cap (`maxconn`).
 //! - [`config`] holds the validated configuration and its default limits.
 //! - [`cli`] is the command line and config file of `distloop lb` (and of
 //!   `distloop cluster`, which runs a balancer over local Pi backends).
@@ -19,6 +21,7 @@ pub mod handover;
 pub mod health;
 pub mod http;
 pub mod pool;
+pub mod queue;
 mod runtime;
 pub mod stats;
 pub mod strategy;

@@ -26,6 +26,7 @@ mod eligible;
 mod index_tests;
 mod latency;
 mod member;
+mod room;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Serialize, Serializer};
 
 pub use super::pool::LatencyHistogram;
+use super::queue::QueueStats;
 
 /// What the adapters count per backend, beside the pool's own counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +114,8 @@ pub struct Snapshot {
     pub accepted_by_worker: Vec<u64>,
     /// One entry per backend, in list order.
     pub backends: Vec<BackendSnapshot>,
+    /// The requests (connections) waiting for a backend under its cap.
+    pub queue: QueueStats,
 }
 
 impl Snapshot {
@@ -130,6 +133,7 @@ impl Snapshot {
         for part in &parts[1..] {
             total.clients += part.clients;
             total.accepted += part.accepted;
+            total.queue.add(&part.queue);
             for backend in &part.backends {
                 match total.backends.iter_mut().find(|b| b.name == backend.name) {
                     Some(sum) => {
@@ -160,6 +164,7 @@ impl Snapshot {
             backend.p50_ms = to_ms(backend.latency.percentile(0.5));
             backend.p99_ms = to_ms(backend.latency.percentile(0.99));
         }
+        total.queue.settle();
         total
     }
 }

@@ -15,10 +15,11 @@ use slab::Slab;
 
 use super::access_log::Entry;
 use super::admin::AdminCommand;
-use super::backends::Backends;
+use super::backends::{Admission, Backends};
 use super::config::LbConfig;
 use super::health::HealthLanes;
 use super::pool::{Pick, hash_ip};
+use super::queue::Place;
 use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::{
@@ -26,6 +27,8 @@ use crate::reactor::{
     TcpStream, TimerId, Token,
 };
 use crate::{debug, warn};
+
+mod queued;
 
 /// Bytes read per direction per wake-up before the session yields to others.
 const BYTES_PER_WAKE: usize = 256 * 1024;
@@ -41,16 +44,25 @@ enum Socket {
     Backend,
     /// A health or agent check (key: its slot).
     Health,
+    /// Not a socket: the queue's wake-up (key 0), see `tcp/queued.rs`.
+    Queue,
 }
 
 impl Kind for Socket {
-    const ALL: &'static [Self] = &[Self::Listener, Self::Client, Self::Backend, Self::Health];
+    const ALL: &'static [Self] = &[
+        Self::Listener,
+        Self::Client,
+        Self::Backend,
+        Self::Health,
+        Self::Queue,
+    ];
 }
 
 /// What a timer of the TCP balancer stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// Session `key`'s backend did not accept in time.
+    /// Session `key`'s backend did not accept in time (or, while it waits
+    /// in the queue, the queue timeout passed).
     Connect,
     /// Session `key` may have been idle too long.
     Idle,
@@ -95,6 +107,8 @@ struct Session {
     bytes_up: u64,
     bytes_down: u64,
     opened: Instant,
+    /// Whether it waits (or waited) in the queue for a backend under its cap.
+    place: Place,
 }
 
 /// The TCP-mode balancer, run by a [`reactor::Reactor`].
@@ -104,6 +118,8 @@ pub struct TcpBalancer {
     backends: Backends,
     link: Option<WorkerLink>,
     sessions: Slab<Session>,
+    /// The queue's wake-up token is deferred and not yet handled.
+    queue_wake: bool,
 }
 
 impl TcpBalancer {
@@ -125,6 +141,7 @@ impl TcpBalancer {
             backends,
             link,
             sessions: Slab::new(),
+            queue_wake: false,
         }
     }
 
@@ -196,19 +213,31 @@ impl TcpBalancer {
             bytes_up: 0,
             bytes_down: 0,
             opened: now,
+            place: Place::Outside,
         });
         if !self.connect_next(ctx, key) {
             self.close(ctx, key);
         }
     }
 
-    /// Starts a connect to the next backend the strategy gives. False when
-    /// every backend has been tried.
+    /// Starts a connect to the next backend the strategy gives, or lines
+    /// the session up in the queue while the backends are at their caps.
+    /// False when every backend has been tried.
     fn connect_next(&mut self, ctx: &mut Context<'_>, key: usize) -> bool {
         let now = ctx.now();
         let session = &mut self.sessions[key];
         let hash = hash_ip(session.client_addr.ip());
-        while let Some(pick) = self.backends.pool().pick(now, &session.tried, hash) {
+        loop {
+            // A session that tried a backend already had its turn.
+            let admitted = session.place.is_admitted() || !session.tried.is_empty();
+            let pick = match self
+                .backends
+                .pick_or_wait(now, &session.tried, hash, admitted)
+            {
+                Admission::Picked(pick) => pick,
+                Admission::Wait(target) => return self.enqueue(ctx, key, target),
+                Admission::Refused => break,
+            };
             session.tried.push(pick.backend);
             let addr = self.backends.addr(pick.backend);
             let started = reactor::connect(addr).and_then(|mut stream| {
@@ -325,6 +354,9 @@ impl TcpBalancer {
 
     fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
         let session = self.sessions.remove(key);
+        if let Place::Waiting(ticket) = session.place {
+            self.backends.queue().leave(ticket);
+        }
         for timer in [session.connect_timer, session.idle_timer]
             .into_iter()
             .flatten()
@@ -397,6 +429,7 @@ impl Service for TcpBalancer {
             }
         }
         self.publish(ctx.now());
+        self.wake_queue(ctx);
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
@@ -410,8 +443,10 @@ impl Service for TcpBalancer {
             Some((Socket::Backend, key)) if self.sessions.contains(key) => {
                 self.on_backend(ctx, key, readiness);
             }
+            Some((Socket::Queue, _)) => self.admit_queued(ctx),
             _ => {}
         }
+        self.wake_queue(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -424,12 +459,18 @@ impl Service for TcpBalancer {
             Some((Timer::Connect, key)) => {
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.connect_timer = None;
-                    let timeout = self.config.connect_timeout;
-                    self.connect_failed(ctx, key, &format!("did not accept within {timeout:?}"));
+                    if session.place.is_waiting() {
+                        self.queue_timed_out(ctx, key);
+                    } else {
+                        let timeout = self.config.connect_timeout;
+                        let reason = format!("did not accept within {timeout:?}");
+                        self.connect_failed(ctx, key, &reason);
+                    }
                 }
             }
             None => {}
         }
+        self.wake_queue(ctx);
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {

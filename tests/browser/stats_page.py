@@ -84,6 +84,8 @@ def main():
         first = refreshes(driver)
         wait_for("two more refreshes", lambda: refreshes(driver) >= first + 2)
         assert driver.execute_script("return window.notReloaded;") == 42, "the page reloaded"
+        queue = driver.find_element(By.ID, "queue").text
+        assert re.match(r"queue: \d+ waiting \(max \d+\), \d+ queued", queue), queue
 
         names = list(table(driver))
         assert len(names) == 50, f"{len(names)} rows"

@@ -5,6 +5,7 @@
 //! [`Snapshot`] into the [`AdminHub`] about once a second, and receives
 //! commands through its own channel, woken by [`reactor::Handle::wake`].
 
+mod queue;
 mod render;
 
 use std::collections::HashMap;

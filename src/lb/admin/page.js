@@ -15,6 +15,10 @@ function ms(value) {
   return value === null || value === undefined ? "-" : value.toFixed(2);
 }
 
+function ms1(value) {
+  return value === null || value === undefined ? "-" : value.toFixed(1);
+}
+
 function cell(row, text, cls) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -80,6 +84,13 @@ function draw(stats) {
   document.getElementById("summary").textContent =
     `${stats.mode} mode, ${stats.strategy}, ${stats.workers} worker(s), ` +
     `${stats.clients} client connection(s) open, ${stats.accepted} accepted.`;
+  const q = stats.queue;
+  if (q) {
+    document.getElementById("queue").textContent =
+      `queue: ${q.waiting} waiting (max ${q.max_waiting}), ${q.queued} queued, ` +
+      `${q.admitted} served, ${q.timed_out} timed out, ${q.abandoned} left; ` +
+      `wait ms mean ${ms1(q.wait_mean_ms)}, p99 ${ms1(q.wait_p99_ms)}, max ${ms1(q.wait_max_ms)}`;
+  }
   refreshes += 1;
   const status = document.getElementById("status");
   status.dataset.refreshes = String(refreshes);

@@ -120,6 +120,7 @@ pub fn prometheus(snapshot: &Snapshot) -> String {
         }
     }
     retries(&mut out, snapshot);
+    super::queue::prometheus(&mut out, &snapshot.queue);
     out
 }
 
@@ -208,6 +209,7 @@ pub fn html(snapshot: &Snapshot) -> String {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>distloop stats</title>\
 <style>{PAGE_STYLE}</style></head>\n<body><h1>distloop</h1>\
 <p id=\"summary\">{} mode, {}, {} worker(s), {} client connection(s) open, {} accepted.</p>\
+<p id=\"queue\">{}</p>\
 <p id=\"status\" data-refreshes=\"0\">live: refreshed every {} s</p>\n\
 <table><thead><tr><th>backend</th><th>address</th><th>state</th><th>since</th>\
 <th>last check</th><th>agent</th><th>weight</th><th>active</th><th>max</th><th>req/s</th>\
@@ -220,6 +222,7 @@ pub fn html(snapshot: &Snapshot) -> String {
         snapshot.workers,
         snapshot.clients,
         snapshot.accepted,
+        escape_html(&super::queue::summary(&snapshot.queue)),
         PAGE_REFRESH_MS / 1000,
     )
 }
@@ -264,6 +267,7 @@ mod tests {
                 bytes_out: 50,
                 latency: LatencyHistogram::default(),
             }],
+            queue: Default::default(),
         }
     }
 
@@ -292,6 +296,7 @@ mod tests {
         assert!(page.contains(
             "<td class=\"retries\" title=\"2 on reused connections, 3 on new ones\">5</td>"
         ));
+        assert!(page.contains("<p id=\"queue\">queue: 0 waiting"), "{page}");
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct FileSettings {
     pub max_idle_per_backend: Option<Spanned<usize>>,
     /// `pool_idle_timeout = "15s"`
     pub pool_idle_timeout: Option<Spanned<String>>,
+    /// `queue_timeout = "5s"`
+    pub queue_timeout: Option<Spanned<String>>,
     /// `[[backend]]` tables, in list order.
     #[serde(default)]
     pub backend: Vec<Spanned<FileBackend>>,
@@ -76,10 +78,13 @@ pub struct FileBackend {
     pub weight: Option<u16>,
     /// `agent = 9000`
     pub agent: Option<u16>,
+    /// `maxconn = 512`
+    pub maxconn: Option<u32>,
 }
 
 impl FileBackend {
-    /// The same backend in the flag syntax, `ADDR[,name=..][,weight=..][,agent=..]`.
+    /// The same backend in the flag syntax,
+    /// `ADDR[,name=..][,weight=..][,agent=..][,maxconn=..]`.
     pub fn to_flag(&self) -> String {
         let mut text = self.address.clone();
         if let Some(name) = &self.name {
@@ -90,6 +95,9 @@ impl FileBackend {
         }
         if let Some(agent) = self.agent {
             text.push_str(&format!(",agent={agent}"));
+        }
+        if let Some(maxconn) = self.maxconn {
+            text.push_str(&format!(",maxconn={maxconn}"));
         }
         text
     }
@@ -227,6 +235,7 @@ impl ConfigFile {
             "max_body_bytes" => f.max_body_bytes.as_ref().map(Spanned::span),
             "max_idle_per_backend" => count(&f.max_idle_per_backend),
             "pool_idle_timeout" => text(&f.pool_idle_timeout),
+            "queue_timeout" => text(&f.queue_timeout),
             "health.check" => h.and_then(|h| text(&h.check)),
             "health.interval" => h.and_then(|h| text(&h.interval)),
             "health.timeout" => h.and_then(|h| text(&h.timeout)),
@@ -267,6 +276,7 @@ weight = 3
 [[backend]]
 address = "127.0.0.1:5001"
 agent = 9001
+maxconn = 64
 
 [health]
 check = "http:/health"
@@ -282,7 +292,7 @@ rise = 2
         );
         assert_eq!(
             s.backend[1].get_ref().to_flag(),
-            "127.0.0.1:5001,agent=9001"
+            "127.0.0.1:5001,agent=9001,maxconn=64"
         );
         assert_eq!(
             *s.health.as_ref().unwrap().rise.as_ref().unwrap().get_ref(),

@@ -78,8 +78,9 @@ pub struct LbArgs {
     /// Address to accept clients on (port 0 picks a free port) [default: 127.0.0.1:8080].
     #[arg(long, value_parser = parse_addr)]
     pub listen: Option<SocketAddr>,
-    /// A backend, `ADDR[,name=NAME][,weight=N][,agent=PORT]`; repeat for each,
-    /// in priority order.
+    /// A backend, `ADDR[,name=NAME][,weight=N][,agent=PORT][,maxconn=N]`;
+    /// repeat for each, in priority order. `maxconn=N`: at most N requests
+    /// (connections in TCP mode) at once, the excess queued.
     #[arg(long = "backend", value_name = "SPEC")]
     pub backends: Vec<BackendSpec>,
     /// n-to-1, round-robin, least-connections, least-response-time,
@@ -154,6 +155,10 @@ pub struct LbArgs {
     /// HTTP: close a parked backend connection unused this long [default: 15s].
     #[arg(long, value_parser = parse_duration)]
     pub pool_idle_timeout: Option<Duration>,
+    /// A request (TCP: connection) waiting for a backend under its maxconn
+    /// gets a 503 (TCP: is closed) after this long; 0 refuses at once [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub queue_timeout: Option<Duration>,
     /// TLS termination (`--tls-cert`, `--tls-key`).
     #[command(flatten)]
     pub tls: tls::TlsArgs,
@@ -246,6 +251,12 @@ impl LbArgs {
             &f.pool_idle_timeout,
             crate::lb::config::DEFAULT_POOL_IDLE_TIMEOUT,
         );
+        let queue_timeout = durations(
+            self.queue_timeout,
+            "queue_timeout",
+            &f.queue_timeout,
+            crate::lb::queue::DEFAULT_QUEUE_TIMEOUT,
+        );
         let backends = if self.backends.is_empty() {
             let mut parsed = Vec::new();
             for b in &f.backend {
@@ -283,6 +294,7 @@ impl LbArgs {
         config.head_timeout = head_timeout;
         config.response_timeout = response_timeout;
         config.pool_idle_timeout = pool_idle_timeout;
+        config.queue_timeout = queue_timeout;
         config.hash_on = hash_on;
         config.admin = admin;
         let number = |flag: Option<usize>, value: &Option<toml::Spanned<usize>>, default: usize| {

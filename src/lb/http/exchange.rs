@@ -16,6 +16,7 @@ use crate::http::{
     write_request_head, write_response_head,
 };
 use crate::lb::pool::Pick;
+use crate::lb::queue::Place;
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
 const IDEMPOTENT: [&str; 6] = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"];
@@ -40,6 +41,8 @@ pub(super) struct Exchange {
     pub redispatched: bool,
     /// Backends whose connect failed for this request.
     pub tried: Vec<usize>,
+    /// Whether it waits (or waited) in the queue for a backend under its cap.
+    pub place: Place,
     /// Response head and body bytes read from the backend.
     pub response_bytes: u64,
     /// The request line, kept for the access log (only when it is on).
@@ -206,6 +209,7 @@ impl Exchange {
             retry,
             redispatched: false,
             tried: Vec::new(),
+            place: Place::Outside,
             response_bytes: 0,
             request_line: logging.then(|| {
                 let version = match head.version {

@@ -19,6 +19,7 @@ mod exchange;
 mod incoming;
 mod peer;
 mod pump;
+mod queued;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,8 @@ pub struct HttpBalancer {
     clients: Slab<ClientConnection>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
+    /// The queue's wake-up token is deferred and not yet handled.
+    queue_wake: bool,
 }
 
 impl HttpBalancer {
@@ -78,6 +81,7 @@ impl HttpBalancer {
             clients: Slab::new(),
             upstreams: Slab::new(),
             idle,
+            queue_wake: false,
         }
     }
 
@@ -170,6 +174,7 @@ impl Service for HttpBalancer {
         }
         self.close_parked_out_of_rotation();
         self.publish(ctx.now());
+        self.wake_queue(ctx);
     }
 
     fn on_ready(&mut self, ctx: &mut Context<'_>, token: Token, readiness: Readiness) {
@@ -178,8 +183,10 @@ impl Service for HttpBalancer {
             Some((Socket::Client, ck)) => self.on_client_ready(ctx, ck, readiness),
             Some((Socket::Upstream, uk)) => self.on_upstream_ready(ctx, uk, readiness),
             Some((Socket::Health, _)) => self.backends.on_check_ready(ctx, token, readiness),
+            Some((Socket::Queue, _)) => self.admit_queued(ctx),
             None => {}
         }
+        self.wake_queue(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -191,6 +198,7 @@ impl Service for HttpBalancer {
             Some((Timer::Health, _)) => self.backends.on_check_timer(ctx, id, payload),
             None => {}
         }
+        self.wake_queue(ctx);
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {

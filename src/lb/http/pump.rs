@@ -122,6 +122,10 @@ impl HttpBalancer {
                 self.release_backend(ctx, ck, park);
                 Flow::Again
             }
+            Action::Queue { target, earlier } => {
+                self.enqueue(ctx, ck, target, earlier);
+                Flow::Stop
+            }
             Action::Close(reason) => {
                 debug!("client connection ended: {reason}");
                 self.close_client(ctx, ck);

@@ -15,10 +15,19 @@ pub(super) enum Socket {
     Upstream,
     /// A health or agent check (key: its slot).
     Health,
+    /// Not a socket: deferred when a slot frees while requests wait in the
+    /// queue, to let the oldest in (key 0).
+    Queue,
 }
 
 impl Kind for Socket {
-    const ALL: &'static [Self] = &[Self::Listener, Self::Client, Self::Upstream, Self::Health];
+    const ALL: &'static [Self] = &[
+        Self::Listener,
+        Self::Client,
+        Self::Upstream,
+        Self::Health,
+        Self::Queue,
+    ];
 }
 
 /// What a timer is for.

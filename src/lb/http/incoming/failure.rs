@@ -109,6 +109,7 @@ impl Incoming {
     /// Drops the exchange in flight, if any, finishing its pick. True when
     /// a backend connection was in use (the caller closes it).
     pub fn abandon(&mut self, env: &mut Env<'_>) -> bool {
+        self.leave_queue(env);
         match std::mem::replace(&mut self.phase, Phase::ReadingHead) {
             Phase::Forwarding(mut exchange) => match exchange.link.take() {
                 Some(link) => {
@@ -127,6 +128,9 @@ impl Incoming {
 
     /// When the current phase times out.
     pub fn deadline(&self, settings: &Settings) -> Instant {
+        if let Some(deadline) = self.queue_deadline(settings) {
+            return deadline;
+        }
         let config = &settings.config;
         match &self.phase {
             Phase::ReadingHead => match self.head_started {
@@ -147,6 +151,9 @@ impl Incoming {
 
     /// The deadline passed (`buffered`: part of a request head is waiting).
     pub fn on_deadline(&mut self, env: &mut Env<'_>, buffered: bool) -> Action {
+        if self.is_waiting() {
+            return self.queue_timed_out(env);
+        }
         let config = &env.settings.config;
         match &self.phase {
             Phase::ReadingHead if !buffered => Action::Close(io::ErrorKind::TimedOut.into()),

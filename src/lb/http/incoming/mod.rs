@@ -16,13 +16,15 @@ use super::settings::{BYTES_PER_WAKE, Settings};
 use super::tunnel;
 use crate::http::{HeadStatus, RequestParser, Scheme};
 use crate::lb::access_log::Entry;
-use crate::lb::backends::Backends;
+use crate::lb::backends::{Admission, Backends};
 use crate::lb::config::HashOn;
 use crate::lb::pool::{Pick, hash_ip, hash_key};
+use crate::lb::queue::{Target, Ticket};
 use crate::reactor::{Buffer, Pipe};
 use crate::warn;
 
 mod failure;
+mod queued;
 
 /// What the state machine needs from outside to go on.
 #[derive(Debug)]
@@ -35,6 +37,13 @@ pub(super) enum Action {
     /// `fresh_only`, else a new one), then call [`Incoming::attach`] or,
     /// when none can be had, [`Incoming::connect_failed`].
     Connect { pick: Pick, fresh_only: bool },
+    /// Every backend the request may use is at its cap: line it up for
+    /// `target` (at its `earlier` place, if it had one), then call
+    /// [`Incoming::wait_in_queue`].
+    Queue {
+        target: Target,
+        earlier: Option<Ticket>,
+    },
     /// The backend connection is no longer used: park it for another
     /// request when `park`, else close it.
     Release { park: bool },
@@ -217,7 +226,7 @@ impl Incoming {
             return Action::Progress;
         };
         let Some(link) = &exchange.link else {
-            return self.pick(env);
+            return self.pick(env, client);
         };
         let Some(backend) = backend else {
             return Action::Close(io::Error::other("the backend connection was lost"));
@@ -251,21 +260,37 @@ impl Incoming {
         }
     }
 
-    /// Picks a backend for the exchange. Answers 503 when none is left.
-    fn pick(&mut self, env: &mut Env<'_>) -> Action {
+    /// Picks a backend for the exchange, or has it wait in the queue while
+    /// the backends it may use are at their caps. Answers 503 when none is left.
+    fn pick<C: Stream>(&mut self, env: &mut Env<'_>, client: &Peer<C>) -> Action {
         let Phase::Forwarding(exchange) = &mut self.phase else {
             return Action::Progress;
         };
+        if exchange.place.is_waiting() {
+            return self.while_waiting(env, client);
+        }
         let key = match env.settings.config.hash_on {
             HashOn::ClientIp => hash_ip(self.addr.ip()),
             HashOn::Uri => hash_key(exchange.target()),
         };
-        match env.backends.pool().pick(env.now, &exchange.tried, key) {
-            Some(pick) => Action::Connect {
+        // A retry (after a failed connect, or on a fresh connection) had its
+        // turn: it does not line up behind the waiters again.
+        let admitted = exchange.place.is_admitted()
+            || !exchange.tried.is_empty()
+            || exchange.retry == Retry::Fresh;
+        match env
+            .backends
+            .pick_or_wait(env.now, &exchange.tried, key, admitted)
+        {
+            Admission::Picked(pick) => Action::Connect {
                 pick,
                 fresh_only: exchange.retry == Retry::Fresh,
             },
-            None => {
+            Admission::Wait(target) => Action::Queue {
+                target,
+                earlier: exchange.place.ticket(),
+            },
+            Admission::Refused => {
                 let detail = format!("no backend available ({} tried)", exchange.tried.len());
                 self.reject(env, 503, &detail)
             }

@@ -2,6 +2,7 @@
 //! exchange, driven the way the pump drives it, without a socket.
 
 mod proxy;
+mod queue;
 mod retry;
 mod tls;
 

@@ -199,6 +199,11 @@ impl Proxy {
                     self.parked = backend;
                 }
             }
+            Action::Queue { target, earlier } => {
+                let ticket = env.backends.queue().join(0, target, self.now, earlier);
+                self.incoming.wait_in_queue(ticket);
+                return false;
+            }
             Action::Close(reason) => {
                 self.closed = Some(reason);
                 return false;
@@ -220,6 +225,18 @@ impl Proxy {
         if self.perform(action) {
             self.run();
         }
+    }
+
+    /// Lets the waiting request in, as the balancer does when a slot
+    /// frees; false when no backend has room for it.
+    pub fn admit(&mut self) -> bool {
+        let Some((ticket, _)) = self.backends.next_admissible(|_| &[]) else {
+            return false;
+        };
+        self.backends.queue().admit(ticket, self.now);
+        self.incoming.admitted();
+        self.run();
+        true
     }
 
     pub fn client_sends(&mut self, bytes: &str) {

@@ -1,0 +1,68 @@
+//! The HTTP proxy's side of the wait queue: lining a request up when every
+//! backend it may use is at its cap, and letting the oldest in when a slot
+//! frees.
+//!
+//! No waiter polls. After each callback the balancer looks whether the
+//! oldest waiter that a backend could now serve exists (a finish, a failure,
+//! a backend back up or a raised cap made room); if so it defers one
+//! wake-up token, and on that token it takes such waiters out one by one,
+//! each picking at once, while there is room. Until then a newcomer lines
+//! up behind the waiters (see [`crate::lb::backends::Admission`]), so the
+//! freed slot is kept for them.
+
+use super::HttpBalancer;
+use super::token::Socket;
+use crate::lb::queue::{Target, Ticket};
+use crate::reactor::{Context, Kind};
+
+impl HttpBalancer {
+    /// Lines client `ck`'s request up for `target`.
+    pub(super) fn enqueue(
+        &mut self,
+        ctx: &mut Context<'_>,
+        ck: usize,
+        target: Target,
+        earlier: Option<Ticket>,
+    ) {
+        let ticket = self.backends.queue().join(ck, target, ctx.now(), earlier);
+        if let Some(client) = self.clients.get_mut(ck) {
+            client.incoming.wait_in_queue(ticket);
+        }
+    }
+
+    /// The oldest waiter a backend could serve now.
+    fn next_admissible(&self) -> Option<(Ticket, usize)> {
+        let clients = &self.clients;
+        self.backends
+            .next_admissible(|ck| clients.get(ck).map_or(&[], |c| c.incoming.tried()))
+    }
+
+    /// Defers the queue's wake-up token when a waiter can now be served.
+    pub(super) fn wake_queue(&mut self, ctx: &mut Context<'_>) {
+        if self.queue_wake || self.backends.waiting().is_empty() {
+            return;
+        }
+        if self.next_admissible().is_some() {
+            self.queue_wake = true;
+            ctx.defer(Socket::Queue.token(0));
+        }
+    }
+
+    /// Lets waiters in, oldest first, while a backend has room for them.
+    pub(super) fn admit_queued(&mut self, ctx: &mut Context<'_>) {
+        self.queue_wake = false;
+        // Each waiter once at most: one sent back (hashed to a full backend
+        // after its own went down) waits for the next wake-up.
+        for _ in 0..self.backends.waiting().len() {
+            let Some((ticket, ck)) = self.next_admissible() else {
+                return;
+            };
+            self.backends.queue().admit(ticket, ctx.now());
+            let Some(client) = self.clients.get_mut(ck) else {
+                continue;
+            };
+            client.incoming.admitted();
+            self.drive(ctx, ck);
+        }
+    }
+}

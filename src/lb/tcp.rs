@@ -2,7 +2,9 @@
 //!
 //! The adapter between the reactor and the [`BackendPool`](crate::lb::BackendPool). Each session owns
 //! a client socket, at most one backend socket and one bounded buffer per
-//! direction. Reads stop when the far side's buffer is full (backpressure),
+//! direction while bytes wait in it, lent by the worker's [`BufferPool`]
+//! (a quiet session holds none; one the pool cannot serve waits on its
+//! list). Reads stop when the far side's buffer is full (backpressure),
 //! half-closes are passed on once the buffer has drained, and every session has
 //! a connect deadline and an idle deadline. A backend that refuses or does not
 //! answer in time is reported to the pool and the next one is tried.
@@ -21,6 +23,7 @@ use super::health::HealthLanes;
 use super::pool::{Pick, hash_ip};
 use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
+use crate::reactor::buffer_pool::{BufferPool, PoolLimits};
 use crate::reactor::{
     self, Acceptor, Context, Interest, Kind, Lane, Pipe, Readiness, Service, TcpListener,
     TcpStream, TimerId, Token,
@@ -104,6 +107,18 @@ pub struct TcpBalancer {
     backends: Backends,
     link: Option<WorkerLink>,
     sessions: Slab<Session>,
+    /// Buffers, lent to a session's directions while bytes wait in them.
+    buffers: BufferPool,
+}
+
+/// The worker's buffers: `buffer_bytes` each, and as many as every session
+/// could hold at once (one per direction), so that the bound never refuses
+/// a read the connection limit lets in.
+fn buffer_limits(config: &LbConfig) -> PoolLimits {
+    PoolLimits::new(
+        config.buffer_bytes.max(1),
+        config.max_connections.saturating_mul(2).max(1),
+    )
 }
 
 impl TcpBalancer {
@@ -119,7 +134,10 @@ impl TcpBalancer {
             tokens: Lane::of(Socket::Health),
             timers: Lane::of(Timer::Health),
         });
+        let buffers = BufferPool::new(buffer_limits(&config), Instant::now())
+            .expect("the configuration keeps buffer sizes and counts above zero");
         Self {
+            buffers,
             config,
             acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
@@ -147,6 +165,7 @@ impl TcpBalancer {
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
+        self.buffers.trim(ctx.now());
         self.publish(ctx.now());
         self.backends.tick();
         ctx.set_timer_after(TICK, Timer::Tick.timer(0));
@@ -191,7 +210,7 @@ impl TcpBalancer {
             connect_timer: None,
             idle_timer: Some(idle_timer),
             last_active: now,
-            pipe: Pipe::new(self.config.buffer_bytes),
+            pipe: Pipe::new(),
             backend_addr: None,
             bytes_up: 0,
             bytes_down: 0,
@@ -299,11 +318,17 @@ impl TcpBalancer {
     fn drive(&mut self, ctx: &mut Context<'_>, key: usize) {
         let session = &mut self.sessions[key];
         let backend = session.backend.as_mut().filter(|_| session.connected);
-        match session
-            .pipe
-            .pump(&mut session.client, backend, BYTES_PER_WAKE)
-        {
+        match session.pipe.pump(
+            &mut session.client,
+            backend,
+            BYTES_PER_WAKE,
+            &mut self.buffers,
+        ) {
             Ok(pumped) => {
+                if pumped.starved {
+                    // Called again when a buffer comes back.
+                    self.buffers.wait(Socket::Client.token(key));
+                }
                 if pumped.up + pumped.down > 0 {
                     session.last_active = ctx.now();
                     session.bytes_up += pumped.up as u64;
@@ -324,7 +349,8 @@ impl TcpBalancer {
     }
 
     fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
-        let session = self.sessions.remove(key);
+        let mut session = self.sessions.remove(key);
+        session.pipe.give_back(&mut self.buffers);
         for timer in [session.connect_timer, session.idle_timer]
             .into_iter()
             .flatten()
@@ -388,6 +414,8 @@ impl Service for TcpBalancer {
             match command {
                 AdminCommand::Reload(config) => {
                     self.backends.reconfigure(ctx, &config);
+                    // Validated like the first configuration: no limit is zero.
+                    let _ = self.buffers.resize(buffer_limits(&config), ctx.now());
                     self.config = *config;
                     // Clients waiting in the backlog at the old connection
                     // limit raise no new readiness: look at the listener now.
@@ -412,6 +440,7 @@ impl Service for TcpBalancer {
             }
             _ => {}
         }
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -430,6 +459,7 @@ impl Service for TcpBalancer {
             }
             None => {}
         }
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {

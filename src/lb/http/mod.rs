@@ -14,6 +14,12 @@
 //! Every socket read and write goes through `peer`; tokens and timer
 //! payloads are packed in `token`; the state machine touches no socket,
 //! so its unit tests run on bytes in memory.
+//!
+//! Read buffers are lent by the worker's [`BufferPool`] only while bytes
+//! wait in them: a kept-alive client between requests and a parked backend
+//! connection hold none. A read the pool cannot serve waits, its client on
+//! the pool's list, and is called again when a buffer comes back; the tick
+//! trims the buffers kept above recent need.
 
 mod exchange;
 mod incoming;
@@ -41,6 +47,7 @@ use super::config::LbConfig;
 use super::health::HealthLanes;
 use super::pool::BackendState;
 use super::worker::{TICK, WorkerLink};
+use crate::reactor::buffer_pool::BufferPool;
 use crate::reactor::{
     self, Acceptor, Context, Kind, Lane, Readiness, Service, TcpListener, TimerId, Token,
 };
@@ -54,6 +61,8 @@ pub struct HttpBalancer {
     clients: Slab<ClientConnection>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
+    /// Read buffers, lent while bytes wait in them.
+    buffers: BufferPool,
 }
 
 impl HttpBalancer {
@@ -70,7 +79,10 @@ impl HttpBalancer {
             timers: Lane::of(Timer::Health),
         });
         let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        let buffers = BufferPool::new(settings::buffer_limits(&config), Instant::now())
+            .expect("the configuration keeps buffer sizes and counts above zero");
         Self {
+            buffers,
             settings: Settings::new(config),
             acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
@@ -88,6 +100,7 @@ impl HttpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.sweep_idle(ctx.now());
+        self.buffers.trim(ctx.now());
         self.close_parked_out_of_rotation();
         self.publish(ctx.now());
         self.backends.tick();
@@ -118,6 +131,10 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
         self.idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        // Validated like the first configuration: no limit is zero.
+        let _ = self
+            .buffers
+            .resize(settings::buffer_limits(&config), ctx.now());
         self.settings.reload(config);
         // Clients waiting in the backlog at the old connection limit raise no
         // new readiness (edge-triggered): look at the listener again now.
@@ -180,6 +197,7 @@ impl Service for HttpBalancer {
             Some((Socket::Health, _)) => self.backends.on_check_ready(ctx, token, readiness),
             None => {}
         }
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -191,6 +209,7 @@ impl Service for HttpBalancer {
             Some((Timer::Health, _)) => self.backends.on_check_timer(ctx, id, payload),
             None => {}
         }
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
@@ -205,7 +224,7 @@ impl Service for HttpBalancer {
         let idle: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.incoming.is_between_requests() && c.peer.inbuf.is_empty())
+            .filter(|(_, c)| c.incoming.is_between_requests() && c.peer.has_no_input())
             .map(|(k, _)| k)
             .collect();
         for ck in idle {

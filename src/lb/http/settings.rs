@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::http::HeadLimits;
 use crate::lb::config::LbConfig;
+use crate::reactor::buffer_pool::PoolLimits;
 
 /// Bytes read per socket per wake-up before a connection yields to others.
 pub(super) const BYTES_PER_WAKE: usize = 256 * 1024;
@@ -43,12 +44,6 @@ impl Settings {
         self.config = config;
         self.generation += 1;
     }
-
-    /// A client's read buffer: the whole request head must fit in it to be
-    /// parsed in place.
-    pub fn client_buffer_bytes(&self) -> usize {
-        client_buffer_bytes(&self.config)
-    }
 }
 
 /// The request head limits of `config`.
@@ -64,6 +59,19 @@ fn head_limits(config: &LbConfig) -> HeadLimits {
 /// parsed in place.
 fn client_buffer_bytes(config: &LbConfig) -> usize {
     config.buffer_bytes.max(config.max_head_bytes)
+}
+
+/// The worker's read buffers: one size for clients and backends (a client's
+/// must hold the largest head; a connection changes hands between them at
+/// an upgrade), and as many as every client could hold at once with its
+/// backend connection, so that the bound never refuses a read the
+/// connection limit lets in: memory is bounded by `max_connections` as it
+/// was, and the pool's work is to lend, reuse and give back.
+pub(super) fn buffer_limits(config: &LbConfig) -> PoolLimits {
+    PoolLimits::new(
+        client_buffer_bytes(config).max(1),
+        config.max_connections.saturating_mul(2).max(1),
+    )
 }
 
 #[cfg(test)]

@@ -111,14 +111,10 @@ pub struct TcpBalancer {
     buffers: BufferPool,
 }
 
-/// The worker's buffers: `buffer_bytes` each, and as many as every session
-/// could hold at once (one per direction), so that the bound never refuses
-/// a read the connection limit lets in.
+/// The worker's buffers: `buffer_bytes` each, as many as the configuration
+/// lends at once.
 fn buffer_limits(config: &LbConfig) -> PoolLimits {
-    PoolLimits::new(
-        config.buffer_bytes.max(1),
-        config.max_connections.saturating_mul(2).max(1),
-    )
+    PoolLimits::new(config.buffer_bytes.max(1), config.buffer_count())
 }
 
 impl TcpBalancer {
@@ -166,6 +162,7 @@ impl TcpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.buffers.trim(ctx.now());
+        super::http::shrink_when_mostly_vacant(&mut self.sessions);
         self.publish(ctx.now());
         self.backends.tick();
         ctx.set_timer_after(TICK, Timer::Tick.timer(0));

@@ -102,6 +102,8 @@ impl HttpBalancer {
         self.sweep_idle(ctx.now());
         self.buffers.trim(ctx.now());
         self.close_parked_out_of_rotation();
+        shrink_when_mostly_vacant(&mut self.clients);
+        shrink_when_mostly_vacant(&mut self.upstreams);
         self.publish(ctx.now());
         self.backends.tick();
         ctx.set_timer_after(TICK, Timer::Tick.timer(0));
@@ -171,6 +173,20 @@ impl HttpBalancer {
         }
     }
 }
+
+/// Gives a slab's memory back once a crowd has left: a slab keeps the room
+/// of its peak (hundreds of bytes per connection), and nothing else would
+/// ever free it. It shrinks only past its last entry in use, and only when
+/// mostly vacant, so that a steady load does not reallocate every tick.
+pub(super) fn shrink_when_mostly_vacant<T>(slab: &mut Slab<T>) {
+    if slab.capacity() > SLAB_KEPT_ENTRIES && slab.capacity() / 4 > slab.len() {
+        slab.shrink_to_fit();
+    }
+}
+
+/// Slab entries kept however few are in use: below this, shrinking saves
+/// too little to be worth a reallocation.
+const SLAB_KEPT_ENTRIES: usize = 256;
 
 impl Service for HttpBalancer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {

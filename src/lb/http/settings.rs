@@ -62,16 +62,10 @@ fn client_buffer_bytes(config: &LbConfig) -> usize {
 }
 
 /// The worker's read buffers: one size for clients and backends (a client's
-/// must hold the largest head; a connection changes hands between them at
-/// an upgrade), and as many as every client could hold at once with its
-/// backend connection, so that the bound never refuses a read the
-/// connection limit lets in: memory is bounded by `max_connections` as it
-/// was, and the pool's work is to lend, reuse and give back.
+/// must hold the largest head; buffers change hands between the two sides
+/// at an upgrade), as many as the configuration lends at once.
 pub(super) fn buffer_limits(config: &LbConfig) -> PoolLimits {
-    PoolLimits::new(
-        client_buffer_bytes(config).max(1),
-        config.max_connections.saturating_mul(2).max(1),
-    )
+    PoolLimits::new(client_buffer_bytes(config).max(1), config.buffer_count())
 }
 
 #[cfg(test)]

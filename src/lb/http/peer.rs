@@ -37,10 +37,15 @@ pub(super) struct Peer<S> {
     /// A read was due but the pool had no buffer to lend; the caller takes
     /// the flag and puts the connection on the pool's waiting list.
     pub starved: bool,
+    /// The most bytes it buffers: a backend connection's `--buffer-bytes`
+    /// (its response head must fit), while the pool's buffers are sized for
+    /// a client's largest request head.
+    limit: usize,
 }
 
 impl<S: Stream> Peer<S> {
-    /// A connected stream, readable and writable until told otherwise.
+    /// A connected stream, readable and writable until told otherwise,
+    /// buffering as much as a pooled buffer holds.
     pub fn connected(stream: S) -> Self {
         Self {
             stream,
@@ -48,14 +53,17 @@ impl<S: Stream> Peer<S> {
             read: ReadSide::new(),
             writable: true,
             starved: false,
+            limit: usize::MAX,
         }
     }
 
-    /// A stream whose connect is under way: nothing to do before its first event.
-    pub fn connecting(stream: S) -> Self {
+    /// A stream whose connect is under way: nothing to do before its first
+    /// event. It buffers at most `limit` bytes.
+    pub fn connecting(stream: S, limit: usize) -> Self {
         Self {
             read: ReadSide::waiting(),
             writable: false,
+            limit,
             ..Self::connected(stream)
         }
     }
@@ -78,7 +86,8 @@ impl<S: Stream> Peer<S> {
             self.starved = true;
             return Ok(0);
         };
-        let read = self.read.fill(inbuf, &mut self.stream, budget);
+        let room = self.limit.saturating_sub(inbuf.len());
+        let read = self.read.fill(inbuf, &mut self.stream, budget.min(room));
         buffers.release_if_empty(&mut self.inbuf);
         read
     }
@@ -93,9 +102,10 @@ impl<S: Stream> Peer<S> {
         self.inbuf.as_ref().is_none_or(|inbuf| inbuf.is_empty())
     }
 
-    /// True when the read buffer holds all it can.
+    /// True when the read buffer holds all it can (or all it may).
     pub fn is_full(&self) -> bool {
-        self.inbuf.as_ref().is_some_and(|inbuf| inbuf.is_full())
+        let held = |inbuf: &PooledBuffer| inbuf.is_full() || inbuf.len() >= self.limit;
+        self.inbuf.as_ref().is_some_and(held)
     }
 
     /// Drops the first `n` read bytes (parsed, or copied elsewhere).

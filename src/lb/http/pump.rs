@@ -184,7 +184,7 @@ impl HttpBalancer {
         let interest = Interest::READABLE | Interest::WRITABLE;
         ctx.registry().register(&mut socket, token, interest)?;
         entry.insert(Upstream {
-            peer: Peer::connecting(socket),
+            peer: Peer::connecting(socket, self.settings.config.buffer_bytes),
             backend,
             generation: self.settings.generation,
             client: None,

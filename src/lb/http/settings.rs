@@ -63,7 +63,8 @@ fn client_buffer_bytes(config: &LbConfig) -> usize {
 
 /// The worker's read buffers: one size for clients and backends (a client's
 /// must hold the largest head; buffers change hands between the two sides
-/// at an upgrade), as many as the configuration lends at once.
+/// at an upgrade; a backend connection fills at most `buffer_bytes` of
+/// one), as many as the configuration lends at once.
 pub(super) fn buffer_limits(config: &LbConfig) -> PoolLimits {
     PoolLimits::new(client_buffer_bytes(config).max(1), config.buffer_count())
 }

@@ -185,7 +185,7 @@ impl Proxy {
                     self.backend = Some(parked);
                     self.incoming.attach(pick, addr, true, self.now);
                 } else {
-                    self.backend = Some(Peer::connecting(Wire::default()));
+                    self.backend = Some(Peer::connecting(Wire::default(), 4096));
                     self.incoming.attach(pick, addr, false, self.now);
                     assert!(self.incoming.awaiting_connect());
                     if !self.slow_connects {

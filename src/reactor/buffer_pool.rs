@@ -11,10 +11,11 @@
 //! [`PoolLimits::half_life`], and [`BufferPool::trim`] keeps only what the
 //! remembered peak could use again.
 //!
-//! A trim hands the dropped buffers back to the allocator; whether the
-//! allocator hands their pages back to the system is its own policy (glibc:
-//! at once for chunks it mapped on their own, 128 KiB and up by default; at
-//! the top of its heap otherwise).
+//! Each buffer lives in pages mapped for it alone ([`Buffer::mapped`]), so a
+//! trim hands the dropped buffers' memory back to the system at once: left
+//! to the allocator, glibc would keep them (it returns chunks freed inside
+//! its heap only at the heap's top, and maps a chunk on its own only above
+//! a threshold it raises past any size it once unmapped).
 //!
 //! A connection refused a buffer stops reading and joins the pool's waiting
 //! list by its token ([`BufferPool::wait`]); the service asks
@@ -214,8 +215,10 @@ impl BufferPool {
             Some(buffer) => buffer,
             None if self.in_use < self.limits.max_buffers => {
                 self.allocated += 1;
+                let bytes = self.limits.buffer_bytes;
                 PooledBuffer {
-                    buffer: Buffer::with_capacity(self.limits.buffer_bytes),
+                    // Should the system refuse a mapping, the heap will do.
+                    buffer: Buffer::mapped(bytes).unwrap_or_else(|_| Buffer::with_capacity(bytes)),
                     epoch: self.epoch,
                 }
             }

@@ -99,6 +99,9 @@ pub struct LbConfig {
     pub max_body_bytes: Option<u64>,
     /// HTTP: parked backend connections per backend.
     pub max_idle_per_backend: usize,
+    /// Read buffers a worker lends at once (reads wait beyond); `None` for
+    /// two per allowed connection (see [`LbConfig::buffer_count`]).
+    pub max_buffers: Option<usize>,
     /// HTTP: how long a parked backend connection is kept.
     pub pool_idle_timeout: Duration,
     /// How long a request (TCP: connection) waits for a backend under its
@@ -167,6 +170,7 @@ impl LbConfig {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_body_bytes: None,
             max_idle_per_backend: DEFAULT_MAX_IDLE_PER_BACKEND,
+            max_buffers: None,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             queue_timeout: super::queue::DEFAULT_QUEUE_TIMEOUT,
             health: HealthConfig::default(),
@@ -183,6 +187,16 @@ impl LbConfig {
             Some((_, problem)) => Err(problem),
             None => Ok(()),
         }
+    }
+
+    /// Read buffers a worker lends at once: `max_buffers`, or by default
+    /// two per allowed connection (a client's and its backend's, or a TCP
+    /// session's two directions), so that the default never refuses a
+    /// read the connection limit lets in.
+    pub fn buffer_count(&self) -> usize {
+        self.max_buffers
+            .unwrap_or(self.max_connections.saturating_mul(2))
+            .max(1)
     }
 
     /// Every invariant this configuration breaks, each with the setting it
@@ -209,6 +223,12 @@ impl LbConfig {
             refuse(
                 Setting::Key("max_connections"),
                 ConfigError::Zero("--max-connections"),
+            );
+        }
+        if self.max_buffers == Some(0) {
+            refuse(
+                Setting::Key("max_buffers"),
+                ConfigError::Zero("--max-buffers"),
             );
         }
         if self.max_head_bytes < 1024 {

@@ -2,7 +2,9 @@
 //!
 //! The adapter between the reactor and the [`BackendPool`](crate::lb::BackendPool). Each session owns
 //! a client socket, at most one backend socket and one bounded buffer per
-//! direction. Reads stop when the far side's buffer is full (backpressure),
+//! direction while bytes wait in it, lent by the worker's [`BufferPool`]
+//! (a quiet session holds none; one the pool cannot serve waits on its
+//! list). Reads stop when the far side's buffer is full (backpressure),
 //! half-closes are passed on once the buffer has drained, and every session has
 //! a connect deadline and an idle deadline. A backend that refuses or does not
 //! answer in time is reported to the pool and the next one is tried.
@@ -22,6 +24,7 @@ use super::pool::{Pick, hash_ip};
 use super::queue::Place;
 use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
+use crate::reactor::buffer_pool::{BufferPool, PoolLimits};
 use crate::reactor::{
     self, Acceptor, Context, Interest, Kind, Lane, Pipe, Readiness, Service, TcpListener,
     TcpStream, TimerId, Token,
@@ -120,6 +123,14 @@ pub struct TcpBalancer {
     sessions: Slab<Session>,
     /// The queue's wake-up token is deferred and not yet handled.
     queue_wake: bool,
+    /// Buffers, lent to a session's directions while bytes wait in them.
+    buffers: BufferPool,
+}
+
+/// The worker's buffers: `buffer_bytes` each, as many as the configuration
+/// lends at once.
+fn buffer_limits(config: &LbConfig) -> PoolLimits {
+    PoolLimits::new(config.buffer_bytes.max(1), config.buffer_count())
 }
 
 impl TcpBalancer {
@@ -135,7 +146,10 @@ impl TcpBalancer {
             tokens: Lane::of(Socket::Health),
             timers: Lane::of(Timer::Health),
         });
+        let buffers = BufferPool::new(buffer_limits(&config), Instant::now())
+            .expect("the configuration keeps buffer sizes and counts above zero");
         Self {
+            buffers,
             config,
             acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
@@ -164,6 +178,8 @@ impl TcpBalancer {
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
+        self.buffers.trim(ctx.now());
+        super::http::shrink_when_mostly_vacant(&mut self.sessions);
         self.publish(ctx.now());
         self.backends.tick();
         ctx.set_timer_after(TICK, Timer::Tick.timer(0));
@@ -208,7 +224,7 @@ impl TcpBalancer {
             connect_timer: None,
             idle_timer: Some(idle_timer),
             last_active: now,
-            pipe: Pipe::new(self.config.buffer_bytes),
+            pipe: Pipe::new(),
             backend_addr: None,
             bytes_up: 0,
             bytes_down: 0,
@@ -328,11 +344,17 @@ impl TcpBalancer {
     fn drive(&mut self, ctx: &mut Context<'_>, key: usize) {
         let session = &mut self.sessions[key];
         let backend = session.backend.as_mut().filter(|_| session.connected);
-        match session
-            .pipe
-            .pump(&mut session.client, backend, BYTES_PER_WAKE)
-        {
+        match session.pipe.pump(
+            &mut session.client,
+            backend,
+            BYTES_PER_WAKE,
+            &mut self.buffers,
+        ) {
             Ok(pumped) => {
+                if pumped.starved {
+                    // Called again when a buffer comes back.
+                    self.buffers.wait(Socket::Client.token(key));
+                }
                 if pumped.up + pumped.down > 0 {
                     session.last_active = ctx.now();
                     session.bytes_up += pumped.up as u64;
@@ -353,7 +375,8 @@ impl TcpBalancer {
     }
 
     fn close(&mut self, ctx: &mut Context<'_>, key: usize) {
-        let session = self.sessions.remove(key);
+        let mut session = self.sessions.remove(key);
+        session.pipe.give_back(&mut self.buffers);
         if let Place::Waiting(ticket) = session.place {
             self.backends.queue().leave(ticket);
         }
@@ -420,6 +443,8 @@ impl Service for TcpBalancer {
             match command {
                 AdminCommand::Reload(config) => {
                     self.backends.reconfigure(ctx, &config);
+                    // Validated like the first configuration: no limit is zero.
+                    let _ = self.buffers.resize(buffer_limits(&config), ctx.now());
                     self.config = *config;
                     // Clients waiting in the backlog at the old connection
                     // limit raise no new readiness: look at the listener now.
@@ -447,6 +472,7 @@ impl Service for TcpBalancer {
             _ => {}
         }
         self.wake_queue(ctx);
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -471,6 +497,7 @@ impl Service for TcpBalancer {
             None => {}
         }
         self.wake_queue(ctx);
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {

@@ -7,6 +7,9 @@
 //! is lost or reordered.
 
 use std::io::{self, Read, Write};
+use std::ops::{Deref, DerefMut};
+
+use memmap2::MmapMut;
 
 use super::write_until_blocked;
 
@@ -32,10 +35,38 @@ pub enum WriteStop {
     WouldBlock,
 }
 
+/// Where a buffer's bytes live.
+#[derive(Debug)]
+enum Storage {
+    /// From the allocator, like any other value.
+    Heap(Box<[u8]>),
+    /// Pages mapped for this buffer alone, unmapped when it is dropped.
+    Mapped(MmapMut),
+}
+
+impl Deref for Storage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Storage::Heap(bytes) => bytes,
+            Storage::Mapped(pages) => pages,
+        }
+    }
+}
+
+impl DerefMut for Storage {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Storage::Heap(bytes) => bytes,
+            Storage::Mapped(pages) => pages,
+        }
+    }
+}
+
 /// A fixed-capacity FIFO of bytes.
 #[derive(Debug)]
 pub struct Buffer {
-    data: Box<[u8]>,
+    data: Storage,
     start: usize,
     end: usize,
 }
@@ -44,8 +75,21 @@ impl Buffer {
     /// A buffer that holds at most `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         assert!(capacity > 0, "a buffer needs room for at least one byte");
+        Self::over(Storage::Heap(vec![0; capacity].into_boxed_slice()))
+    }
+
+    /// A buffer of `capacity` bytes in pages mapped for it alone: dropping
+    /// it hands them back to the system at once, whatever the allocator's
+    /// policy. For long-lived pooled buffers (a mapping costs a system call
+    /// each way); pages are only backed once touched.
+    pub fn mapped(capacity: usize) -> io::Result<Self> {
+        assert!(capacity > 0, "a buffer needs room for at least one byte");
+        Ok(Self::over(Storage::Mapped(MmapMut::map_anon(capacity)?)))
+    }
+
+    fn over(data: Storage) -> Self {
         Self {
-            data: vec![0; capacity].into_boxed_slice(),
+            data,
             start: 0,
             end: 0,
         }

@@ -11,19 +11,27 @@
 //! [`PoolLimits::half_life`], and [`BufferPool::trim`] keeps only what the
 //! remembered peak could use again.
 //!
-//! A trim hands the dropped buffers back to the allocator; whether the
-//! allocator hands their pages back to the system is its own policy (glibc:
-//! at once for chunks it mapped on their own, 128 KiB and up by default; at
-//! the top of its heap otherwise).
+//! Each buffer lives in pages mapped for it alone ([`Buffer::mapped`]), so a
+//! trim hands the dropped buffers' memory back to the system at once: left
+//! to the allocator, glibc would keep them (it returns chunks freed inside
+//! its heap only at the heap's top, and maps a chunk on its own only above
+//! a threshold it raises past any size it once unmapped).
+//!
+//! A connection refused a buffer stops reading and joins the pool's waiting
+//! list by its token ([`BufferPool::wait`]); the service asks
+//! [`BufferPool::wake`] after giving buffers back and calls each token it
+//! gets again, oldest first, as many as could take a buffer now.
 //!
 //! One pool belongs to one worker: single-threaded, no locks. Time is passed
 //! in; the pool reads no clock and owns no socket.
 
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use super::Buffer;
+use mio::Token;
 
 /// Buffers a pool keeps on hand even when the recent peak fell to nothing,
 /// so that a lone request does not allocate and free one every time.
@@ -95,6 +103,8 @@ impl std::error::Error for PoolError {}
 #[derive(Debug)]
 pub struct PooledBuffer {
     buffer: Buffer,
+    /// The pool's size generation when it was made (see [`BufferPool::resize`]).
+    epoch: u32,
 }
 
 impl Deref for PooledBuffer {
@@ -125,6 +135,8 @@ pub struct PoolStats {
     pub released: u64,
     /// Takes refused because every buffer was in use.
     pub refused: u64,
+    /// Connections waiting for a buffer now.
+    pub waiting: usize,
 }
 
 /// Buffers of one size for the connections of one worker.
@@ -138,6 +150,12 @@ pub struct BufferPool {
     allocated: u64,
     released: u64,
     refused: u64,
+    /// Bumped when the buffer size changes: buffers of an older epoch are
+    /// not counted (nor kept) when they come back.
+    epoch: u32,
+    /// Tokens of connections refused a buffer, oldest first, each once.
+    waiting: VecDeque<Token>,
+    waiting_set: HashSet<Token>,
 }
 
 impl BufferPool {
@@ -160,7 +178,29 @@ impl BufferPool {
             allocated: 0,
             released: 0,
             refused: 0,
+            epoch: 0,
+            waiting: VecDeque::new(),
+            waiting_set: HashSet::new(),
         })
+    }
+
+    /// Switches to new limits (a reloaded configuration). A new buffer size
+    /// drops the idle buffers and starts a new count: the buffers out now
+    /// are dropped when they come back. The waiting list is kept.
+    pub fn resize(&mut self, limits: PoolLimits, now: Instant) -> Result<(), PoolError> {
+        let mut fresh = Self::new(limits, now)?;
+        if limits.buffer_bytes == self.limits.buffer_bytes {
+            self.limits = limits;
+            return Ok(());
+        }
+        fresh.epoch = self.epoch.wrapping_add(1);
+        fresh.allocated = self.allocated;
+        fresh.released = self.released + self.idle.len() as u64;
+        fresh.refused = self.refused;
+        fresh.waiting = std::mem::take(&mut self.waiting);
+        fresh.waiting_set = std::mem::take(&mut self.waiting_set);
+        *self = fresh;
+        Ok(())
     }
 
     /// The limits the pool was built with.
@@ -175,8 +215,11 @@ impl BufferPool {
             Some(buffer) => buffer,
             None if self.in_use < self.limits.max_buffers => {
                 self.allocated += 1;
+                let bytes = self.limits.buffer_bytes;
                 PooledBuffer {
-                    buffer: Buffer::with_capacity(self.limits.buffer_bytes),
+                    // Should the system refuse a mapping, the heap will do.
+                    buffer: Buffer::mapped(bytes).unwrap_or_else(|_| Buffer::with_capacity(bytes)),
+                    epoch: self.epoch,
                 }
             }
             None => {
@@ -195,9 +238,11 @@ impl BufferPool {
     /// reuse (a later [`BufferPool::trim`] decides whether it stays).
     pub fn give(&mut self, mut buffer: PooledBuffer) {
         buffer.clear();
-        // A buffer from another pool (of another size, or one too many) is
-        // dropped rather than kept: the bound holds whatever the caller did.
-        if self.in_use == 0 || buffer.capacity() != self.limits.buffer_bytes {
+        // A buffer from another pool (of another size, of an epoch before a
+        // resize, or one too many) is dropped rather than kept: the bound
+        // holds whatever the caller did.
+        let ours = buffer.epoch == self.epoch && buffer.capacity() == self.limits.buffer_bytes;
+        if self.in_use == 0 || !ours {
             return;
         }
         self.in_use -= 1;
@@ -225,6 +270,37 @@ impl BufferPool {
                 true
             }
             None => slot.is_none(),
+        }
+    }
+
+    /// Gives the buffer in `slot` back whatever it holds (its connection is
+    /// closing); the slot is empty afterwards.
+    pub fn give_slot(&mut self, slot: &mut Option<PooledBuffer>) {
+        if let Some(buffer) = slot.take() {
+            self.give(buffer);
+        }
+    }
+
+    /// Puts the connection of `token` on the waiting list (once: a token
+    /// already there keeps its place). Call it when a take was refused.
+    pub fn wait(&mut self, token: Token) {
+        if self.waiting_set.insert(token) {
+            self.waiting.push_back(token);
+        }
+    }
+
+    /// Takes off the waiting list, oldest first, as many connections as
+    /// could take a buffer now, and hands each token to `call_again`. A
+    /// connection that finds the buffers gone again simply waits again.
+    pub fn wake(&mut self, mut call_again: impl FnMut(Token)) {
+        let mut free = self.limits.max_buffers.saturating_sub(self.in_use);
+        while free > 0 {
+            let Some(token) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_set.remove(&token);
+            call_again(token);
+            free -= 1;
         }
     }
 
@@ -267,6 +343,7 @@ impl BufferPool {
             allocated: self.allocated,
             released: self.released,
             refused: self.refused,
+            waiting: self.waiting.len(),
         }
     }
 

@@ -3,6 +3,12 @@
 //! (backpressure), a cap on the bytes read per wake-up, and each side's end
 //! of stream passed on to the other once its buffer has drained.
 //!
+//! A direction holds its buffer only while bytes are in it: it takes one
+//! from the worker's [`BufferPool`] to read and gives it back once drained,
+//! so an idle pipe holds none. When the pool has none to lend, the
+//! direction stops reading, as at a full buffer, and says so
+//! ([`Pumped::starved`]) so that the caller waits on the pool's list.
+//!
 //! The streams are any [`Read`] + [`Write`] + [`HalfClose`], so that a TLS
 //! stream can stand where a socket stands. The pipe holds no sockets: the
 //! caller passes both on each call, the far one as `None` while it is still
@@ -11,7 +17,8 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-use super::{Buffer, ReadSide, Readiness, TcpStream, WriteStop, write_until_blocked};
+use super::buffer_pool::{BufferPool, PooledBuffer};
+use super::{ReadSide, Readiness, TcpStream, WriteStop, write_until_blocked};
 
 /// A stream whose sending side can be closed on its own, leaving the
 /// receiving side open (TCP's half close).
@@ -34,75 +41,110 @@ impl HalfClose for TcpStream {
 /// destination.
 #[derive(Debug)]
 pub struct Flow {
-    buf: Buffer,
+    /// Bytes read and not yet written; `None` while there are none.
+    buf: Option<PooledBuffer>,
     /// The source's read side.
     pub src: ReadSide,
     /// The destination may take bytes (set by readiness, cleared at `WouldBlock`).
     pub dst_writable: bool,
     /// End of stream was passed on to the destination.
     shut: bool,
+    /// The last read was due but the pool had no buffer to lend.
+    starved: bool,
 }
 
 impl Flow {
-    /// A direction with a buffer of `capacity` bytes, reading `src`.
-    pub fn new(capacity: usize, src: ReadSide) -> Self {
-        Self {
-            buf: Buffer::with_capacity(capacity),
-            src,
-            dst_writable: true,
-            shut: false,
-        }
+    /// A direction reading `src`, with no buffer until bytes come.
+    pub fn new(src: ReadSide) -> Self {
+        Self::carry_on(None, src, true)
     }
 
     /// A direction that carries on from a connection read so far by
     /// someone else: `buf` holds the bytes already read from the source and
     /// not yet sent, `src` the source's read side, `dst_writable` what is
     /// known of the destination (an HTTP connection that became a tunnel).
-    pub fn carry_on(buf: Buffer, src: ReadSide, dst_writable: bool) -> Self {
+    pub fn carry_on(buf: Option<PooledBuffer>, src: ReadSide, dst_writable: bool) -> Self {
         Self {
             buf,
             src,
             dst_writable,
             shut: false,
+            starved: false,
         }
     }
 
+    /// Bytes read and not yet written.
+    pub fn buffered(&self) -> usize {
+        self.buf.as_ref().map_or(0, |buf| buf.len())
+    }
+
+    /// Gives the buffer back to `pool`, bytes and all (the pipe is closing).
+    pub fn give_back(&mut self, pool: &mut BufferPool) {
+        pool.give_slot(&mut self.buf);
+    }
+
     /// Moves bytes until neither side can make progress or `budget` bytes
-    /// were read. With no destination yet, only reads (up to a full
-    /// buffer). Returns the bytes read and whether work was left for lack of
-    /// budget.
+    /// were read, with a buffer from `pool` while bytes are in flight. With
+    /// no destination yet, only reads (up to a full buffer). Returns the
+    /// bytes read and whether work was left for lack of budget.
     pub fn run<S, D>(
+        &mut self,
+        src: &mut S,
+        dst: Option<&mut D>,
+        budget: usize,
+        pool: &mut BufferPool,
+    ) -> io::Result<(usize, bool)>
+    where
+        S: Read + ?Sized,
+        D: Write + HalfClose + ?Sized,
+    {
+        let result = self.run_lent(src, dst, budget, pool);
+        // Drained (or never filled): the buffer goes back at once, also
+        // after an error.
+        pool.release_if_empty(&mut self.buf);
+        result
+    }
+
+    fn run_lent<S, D>(
         &mut self,
         src: &mut S,
         mut dst: Option<&mut D>,
         budget: usize,
+        pool: &mut BufferPool,
     ) -> io::Result<(usize, bool)>
     where
         S: Read + ?Sized,
         D: Write + HalfClose + ?Sized,
     {
         let mut moved = 0;
+        self.starved = false;
         loop {
-            if let Some(dst) = dst.as_deref_mut() {
-                if self.dst_writable && !self.buf.is_empty() {
-                    let (written, stop) = write_until_blocked(dst, self.buf.as_slice())?;
-                    self.buf.consume(written);
+            if let (Some(dst), Some(buf)) = (dst.as_deref_mut(), self.buf.as_mut()) {
+                if self.dst_writable && !buf.is_empty() {
+                    let (written, stop) = write_until_blocked(dst, buf.as_slice())?;
+                    buf.consume(written);
                     if stop == WriteStop::WouldBlock {
                         self.dst_writable = false;
                     }
                 }
             }
-            if !self.src.can_read() || self.buf.is_full() || moved >= budget {
+            let full = self.buf.as_ref().is_some_and(|buf| buf.is_full());
+            if !self.src.can_read() || full || moved >= budget {
                 break;
             }
-            let n = self.src.fill(&mut self.buf, src, budget - moved)?;
+            let Ok(buf) = pool.fill(&mut self.buf) else {
+                // No buffer to lend: stop reading, as at a full buffer.
+                self.starved = true;
+                break;
+            };
+            let n = self.src.fill(buf, src, budget - moved)?;
             moved += n;
             if n == 0 {
                 break;
             }
         }
         if let Some(dst) = dst {
-            if self.src.eof && self.buf.is_empty() && !self.shut {
+            if self.src.eof && self.buffered() == 0 && !self.shut {
                 // Half close: the source is done sending; the other way stays open.
                 dst.close_write()?;
                 self.shut = true;
@@ -110,6 +152,11 @@ impl Flow {
         }
         let capped = moved >= budget && self.src.can_read();
         Ok((moved, capped))
+    }
+
+    /// The last run stopped reading because the pool had no buffer.
+    pub fn starved(&self) -> bool {
+        self.starved
     }
 
     /// True once the source's end of stream was passed on.
@@ -130,6 +177,9 @@ pub struct Pumped {
     pub capped: bool,
     /// Both ends of stream were passed on: the pipe is over.
     pub done: bool,
+    /// A side had bytes to read but the pool had no buffer: put the
+    /// connection on the pool's waiting list.
+    pub starved: bool,
 }
 
 /// Both directions between a near stream (the one that came to us) and a
@@ -142,14 +192,26 @@ pub struct Pipe {
     pub down: Flow,
 }
 
+impl Default for Pipe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pipe {
-    /// A pipe with `capacity` bytes of buffer per direction. The near side is
-    /// read at once; the far side once its first readiness comes.
-    pub fn new(capacity: usize) -> Self {
+    /// A pipe holding no buffer yet. The near side is read at once; the
+    /// far side once its first readiness comes.
+    pub fn new() -> Self {
         Self {
-            up: Flow::new(capacity, ReadSide::new()),
-            down: Flow::new(capacity, ReadSide::waiting()),
+            up: Flow::new(ReadSide::new()),
+            down: Flow::new(ReadSide::waiting()),
         }
+    }
+
+    /// Gives both directions' buffers back to `pool` (the pipe is closing).
+    pub fn give_back(&mut self, pool: &mut BufferPool) {
+        self.up.give_back(pool);
+        self.down.give_back(pool);
     }
 
     /// Takes in a readiness event of the near stream.
@@ -175,193 +237,42 @@ impl Pipe {
         self.down.src.note(readiness);
     }
 
-    /// Moves bytes both ways, reading at most `budget` bytes per direction.
-    /// `far` is `None` while it is being connected: the near side is then
-    /// read into its buffer and nothing else moves.
+    /// Moves bytes both ways, reading at most `budget` bytes per direction,
+    /// with buffers from `pool`. `far` is `None` while it is being
+    /// connected: the near side is then read into its buffer and nothing
+    /// else moves.
     pub fn pump<N, F>(
         &mut self,
         near: &mut N,
         far: Option<&mut F>,
         budget: usize,
+        pool: &mut BufferPool,
     ) -> io::Result<Pumped>
     where
         N: Read + Write + HalfClose + ?Sized,
         F: Read + Write + HalfClose + ?Sized,
     {
         let Some(far) = far else {
-            let (up, capped) = self.up.run(near, None::<&mut F>, budget)?;
+            let (up, capped) = self.up.run(near, None::<&mut F>, budget, pool)?;
             return Ok(Pumped {
                 up,
                 down: 0,
                 capped,
                 done: false,
+                starved: self.up.starved(),
             });
         };
-        let (up, up_capped) = self.up.run(near, Some(&mut *far), budget)?;
-        let (down, down_capped) = self.down.run(far, Some(near), budget)?;
+        let (up, up_capped) = self.up.run(near, Some(&mut *far), budget, pool)?;
+        let (down, down_capped) = self.down.run(far, Some(near), budget, pool)?;
         Ok(Pumped {
             up,
             down,
             capped: up_capped || down_capped,
             done: self.up.finished() && self.down.finished(),
+            starved: self.up.starved() || self.down.starved(),
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::VecDeque;
-
-    /// An in-memory stream: reads come from `input` (then `WouldBlock`, or
-    /// end of stream once `ended`), writes take up to `room` bytes.
-    #[derive(Default)]
-    struct Memory {
-        input: VecDeque<u8>,
-        ended: bool,
-        output: Vec<u8>,
-        room: usize,
-        write_closed: bool,
-    }
-
-    impl Read for Memory {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.input.is_empty() {
-                return if self.ended {
-                    Ok(0)
-                } else {
-                    Err(io::ErrorKind::WouldBlock.into())
-                };
-            }
-            let n = buf.len().min(self.input.len());
-            for (slot, byte) in buf.iter_mut().zip(self.input.drain(..n)) {
-                *slot = byte;
-            }
-            Ok(n)
-        }
-    }
-
-    impl Write for Memory {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.room == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = buf.len().min(self.room);
-            self.room -= n;
-            self.output.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl HalfClose for Memory {
-        fn close_write(&mut self) -> io::Result<()> {
-            self.write_closed = true;
-            Ok(())
-        }
-    }
-
-    fn stream(input: &[u8], room: usize) -> Memory {
-        Memory {
-            input: input.iter().copied().collect(),
-            room,
-            ..Memory::default()
-        }
-    }
-
-    const READABLE: Readiness = Readiness {
-        readable: true,
-        writable: true,
-        read_closed: false,
-        write_closed: false,
-        error: false,
-    };
-
-    #[test]
-    fn bytes_cross_both_ways() {
-        let mut pipe = Pipe::new(64);
-        let mut near = stream(b"request", 100);
-        let mut far = stream(b"answer", 100);
-        pipe.far_connected(READABLE);
-        let pumped = pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert_eq!((pumped.up, pumped.down), (7, 6));
-        assert_eq!(far.output, b"request");
-        assert_eq!(near.output, b"answer");
-        assert!(!pumped.done);
-    }
-
-    #[test]
-    fn the_near_side_is_buffered_until_the_far_side_connects() {
-        let mut pipe = Pipe::new(64);
-        let mut near = stream(b"early", 100);
-        let pumped = pipe.pump(&mut near, None::<&mut Memory>, 1024).unwrap();
-        assert_eq!(pumped.up, 5);
-        let mut far = stream(b"", 100);
-        pipe.far_connected(Readiness::default());
-        pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert_eq!(far.output, b"early");
-    }
-
-    #[test]
-    fn a_full_buffer_stops_reading_until_the_far_side_takes_bytes() {
-        let mut pipe = Pipe::new(4);
-        let mut near = stream(b"0123456789", 100);
-        let mut far = stream(b"", 0);
-        pipe.far_connected(READABLE);
-        let pumped = pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert_eq!(pumped.up, 4, "reads stop at a full buffer");
-        assert_eq!(near.input.len(), 6, "the rest waits in the source");
-        far.room = 100;
-        pipe.note_far(READABLE);
-        pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert_eq!(far.output, b"0123456789");
-    }
-
-    #[test]
-    fn a_carried_on_direction_sends_its_buffered_bytes_before_new_ones() {
-        let mut buf = Buffer::with_capacity(16);
-        buf.push(b"first ");
-        let mut flow = Flow::carry_on(buf, ReadSide::new(), true);
-        let mut src = stream(b"then", 0);
-        let mut dst = stream(b"", 100);
-        flow.run(&mut src, Some(&mut dst), 1024).unwrap();
-        assert_eq!(dst.output, b"first then");
-    }
-
-    #[test]
-    fn the_budget_caps_a_wake_up_and_says_so() {
-        let mut pipe = Pipe::new(4);
-        let mut near = stream(&[7; 100], 100);
-        let mut far = stream(b"", 1000);
-        pipe.far_connected(READABLE);
-        let pumped = pipe.pump(&mut near, Some(&mut far), 10).unwrap();
-        assert_eq!(pumped.up, 10);
-        assert!(pumped.capped);
-    }
-
-    #[test]
-    fn end_of_stream_is_passed_on_after_the_buffer_drains_and_both_end_the_pipe() {
-        let mut pipe = Pipe::new(4);
-        let mut near = stream(b"bye!!", 100);
-        near.ended = true;
-        let mut far = stream(b"", 2);
-        pipe.far_connected(READABLE);
-        pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert!(!far.write_closed, "bytes still buffered");
-        far.room = 100;
-        far.ended = true;
-        // A short read took the near side for drained; its close raises an edge.
-        let closed = Readiness {
-            read_closed: true,
-            ..READABLE
-        };
-        pipe.note_near(closed);
-        pipe.note_far(closed);
-        let pumped = pipe.pump(&mut near, Some(&mut far), 1024).unwrap();
-        assert_eq!(far.output, b"bye!!");
-        assert!(far.write_closed && near.write_closed);
-        assert!(pumped.done);
-    }
-}
+mod tests;

@@ -76,6 +76,7 @@ impl LbArgs {
             "max_idle_per_backend" => self.max_idle_per_backend.is_some(),
             "pool_idle_timeout" => self.pool_idle_timeout.is_some(),
             "queue_timeout" => self.queue_timeout.is_some(),
+            "max_buffers" => self.max_buffers.is_some(),
             "health.check" => self.health_check.is_some(),
             "health.interval" => self.health_interval.is_some(),
             "health.timeout" => self.health_timeout.is_some(),

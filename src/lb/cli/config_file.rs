@@ -52,6 +52,8 @@ pub struct FileSettings {
     pub max_body_bytes: Option<Spanned<u64>>,
     /// `max_idle_per_backend = 256`
     pub max_idle_per_backend: Option<Spanned<usize>>,
+    /// `max_buffers = 20000`
+    pub max_buffers: Option<Spanned<usize>>,
     /// `pool_idle_timeout = "15s"`
     pub pool_idle_timeout: Option<Spanned<String>>,
     /// `queue_timeout = "5s"`
@@ -236,6 +238,7 @@ impl ConfigFile {
             "max_idle_per_backend" => count(&f.max_idle_per_backend),
             "pool_idle_timeout" => text(&f.pool_idle_timeout),
             "queue_timeout" => text(&f.queue_timeout),
+            "max_buffers" => count(&f.max_buffers),
             "health.check" => h.and_then(|h| text(&h.check)),
             "health.interval" => h.and_then(|h| text(&h.interval)),
             "health.timeout" => h.and_then(|h| text(&h.timeout)),

@@ -152,6 +152,10 @@ pub struct LbArgs {
     /// HTTP: kept-alive backend connections parked per backend [default: 256].
     #[arg(long)]
     pub max_idle_per_backend: Option<usize>,
+    /// Read buffers a worker lends at once; reads wait beyond
+    /// [default: 2 x max-connections].
+    #[arg(long)]
+    pub max_buffers: Option<usize>,
     /// HTTP: close a parked backend connection unused this long [default: 15s].
     #[arg(long, value_parser = parse_duration)]
     pub pool_idle_timeout: Option<Duration>,
@@ -318,6 +322,9 @@ impl LbArgs {
             config.max_idle_per_backend,
         );
         config.workers = number(self.workers, &f.workers, config.workers);
+        config.max_buffers = self
+            .max_buffers
+            .or(f.max_buffers.as_ref().map(|v| *v.get_ref()));
         config.max_body_bytes = self
             .max_body_bytes
             .or(f.max_body_bytes.as_ref().map(|v| *v.get_ref()));

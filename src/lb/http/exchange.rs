@@ -17,6 +17,7 @@ use crate::http::{
 };
 use crate::lb::pool::Pick;
 use crate::lb::queue::Place;
+use crate::reactor::buffer_pool::BufferPool;
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
 const IDEMPOTENT: [&str; 6] = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"];
@@ -248,12 +249,13 @@ impl Exchange {
     }
 
     /// Writes the request head, then streams the body from the client's
-    /// buffer. True when something moved.
+    /// buffer (lent by `buffers`). True when something moved.
     pub fn relay_request<C: Stream, B: Stream>(
         &mut self,
         client: &mut Peer<C>,
         backend: &mut Peer<B>,
         settings: &Settings,
+        buffers: &mut BufferPool,
     ) -> Result<bool, Fault> {
         let request = &mut self.request;
         if request.head_written < request.head.len() {
@@ -266,10 +268,13 @@ impl Exchange {
         }
         let mut moved = false;
         if request.pending == 0 {
-            if client.inbuf.is_empty() {
-                moved |= client.fill(BYTES_PER_WAKE).map_err(Fault::Client)? > 0;
+            if client.has_no_input() {
+                moved |= client
+                    .fill(buffers, BYTES_PER_WAKE)
+                    .map_err(Fault::Client)?
+                    > 0;
             }
-            if client.inbuf.is_empty() {
+            if client.has_no_input() {
                 if client.read.eof {
                     return Err(Fault::Client(io::ErrorKind::UnexpectedEof.into()));
                 }
@@ -277,7 +282,7 @@ impl Exchange {
             }
             let progress = request
                 .framer
-                .advance(client.inbuf.as_slice())
+                .advance(client.input())
                 .map_err(|e| Fault::Reject(e.status(), e.to_string()))?;
             request.pending = progress.consumed;
             request.body_bytes += progress.consumed as u64;
@@ -289,7 +294,7 @@ impl Exchange {
             }
         }
         let n = backend
-            .send_prefix(&mut client.inbuf, request.pending)
+            .send_input_of(client, request.pending)
             .map_err(Fault::Backend)?;
         request.pending -= n;
         moved |= n > 0;
@@ -298,22 +303,26 @@ impl Exchange {
         Ok(moved || request.is_complete())
     }
 
-    /// Reads the response head and streams the body to the client.
+    /// Reads the response head (into a buffer lent by `buffers`) and
+    /// streams the body to the client.
     pub fn relay_response<C: Stream, B: Stream>(
         &mut self,
         client: &mut Peer<C>,
         out: &mut Outbox,
         backend: &mut Peer<B>,
         settings: &Settings,
+        buffers: &mut BufferPool,
     ) -> Result<Relay, Fault> {
-        let read = backend.fill(BYTES_PER_WAKE).map_err(Fault::Backend)?;
+        let read = backend
+            .fill(buffers, BYTES_PER_WAKE)
+            .map_err(Fault::Backend)?;
         let mut moved = read > 0;
         if let Response::Head { parser, started } = &mut self.response {
             *started |= moved;
             // A relayed interim response (100 Continue) must leave now: the
             // client may be waiting for it before it sends the body.
             out.flush_to(client).map_err(Fault::Client)?;
-            if backend.inbuf.is_empty() {
+            if backend.has_no_input() {
                 if backend.read.eof {
                     return Err(Fault::Backend(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -322,13 +331,13 @@ impl Exchange {
                 }
                 return Ok(if moved { Relay::Moved } else { Relay::Idle });
             }
-            match parser.parse(backend.inbuf.as_slice(), &self.method) {
+            match parser.parse(backend.input(), &self.method) {
                 Err(e) => {
                     let detail = format!("{}sent an invalid response: {e}", self.backend_name());
                     return Err(Fault::Reject(502, detail));
                 }
                 Ok(HeadStatus::Partial) => {
-                    if backend.inbuf.is_full() || backend.read.eof {
+                    if backend.is_full() || backend.read.eof {
                         let who = self.backend_name();
                         let detail = format!("{who}sent an incomplete response head");
                         return Err(Fault::Reject(502, detail));
@@ -336,7 +345,7 @@ impl Exchange {
                     return Ok(if moved { Relay::Moved } else { Relay::Idle });
                 }
                 Ok(HeadStatus::Complete { head, consumed }) => {
-                    backend.inbuf.consume(consumed);
+                    backend.consume(consumed);
                     self.response_bytes += consumed as u64;
                     if head.is_interim() {
                         if self.asked.expects_continue || head.status != 100 {
@@ -367,8 +376,8 @@ impl Exchange {
         let Response::Body(body) = &mut self.response else {
             return Ok(Relay::Idle);
         };
-        if body.pending == 0 && !body.framer.is_complete() && !backend.inbuf.is_empty() {
-            let progress = body.framer.advance(backend.inbuf.as_slice()).map_err(|e| {
+        if body.pending == 0 && !body.framer.is_complete() && !backend.has_no_input() {
+            let progress = body.framer.advance(backend.input()).map_err(|e| {
                 Fault::Backend(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
             body.pending = progress.consumed;
@@ -380,16 +389,15 @@ impl Exchange {
             let take = body
                 .pending
                 .min(COALESCE_BYTES.saturating_sub(out.pending()));
-            out.queue()
-                .extend_from_slice(&backend.inbuf.as_slice()[..take]);
-            backend.inbuf.consume(take);
+            out.queue().extend_from_slice(&backend.input()[..take]);
+            backend.consume(take);
             body.pending -= take;
         }
         if !out.flush_to(client).map_err(Fault::Client)? {
             return Ok(if moved { Relay::Moved } else { Relay::Idle });
         }
         let n = client
-            .send_prefix(&mut backend.inbuf, body.pending)
+            .send_input_of(backend, body.pending)
             .map_err(Fault::Client)?;
         body.pending -= n;
         moved |= n > 0;

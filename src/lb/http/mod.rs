@@ -14,6 +14,12 @@
 //! Every socket read and write goes through `peer`; tokens and timer
 //! payloads are packed in `token`; the state machine touches no socket,
 //! so its unit tests run on bytes in memory.
+//!
+//! Read buffers are lent by the worker's [`BufferPool`] only while bytes
+//! wait in them: a kept-alive client between requests and a parked backend
+//! connection hold none. A read the pool cannot serve waits, its client on
+//! the pool's list, and is called again when a buffer comes back; the tick
+//! trims the buffers kept above recent need.
 
 mod exchange;
 mod incoming;
@@ -42,6 +48,7 @@ use super::config::LbConfig;
 use super::health::HealthLanes;
 use super::pool::BackendState;
 use super::worker::{TICK, WorkerLink};
+use crate::reactor::buffer_pool::BufferPool;
 use crate::reactor::{
     self, Acceptor, Context, Kind, Lane, Readiness, Service, TcpListener, TimerId, Token,
 };
@@ -57,6 +64,8 @@ pub struct HttpBalancer {
     idle: IdlePool,
     /// The queue's wake-up token is deferred and not yet handled.
     queue_wake: bool,
+    /// Read buffers, lent while bytes wait in them.
+    buffers: BufferPool,
 }
 
 impl HttpBalancer {
@@ -73,7 +82,10 @@ impl HttpBalancer {
             timers: Lane::of(Timer::Health),
         });
         let idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        let buffers = BufferPool::new(settings::buffer_limits(&config), Instant::now())
+            .expect("the configuration keeps buffer sizes and counts above zero");
         Self {
+            buffers,
             settings: Settings::new(config),
             acceptor: Acceptor::new(listener).retry_on_timer(Timer::AcceptRetry.timer(0)),
             backends,
@@ -92,7 +104,10 @@ impl HttpBalancer {
 
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         self.sweep_idle(ctx.now());
+        self.buffers.trim(ctx.now());
         self.close_parked_out_of_rotation();
+        shrink_when_mostly_vacant(&mut self.clients);
+        shrink_when_mostly_vacant(&mut self.upstreams);
         self.publish(ctx.now());
         self.backends.tick();
         ctx.set_timer_after(TICK, Timer::Tick.timer(0));
@@ -122,6 +137,10 @@ impl HttpBalancer {
             self.close_upstream(uk);
         }
         self.idle = IdlePool::new(config.backends.len(), config.max_idle_per_backend);
+        // Validated like the first configuration: no limit is zero.
+        let _ = self
+            .buffers
+            .resize(settings::buffer_limits(&config), ctx.now());
         self.settings.reload(config);
         // Clients waiting in the backlog at the old connection limit raise no
         // new readiness (edge-triggered): look at the listener again now.
@@ -159,6 +178,20 @@ impl HttpBalancer {
     }
 }
 
+/// Gives a slab's memory back once a crowd has left: a slab keeps the room
+/// of its peak (hundreds of bytes per connection), and nothing else would
+/// ever free it. It shrinks only past its last entry in use, and only when
+/// mostly vacant, so that a steady load does not reallocate every tick.
+pub(super) fn shrink_when_mostly_vacant<T>(slab: &mut Slab<T>) {
+    if slab.capacity() > SLAB_KEPT_ENTRIES && slab.capacity() / 4 > slab.len() {
+        slab.shrink_to_fit();
+    }
+}
+
+/// Slab entries kept however few are in use: below this, shrinking saves
+/// too little to be worth a reallocation.
+const SLAB_KEPT_ENTRIES: usize = 256;
+
 impl Service for HttpBalancer {
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         self.backends.start(ctx);
@@ -187,6 +220,7 @@ impl Service for HttpBalancer {
             None => {}
         }
         self.wake_queue(ctx);
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, id: TimerId, payload: u64) {
@@ -199,6 +233,7 @@ impl Service for HttpBalancer {
             None => {}
         }
         self.wake_queue(ctx);
+        self.buffers.wake(|token| ctx.defer(token));
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
@@ -213,7 +248,7 @@ impl Service for HttpBalancer {
         let idle: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.incoming.is_between_requests() && c.peer.inbuf.is_empty())
+            .filter(|(_, c)| c.incoming.is_between_requests() && c.peer.has_no_input())
             .map(|(k, _)| k)
             .collect();
         for ck in idle {

@@ -4,6 +4,7 @@
 //! [`Action`] asks: lend a backend connection (parked or new), park or
 //! close one, close the client, arm the deadline timer.
 
+use std::mem;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -77,7 +78,7 @@ impl HttpBalancer {
             incoming = incoming.over_tls();
         }
         entry.insert(ClientConnection {
-            peer: Peer::connected(stream, self.settings.client_buffer_bytes()),
+            peer: Peer::connected(stream),
             incoming,
             upstream: None,
             timer: None,
@@ -92,16 +93,23 @@ impl HttpBalancer {
             let Some(client) = self.clients.get_mut(ck) else {
                 return;
             };
-            let backend = client.upstream.and_then(|uk| self.upstreams.get_mut(uk));
+            let mut backend = client.upstream.and_then(|uk| self.upstreams.get_mut(uk));
             let mut env = Env {
                 now: ctx.now(),
                 settings: &self.settings,
                 backends: &mut self.backends,
+                buffers: &mut self.buffers,
             };
-            let action =
-                client
-                    .incoming
-                    .step(&mut env, &mut client.peer, backend.map(|u| &mut u.peer));
+            let action = client.incoming.step(
+                &mut env,
+                &mut client.peer,
+                backend.as_mut().map(|u| &mut u.peer),
+            );
+            // A read refused a buffer: called again when one comes back.
+            let starved = backend.is_some_and(|u| mem::take(&mut u.peer.starved));
+            if mem::take(&mut client.peer.starved) | starved {
+                self.buffers.wait(Socket::Client.token(ck));
+            }
             if let Flow::Stop = self.perform(ctx, ck, action) {
                 return self.schedule(ctx, ck);
             }
@@ -165,6 +173,7 @@ impl HttpBalancer {
                     now: ctx.now(),
                     settings: &self.settings,
                     backends: &mut self.backends,
+                    buffers: &mut self.buffers,
                 };
                 client.incoming.connect_failed(&mut env, pick, &e);
             }
@@ -219,8 +228,12 @@ impl HttpBalancer {
             now: ctx.now(),
             settings: &self.settings,
             backends: &mut self.backends,
+            buffers: &mut self.buffers,
         };
         client.incoming.abandon(&mut env);
+        client
+            .incoming
+            .give_back(&mut self.buffers, &mut client.peer);
         if let Some(uk) = client.upstream {
             self.close_upstream(uk);
         }
@@ -231,7 +244,8 @@ impl HttpBalancer {
     }
 
     pub(super) fn close_upstream(&mut self, uk: usize) {
-        if let Some(upstream) = self.upstreams.try_remove(uk) {
+        if let Some(mut upstream) = self.upstreams.try_remove(uk) {
+            upstream.peer.give_back(&mut self.buffers);
             // Only connections of the current configuration are ever parked.
             if upstream.client.is_none() && upstream.generation == self.settings.generation {
                 self.idle.remove(upstream.backend, uk);
@@ -268,8 +282,9 @@ impl HttpBalancer {
             now: ctx.now(),
             settings: &self.settings,
             backends: &mut self.backends,
+            buffers: &mut self.buffers,
         };
-        let buffered = !client.peer.inbuf.is_empty();
+        let buffered = !client.peer.has_no_input();
         let action = client.incoming.on_deadline(&mut env, buffered);
         if let Flow::Again = self.perform(ctx, ck, action) {
             self.drive(ctx, ck);
@@ -324,6 +339,7 @@ impl HttpBalancer {
                         now: ctx.now(),
                         settings: &self.settings,
                         backends: &mut self.backends,
+                        buffers: &mut self.buffers,
                     };
                     let reason = format!("refused the connection: {e}");
                     let action = client.incoming.backend_failed(&mut env, &reason);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::http::HeadLimits;
 use crate::lb::config::LbConfig;
+use crate::reactor::buffer_pool::PoolLimits;
 
 /// Bytes read per socket per wake-up before a connection yields to others.
 pub(super) const BYTES_PER_WAKE: usize = 256 * 1024;
@@ -43,12 +44,6 @@ impl Settings {
         self.config = config;
         self.generation += 1;
     }
-
-    /// A client's read buffer: the whole request head must fit in it to be
-    /// parsed in place.
-    pub fn client_buffer_bytes(&self) -> usize {
-        client_buffer_bytes(&self.config)
-    }
 }
 
 /// The request head limits of `config`.
@@ -64,6 +59,14 @@ fn head_limits(config: &LbConfig) -> HeadLimits {
 /// parsed in place.
 fn client_buffer_bytes(config: &LbConfig) -> usize {
     config.buffer_bytes.max(config.max_head_bytes)
+}
+
+/// The worker's read buffers: one size for clients and backends (a client's
+/// must hold the largest head; buffers change hands between the two sides
+/// at an upgrade; a backend connection fills at most `buffer_bytes` of
+/// one), as many as the configuration lends at once.
+pub(super) fn buffer_limits(config: &LbConfig) -> PoolLimits {
+    PoolLimits::new(client_buffer_bytes(config).max(1), config.buffer_count())
 }
 
 #[cfg(test)]

@@ -6,26 +6,22 @@
 //! there); each round lends that to the pipe and takes it back.
 
 use std::io;
-use std::mem;
 
 use super::incoming::Action;
 use super::peer::{Outbox, Peer, Stream};
 use super::settings::BYTES_PER_WAKE;
-use crate::reactor::{Buffer, Flow, Pipe};
+use crate::reactor::buffer_pool::BufferPool;
+use crate::reactor::{Flow, Pipe};
 
 /// The pipe between a client and its backend, carrying on from the bytes
 /// both peers read and did not use yet (those after the upgrade request
-/// and after the `101` head).
+/// and after the `101` head). The peers' read buffers move into the pipe,
+/// which gives them back to the pool once drained.
 pub(super) fn open<C: Stream, B: Stream>(client: &mut Peer<C>, backend: &mut Peer<B>) -> Pipe {
     Pipe {
-        up: Flow::carry_on(leftover(client), client.read, backend.writable),
-        down: Flow::carry_on(leftover(backend), backend.read, client.writable),
+        up: Flow::carry_on(client.take_input(), client.read, backend.writable),
+        down: Flow::carry_on(backend.take_input(), backend.read, client.writable),
     }
-}
-
-/// Takes the peer's read buffer: from now on the pipe reads into it.
-fn leftover<S>(peer: &mut Peer<S>) -> Buffer {
-    mem::replace(&mut peer.inbuf, Buffer::with_capacity(1))
 }
 
 /// One round of piping; an error once both ends of stream were passed on.
@@ -34,6 +30,7 @@ pub(super) fn pipe<C: Stream, B: Stream>(
     out: &mut Outbox,
     backend: &mut Peer<B>,
     pipe: &mut Pipe,
+    buffers: &mut BufferPool,
 ) -> io::Result<Action> {
     if !out.flush_to(client)? {
         return Ok(Action::Wait);
@@ -46,12 +43,14 @@ pub(super) fn pipe<C: Stream, B: Stream>(
         &mut client.stream,
         Some(&mut backend.stream),
         BYTES_PER_WAKE,
+        buffers,
     );
     client.read = pipe.up.src;
     backend.writable = pipe.up.dst_writable;
     backend.read = pipe.down.src;
     client.writable = pipe.down.dst_writable;
     let pumped = pumped?;
+    client.starved |= pumped.starved;
     // Bytes the client stream still holds (TLS records) go out before the end.
     if pumped.done && client.flush()? {
         return Err(io::ErrorKind::UnexpectedEof.into());

@@ -1,6 +1,7 @@
 //! The buffer pool's lending, limits and shrinking, checked without sockets.
 
 use super::*;
+use mio::Token;
 use std::collections::HashSet;
 
 const BYTES: usize = 64;
@@ -254,4 +255,58 @@ fn zero_limits_are_refused_with_their_name() {
     limits.half_life = Duration::ZERO;
     let zero_half_life = BufferPool::new(limits, now).unwrap_err();
     assert_eq!(zero_half_life, PoolError::ZeroLimit { limit: "half-life" });
+}
+
+#[test]
+fn waiters_are_woken_oldest_first_once_each_and_only_as_many_as_buffers_are_free() {
+    let mut pool = pool(2, Instant::now());
+    let held: Vec<_> = (0..2).map(|_| pool.take().unwrap()).collect();
+    for key in [3, 1, 3, 2] {
+        pool.wait(Token(key));
+    }
+    assert_eq!(pool.stats().waiting, 3, "a token waits once");
+    let mut woken = Vec::new();
+    pool.wake(|token| woken.push(token));
+    assert!(woken.is_empty(), "no buffer free, no one woken");
+    let mut held = held.into_iter();
+    pool.give(held.next().unwrap());
+    pool.wake(|token| woken.push(token));
+    assert_eq!(woken, [Token(3)], "one free buffer, the oldest waiter");
+    pool.give(held.next().unwrap());
+    pool.wake(|token| woken.push(token));
+    assert_eq!(woken, [Token(3), Token(1), Token(2)]);
+    assert_eq!(pool.stats().waiting, 0);
+}
+
+#[test]
+fn a_resize_to_another_size_leaves_buffers_out_uncounted_and_keeps_the_waiters() {
+    let now = Instant::now();
+    let mut pool = pool(4, now);
+    let old = pool.take().unwrap();
+    let spare = pool.take().unwrap();
+    pool.give(spare);
+    pool.wait(Token(9));
+    pool.resize(PoolLimits::new(BYTES * 2, 4), now).unwrap();
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.idle, stats.waiting), (0, 0, 1));
+    let new = pool.take().unwrap();
+    assert_eq!(new.capacity(), BYTES * 2);
+    pool.give(old);
+    assert_eq!(
+        pool.stats().in_use,
+        1,
+        "the old buffer is dropped, not counted"
+    );
+    pool.give(new);
+    assert_eq!(pool.stats().in_use, 0);
+    // The same size again only changes the bound.
+    let kept = pool.take().unwrap();
+    pool.resize(PoolLimits::new(BYTES * 2, 1), now).unwrap();
+    assert!(pool.take().is_err(), "the new bound holds");
+    pool.give(kept);
+    assert_eq!(
+        pool.stats().in_use,
+        0,
+        "a buffer of the same size still counts"
+    );
 }

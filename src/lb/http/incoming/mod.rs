@@ -20,7 +20,8 @@ use crate::lb::backends::{Admission, Backends};
 use crate::lb::config::HashOn;
 use crate::lb::pool::{Pick, hash_ip, hash_key};
 use crate::lb::queue::{Target, Ticket};
-use crate::reactor::{Buffer, Pipe};
+use crate::reactor::Pipe;
+use crate::reactor::buffer_pool::BufferPool;
 use crate::warn;
 
 mod failure;
@@ -53,11 +54,12 @@ pub(super) enum Action {
 }
 
 /// What the state machine is lent for one call: the time, the settings,
-/// and the backends (to pick, finish, count and log).
+/// the backends (to pick, finish, count and log) and the worker's buffers.
 pub(super) struct Env<'a> {
     pub now: Instant,
     pub settings: &'a Settings,
     pub backends: &'a mut Backends,
+    pub buffers: &'a mut BufferPool,
 }
 
 /// Where an incoming connection stands.
@@ -94,7 +96,7 @@ pub(super) struct Incoming {
     /// The buffer the next rewritten request head is written into, kept
     /// between exchanges so that a kept-alive client allocates it once.
     spare_head: Vec<u8>,
-    /// The settings generation its parser and read buffer were made for.
+    /// The settings generation its parser was made for.
     generation: u64,
 }
 
@@ -132,23 +134,38 @@ impl Incoming {
         matches!(&self.phase, Phase::Forwarding(x) if x.link.as_ref().is_some_and(|l| !l.connected))
     }
 
-    /// One round of progress.
+    /// One round of progress. Read buffers left empty go back to the pool.
     pub fn step<C: Stream, B: Stream>(
         &mut self,
         env: &mut Env<'_>,
         client: &mut Peer<C>,
-        backend: Option<&mut Peer<B>>,
+        mut backend: Option<&mut Peer<B>>,
     ) -> Action {
         let result = match &mut self.phase {
             Phase::ReadingHead => self.read_head(env, client),
-            Phase::Forwarding(_) => Ok(self.forward(env, client, backend)),
-            Phase::Tunnel(pipe) => match backend {
-                Some(backend) => tunnel::pipe(client, &mut self.out, backend, pipe),
+            Phase::Forwarding(_) => Ok(self.forward(env, client, backend.as_deref_mut())),
+            Phase::Tunnel(pipe) => match backend.as_deref_mut() {
+                Some(backend) => tunnel::pipe(client, &mut self.out, backend, pipe, env.buffers),
                 None => Err(io::ErrorKind::NotConnected.into()),
             },
-            Phase::Closing { shut, drain } => linger(client, &mut self.out, shut, *drain),
+            Phase::Closing { shut, drain } => {
+                linger(client, &mut self.out, shut, *drain, env.buffers)
+            }
         };
+        client.release(env.buffers);
+        if let Some(backend) = backend {
+            backend.release(env.buffers);
+        }
         result.unwrap_or_else(Action::Close)
+    }
+
+    /// Gives back every buffer the connection holds, bytes and all: the
+    /// client's, the backend's lent to it, and a tunnel's (it is closing).
+    pub fn give_back<C: Stream>(&mut self, buffers: &mut BufferPool, client: &mut Peer<C>) {
+        client.give_back(buffers);
+        if let Phase::Tunnel(pipe) = &mut self.phase {
+            pipe.give_back(buffers);
+        }
     }
 
     fn read_head<C: Stream>(
@@ -156,22 +173,22 @@ impl Incoming {
         env: &mut Env<'_>,
         client: &mut Peer<C>,
     ) -> io::Result<Action> {
-        self.refresh_limits(env.settings, &mut client.inbuf);
-        let n = client.fill(BYTES_PER_WAKE)?;
+        self.refresh_limits(env.settings);
+        let n = client.fill(env.buffers, BYTES_PER_WAKE)?;
         if n > 0 {
             self.last_active = env.now;
         }
-        if client.inbuf.is_empty() {
+        if client.has_no_input() {
             if client.read.eof {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             return Ok(Action::Wait);
         }
         self.head_started.get_or_insert(env.now);
-        match self.parser.parse(client.inbuf.as_slice()) {
+        match self.parser.parse(client.input()) {
             Err(e) => Ok(self.reject(env, e.status(), &e.to_string())),
             Ok(HeadStatus::Partial) => {
-                if client.inbuf.is_full() {
+                if client.is_full() {
                     let limit = env.settings.config.max_head_bytes;
                     return Ok(self.reject(env, 431, &format!("request head over {limit} bytes")));
                 }
@@ -185,7 +202,7 @@ impl Incoming {
                 })
             }
             Ok(HeadStatus::Complete { head, consumed }) => {
-                client.inbuf.consume(consumed);
+                client.consume(consumed);
                 self.head_started = None;
                 let spare = std::mem::take(&mut self.spare_head);
                 let logging = env.backends.logging();
@@ -200,20 +217,14 @@ impl Incoming {
 
     /// Gives the client the limits of settings reloaded since it connected:
     /// a fresh head parser (it rescans what is buffered, so a head already
-    /// begun is judged by the new limits as a whole) and a read buffer that
-    /// holds the largest head now allowed.
-    fn refresh_limits(&mut self, settings: &Settings, inbuf: &mut Buffer) {
+    /// begun is judged by the new limits as a whole). Its next read buffer
+    /// comes from the pool, sized for the largest head now allowed.
+    fn refresh_limits(&mut self, settings: &Settings) {
         if self.generation == settings.generation {
             return;
         }
         self.generation = settings.generation;
         self.parser = RequestParser::new(settings.limits);
-        let capacity = settings.client_buffer_bytes();
-        if inbuf.capacity() < capacity {
-            let mut larger = Buffer::with_capacity(capacity);
-            larger.push(inbuf.as_slice());
-            *inbuf = larger;
-        }
     }
 
     fn forward<C: Stream, B: Stream>(
@@ -234,7 +245,7 @@ impl Incoming {
         if !link.connected {
             return Action::Wait;
         }
-        match exchange.relay_request(client, backend, env.settings) {
+        match exchange.relay_request(client, backend, env.settings, env.buffers) {
             Ok(true) => {
                 self.last_active = env.now;
                 return Action::Progress;
@@ -242,7 +253,7 @@ impl Incoming {
             Ok(false) => {}
             Err(fault) => return self.fault(env, fault),
         }
-        match exchange.relay_response(client, &mut self.out, backend, env.settings) {
+        match exchange.relay_response(client, &mut self.out, backend, env.settings, env.buffers) {
             Ok(Relay::Idle) => Action::Wait,
             Ok(Relay::Moved) => {
                 exchange.last_backend_activity = env.now;
@@ -383,7 +394,7 @@ impl Incoming {
                 });
             }
             backends.pool().finish(link.pick, now);
-            let reusable = link.connected && !backend.read.eof && backend.inbuf.is_empty();
+            let reusable = link.connected && !backend.read.eof && backend.has_no_input();
             action = Action::Release {
                 park: complete && keep_backend && reusable && !env.settings.shutting_down,
             };
@@ -412,11 +423,12 @@ fn linger<C: Stream>(
     out: &mut Outbox,
     shut: &mut bool,
     drain: bool,
+    buffers: &mut BufferPool,
 ) -> io::Result<Action> {
     if !out.flush_to(client)? || !client.flush()? {
         return Ok(Action::Wait);
     }
-    if !drain && client.inbuf.is_empty() && !client.read.readable {
+    if !drain && client.has_no_input() && !client.read.readable {
         // Everything the client sent was read: a plain close sends FIN.
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
@@ -424,9 +436,9 @@ fn linger<C: Stream>(
         client.stream.close_write()?;
         *shut = true;
     }
-    client.inbuf.clear();
-    let n = client.fill(BYTES_PER_WAKE)?;
-    client.inbuf.clear();
+    client.discard_input();
+    let n = client.fill(buffers, BYTES_PER_WAKE)?;
+    client.discard_input();
     if client.read.eof {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }

@@ -1,6 +1,7 @@
 //! The HTTP proxy's state machine on bytes in memory: every path of an
 //! exchange, driven the way the pump drives it, without a socket.
 
+mod buffers;
 mod proxy;
 mod queue;
 mod retry;

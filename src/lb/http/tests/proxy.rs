@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use crate::lb::backends::Backends;
 use crate::lb::http::incoming::{Action, Env, Incoming};
 use crate::lb::http::peer::Peer;
-use crate::lb::http::settings::Settings;
+use crate::lb::http::settings::{Settings, buffer_limits};
 use crate::lb::{LbConfig, Mode, Strategy};
+use crate::reactor::buffer_pool::BufferPool;
 use crate::reactor::{HalfClose, Readiness};
 
 /// One end of an in-memory connection, as the proxy sees it.
@@ -95,6 +96,8 @@ fn taken(peer: &mut Peer<Wire>) -> String {
 pub(super) struct Proxy {
     pub settings: Settings,
     pub backends: Backends,
+    /// The worker's read buffers, shared by the client and its backends.
+    pub buffers: BufferPool,
     pub now: Instant,
     pub incoming: Incoming,
     pub client: Peer<Wire>,
@@ -127,11 +130,13 @@ impl Proxy {
         );
         configure(&mut config);
         let backends = Backends::new(&config, None);
-        let settings = Settings::new(config);
         let now = Instant::now();
+        let buffers = BufferPool::new(buffer_limits(&config), now).unwrap();
+        let settings = Settings::new(config);
         Self {
+            buffers,
             incoming: Incoming::new("10.0.0.7:4000".parse().unwrap(), &settings, now),
-            client: Peer::connected(Wire::default(), settings.client_buffer_bytes()),
+            client: Peer::connected(Wire::default()),
             settings,
             backends,
             now,
@@ -152,6 +157,7 @@ impl Proxy {
                 now: self.now,
                 settings: &self.settings,
                 backends: &mut self.backends,
+                buffers: &mut self.buffers,
             };
             let action = self
                 .incoming
@@ -169,6 +175,7 @@ impl Proxy {
             now: self.now,
             settings: &self.settings,
             backends: &mut self.backends,
+            buffers: &mut self.buffers,
         };
         match action {
             Action::Progress => {}
@@ -194,9 +201,11 @@ impl Proxy {
             }
             Action::Release { park } => {
                 self.released.push(park);
-                let backend = self.backend.take();
-                if park {
-                    self.parked = backend;
+                if let Some(mut backend) = self.backend.take() {
+                    match park {
+                        true => self.parked = Some(backend),
+                        false => backend.give_back(&mut self.buffers),
+                    }
                 }
             }
             Action::Queue { target, earlier } => {
@@ -206,6 +215,10 @@ impl Proxy {
             }
             Action::Close(reason) => {
                 self.closed = Some(reason);
+                self.incoming.give_back(&mut self.buffers, &mut self.client);
+                if let Some(backend) = self.backend.as_mut() {
+                    backend.give_back(&mut self.buffers);
+                }
                 return false;
             }
         }
@@ -219,8 +232,9 @@ impl Proxy {
             now: self.now,
             settings: &self.settings,
             backends: &mut self.backends,
+            buffers: &mut self.buffers,
         };
-        let buffered = !self.client.inbuf.is_empty();
+        let buffered = !self.client.has_no_input();
         let action = self.incoming.on_deadline(&mut env, buffered);
         if self.perform(action) {
             self.run();

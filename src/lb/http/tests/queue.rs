@@ -48,13 +48,13 @@ fn a_request_waits_while_the_backends_are_full_and_goes_when_one_frees() {
 fn a_waiting_request_reads_no_more_of_its_body() {
     let (mut proxy, _picks) = full();
     proxy.client_sends(POST);
-    let buffered = proxy.client.inbuf.len();
+    let buffered = proxy.client.input().len();
     assert_eq!(
         buffered, 5,
         "the body bytes read with the head stay buffered"
     );
     proxy.client_sends("56789");
-    assert_eq!(proxy.client.inbuf.len(), buffered, "nothing more is read");
+    assert_eq!(proxy.client.input().len(), buffered, "nothing more is read");
 }
 
 #[test]

@@ -26,7 +26,9 @@ mod eligible;
 mod index_tests;
 mod latency;
 mod member;
+mod reload;
 mod room;
+mod samples;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]
@@ -35,15 +37,18 @@ mod tournament;
 mod upkeep;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use self::choose_indexed::Indexed;
 use self::eligible::EligibleSet;
-use self::member::{Member, NO_CAP, Record};
+use self::latency::LatencyTable;
+use self::member::{Member, NO_CAP, Record, Tally};
+use self::samples::Sample;
 use self::upkeep::StrategyIndex;
 use super::backend_spec::{BackendSpec, MAX_WEIGHT};
 use super::strategy::Strategy;
+use super::strategy::ewma::PeakEwma;
 use super::strategy::random::{DEFAULT_SEED, SplitMix64};
 use super::strategy::ring::HashRing;
 
@@ -55,8 +60,9 @@ pub use super::strategy::{hash_ip, hash_key};
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest a failing backend sits out.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Finished picks' latencies wait in a list of this many before they are
-/// counted in their backends' histograms. With 10,000 backends the
+/// Finished picks wait in a list of this many before they are counted in
+/// their backends' histograms (and, for the strategies that do not read
+/// them, in their counts and peak-EWMA estimates). With 10,000 backends the
 /// histograms take 12 MiB, and counting one sample is a cache miss; counted
 /// together, the misses overlap instead of each holding up its finish.
 pub const PENDING_SAMPLES: usize = 256;
@@ -73,22 +79,38 @@ pub struct Pick {
     /// The backend's serial: finishing the pick of a backend that a reload
     /// removed is a no-op, and one whose index moved is still counted right.
     serial: u64,
+    /// The pool's reloads when it was picked: without one since, `backend`
+    /// is still the backend's index.
+    reloads: u64,
 }
 
 /// The backends behind one listener and the strategy that chooses among them.
 #[derive(Debug)]
 pub struct BackendPool {
     strategy: Strategy,
-    /// Per backend: what picks touch (one cache line each).
+    /// Per backend: what picks touch (16 bytes each).
     members: Vec<Member>,
-    /// Per backend: the rest (name, configuration, failures, latencies).
+    /// Per backend: the rest (name, configuration, failures).
     records: Vec<Record>,
+    /// Per backend: unique within the pool's life, it tells a pick's backend
+    /// apart from a backend that took its index after a reload.
+    serials: Vec<u64>,
+    /// Per backend: its finished picks.
+    tallies: Vec<Tally>,
+    /// Per backend: the peak-EWMA latency estimate.
+    ewmas: Vec<PeakEwma>,
+    /// Per backend: the load in percent its agent reported.
+    loads: Vec<Option<u8>>,
+    /// All finished picks' latencies.
+    latency: LatencyTable,
     /// The first time a pick was made: the origin of the peak-EWMA stamps.
     epoch: Option<Instant>,
-    /// Latency samples not yet in their backend's histogram, as (backend,
-    /// bucket): counted [`PENDING_SAMPLES`] at a time (see `finish`).
-    pending: Vec<(u32, u8)>,
+    /// Finished picks not yet counted: counted [`PENDING_SAMPLES`] at a
+    /// time (see `pool/samples.rs`).
+    pending: Vec<Sample>,
     next_serial: u64,
+    /// Reloads so far (see [`Pick`]).
+    reloads: u64,
     backoff: Duration,
     /// Round-robin and least-load: where the next scan starts.
     next: usize,
@@ -137,9 +159,15 @@ impl BackendPool {
             strategy,
             members: Vec::new(),
             records: Vec::new(),
+            serials: Vec::new(),
+            tallies: Vec::new(),
+            ewmas: Vec::new(),
+            loads: Vec::new(),
+            latency: LatencyTable::default(),
             epoch: None,
             pending: Vec::with_capacity(PENDING_SAMPLES),
             next_serial: 0,
+            reloads: 0,
             backoff: DEFAULT_BACKOFF,
             next: 0,
             smooth: Vec::new(),
@@ -155,73 +183,36 @@ impl BackendPool {
             scan_only: false,
         };
         for (name, weight) in backends {
-            let (member, record) = pool.fresh_member(name, weight);
+            let (member, record, serial) = pool.fresh_member(name, weight);
             pool.members.push(member);
             pool.records.push(record);
+            pool.serials.push(serial);
         }
+        let len = pool.members.len();
+        pool.tallies = vec![Tally::default(); len];
+        pool.ewmas = vec![PeakEwma::default(); len];
+        pool.loads = vec![None; len];
+        pool.latency = LatencyTable::new(len);
         pool.smooth = vec![0; pool.members.len()];
         pool.rebuild();
         pool
     }
 
-    fn fresh_member(&mut self, name: String, weight: u16) -> (Member, Record) {
+    /// A new backend's member, record and serial.
+    fn fresh_member(&mut self, name: String, weight: u16) -> (Member, Record, u64) {
         self.next_serial += 1;
         let weight = weight.min(MAX_WEIGHT);
         (
-            Member::new(self.next_serial, weight),
+            Member::new(weight),
             Record::new(name, weight),
+            self.next_serial,
         )
-    }
-
-    /// Applies a reloaded backend list. Backends are matched by name: a kept
-    /// one keeps its counters, state and agent reports (and its effective
-    /// weight, unless its configured weight changed); a new one starts fresh
-    /// and up; a removed one disappears. Returns, for each old index, the new
-    /// index of that backend (`None` if removed). Picks made before the reload
-    /// stay valid: finishing one counts on the backend wherever it moved, and
-    /// is a no-op for a removed backend.
-    pub fn reconfigure(&mut self, specs: &[BackendSpec]) -> Vec<Option<usize>> {
-        self.count_pending();
-        let members = std::mem::take(&mut self.members);
-        let records = std::mem::take(&mut self.records);
-        let mut old: Vec<Option<(Member, Record)>> =
-            members.into_iter().zip(records).map(Some).collect();
-        let by_name: HashMap<String, usize> = old
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.as_ref().map_or(String::new(), |m| m.1.name.clone()), i))
-            .collect();
-        let mut moved = vec![None; old.len()];
-        for spec in specs {
-            let kept = by_name
-                .get(&spec.name)
-                .and_then(|&i| old[i].take().map(|m| (i, m)));
-            let (member, record) = match kept {
-                Some((i, (mut member, mut record))) => {
-                    moved[i] = Some(self.members.len());
-                    let weight = spec.weight.min(MAX_WEIGHT);
-                    if record.weight != weight {
-                        record.weight = weight;
-                        member.effective_weight = weight;
-                    }
-                    (member, record)
-                }
-                None => self.fresh_member(spec.name.clone(), spec.weight),
-            };
-            self.members.push(member);
-            self.records.push(record);
-        }
-        // The running values start over, as the indices moved.
-        self.index = StrategyIndex::Plain;
-        self.smooth = vec![0; self.members.len()];
-        self.ring = None;
-        self.next = 0;
-        self.rebuild();
-        moved
     }
 
     /// Changes the strategy (a reload); counters stay.
     pub fn set_strategy(&mut self, strategy: Strategy) {
+        // What the strategy counts at once and what waits may change.
+        self.count_pending();
         self.strategy = strategy;
         self.rebuild();
     }
@@ -259,9 +250,12 @@ impl BackendPool {
 
     /// The current index of a pick's backend: `None` once a reload removed it.
     pub fn index_of(&self, pick: &Pick) -> Option<usize> {
-        match self.members.get(pick.backend) {
-            Some(m) if m.serial == pick.serial => Some(pick.backend),
-            _ => self.members.iter().position(|m| m.serial == pick.serial),
+        if pick.reloads == self.reloads {
+            return Some(pick.backend);
+        }
+        match self.serials.get(pick.backend) {
+            Some(&serial) if serial == pick.serial => Some(pick.backend),
+            _ => self.serials.iter().position(|&s| s == pick.serial),
         }
     }
 
@@ -274,7 +268,9 @@ impl BackendPool {
 
     /// The counters of one backend.
     pub fn stats(&self, backend: usize) -> BackendStats {
-        self.members[backend].stats(&self.records[backend])
+        let mut stats = self.members[backend].stats(&self.records[backend], &self.tallies[backend]);
+        self.add_pending_counts(backend, &mut stats);
+        stats
     }
 
     /// The state of one backend.
@@ -322,12 +318,12 @@ impl BackendPool {
 
     /// The load in percent the backend's agent last reported.
     pub fn load(&self, backend: usize) -> Option<u8> {
-        self.members[backend].load
+        self.loads[backend]
     }
 
     /// Records (or forgets) the load the backend's agent reported, in percent.
     pub fn set_load(&mut self, backend: usize, percent: Option<u8>) {
-        self.members[backend].load = percent.map(|p| p.min(100));
+        self.loads[backend] = percent.map(|p| p.min(100));
         self.refresh(backend);
     }
 
@@ -341,37 +337,6 @@ impl BackendPool {
         self.records[backend].max_conn = cap;
         self.members[backend].cap = cap.unwrap_or(NO_CAP);
         self.refresh(backend);
-    }
-
-    /// The peak-EWMA latency estimate of one backend at `now`.
-    pub fn latency_ewma(&self, backend: usize, now: Instant) -> Option<Duration> {
-        let since = now.saturating_duration_since(self.epoch?);
-        self.members[backend].ewma.estimate(since)
-    }
-
-    /// The latency below which a fraction `q` (0.0 to 1.0, e.g. 0.99) of one
-    /// backend's finished picks fell, within 12.5%; `None` before the first.
-    pub fn latency_percentile(&self, backend: usize, q: f64) -> Option<Duration> {
-        self.latency_histogram(backend).percentile(q)
-    }
-
-    /// All finished picks' latencies of one backend (for stats that add up),
-    /// those still pending included.
-    pub fn latency_histogram(&self, backend: usize) -> LatencyHistogram {
-        let mut histogram = self.records[backend].latency.clone();
-        for &(i, bucket) in &self.pending {
-            if i as usize == backend {
-                histogram.add(bucket);
-            }
-        }
-        histogram
-    }
-
-    /// Counts the pending latency samples in their backends' histograms.
-    fn count_pending(&mut self) {
-        for (i, bucket) in self.pending.drain(..) {
-            self.records[i as usize].latency.add(bucket);
-        }
     }
 
     /// Chooses a backend not in `tried` among the available ones (see the
@@ -402,13 +367,18 @@ impl BackendPool {
         let member = &mut self.members[backend];
         member.active += 1;
         member.max_active = member.max_active.max(member.active);
-        let serial = member.serial;
+        Some(self.take(backend, now))
+    }
+
+    /// The pick of `backend`, counted as active.
+    fn take(&mut self, backend: usize, now: Instant) -> Pick {
         self.refresh(backend);
-        Some(Pick {
+        Pick {
             backend,
             started: now,
-            serial,
-        })
+            serial: self.serials[backend],
+            reloads: self.reloads,
+        }
     }
 
     /// `now` as the time since the first pick (the origin of the peak-EWMA
@@ -423,24 +393,16 @@ impl BackendPool {
         let Some(backend) = self.index_of(&pick) else {
             return;
         };
-        let since = self.since_epoch(now);
-        let elapsed = now.saturating_duration_since(pick.started);
-        let elapsed_nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let member = &mut self.members[backend];
         member.active = member.active.saturating_sub(1);
-        member.completed += 1;
-        member.total_nanos = member.total_nanos.saturating_add(elapsed_nanos);
-        member.ewma.observe(elapsed, since);
-        if member.consecutive_failures != 0 {
+        if member.failing {
             // Only a failure to forget reads the record.
-            member.consecutive_failures = 0;
-            self.records[backend].backoff_until = None;
+            member.failing = false;
+            let record = &mut self.records[backend];
+            record.consecutive_failures = 0;
+            record.backoff_until = None;
         }
-        self.pending
-            .push((backend as u32, latency::bucket_of_sample(elapsed)));
-        if self.pending.len() >= PENDING_SAMPLES {
-            self.count_pending();
-        }
+        self.record_sample(backend, pick.started, now);
         self.end_sit_out(backend);
         self.refresh(backend);
     }
@@ -452,10 +414,11 @@ impl BackendPool {
         };
         let member = &mut self.members[backend];
         member.active = member.active.saturating_sub(1);
-        member.consecutive_failures = member.consecutive_failures.saturating_add(1);
-        let doublings = (member.consecutive_failures - 1).min(16);
-        let backoff = self.backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+        member.failing = true;
         let record = &mut self.records[backend];
+        record.consecutive_failures = record.consecutive_failures.saturating_add(1);
+        let doublings = (record.consecutive_failures - 1).min(16);
+        let backoff = self.backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
         record.failures += 1;
         record.backoff_until = Some(now + backoff);
         self.sit_out(backend, now + backoff);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::BackendPool;
 use super::member::Member;
+use crate::lb::strategy::ewma::PeakEwma;
 use crate::lb::strategy::ring::HashRing;
 use crate::lb::strategy::{Strategy, smooth};
 
@@ -33,6 +34,7 @@ impl BackendPool {
     ) -> Option<usize> {
         let members = &self.members;
         let records = &self.records;
+        let (ewmas, loads) = (&self.ewmas, &self.loads);
         let since = self.since_epoch(now);
         let ok = |i: usize| {
             members[i].available()
@@ -49,10 +51,10 @@ impl BackendPool {
             }
             Strategy::LeastConnections => candidates
                 .min_by(|&a, &b| per_weight(&members[a]).cmp_with(&per_weight(&members[b]))),
-            Strategy::LeastResponseTime => candidates.min_by_key(|&i| {
-                let m = &members[i];
-                (m.mean_time(), m.active, i)
-            }),
+            Strategy::LeastResponseTime => {
+                let tallies = &self.tallies;
+                candidates.min_by_key(|&i| (tallies[i].mean_time(), members[i].active, i))
+            }
             Strategy::WeightedRoundRobin => smooth::next(
                 &mut self.smooth,
                 candidates.map(|i| (i, members[i].effective_weight)),
@@ -71,7 +73,8 @@ impl BackendPool {
                 let b_wins = if self.strategy == Strategy::PowerOfTwo {
                     members[b].active < members[a].active
                 } else {
-                    ewma_cost(&members[b], since) < ewma_cost(&members[a], since)
+                    ewma_cost(&members[b], &ewmas[b], since)
+                        < ewma_cost(&members[a], &ewmas[a], since)
                 };
                 Some(if b_wins { b } else { a })
             }
@@ -109,9 +112,9 @@ impl BackendPool {
                 // Unknown loads count as idle while no agent has reported (plain
                 // round-robin), and as fully loaded once one has: a backend that
                 // stopped reporting should not attract all the work.
-                let reported = candidates.any(|i| members[i].load.is_some());
+                let reported = candidates.any(|i| loads[i].is_some());
                 let unknown = if reported { UNREPORTED_LOAD } else { 0 };
-                let load = |i: usize| members[i].load.unwrap_or(unknown);
+                let load = |i: usize| loads[i].unwrap_or(unknown);
                 // The first minimum from the cursor on: round-robin among equals.
                 let chosen = rotate_from(self.next, members.len())
                     .filter(|&i| ok(i))
@@ -172,9 +175,9 @@ impl PartialEq for PerWeight {
 impl Eq for PerWeight {}
 
 /// Peak-EWMA's cost: latency estimate times (active + 1), in nanoseconds.
-pub(super) fn ewma_cost(m: &Member, since_epoch: Duration) -> f64 {
+pub(super) fn ewma_cost(m: &Member, ewma: &PeakEwma, since_epoch: Duration) -> f64 {
     let active = m.active;
-    let rtt = m.ewma.nanos(since_epoch).unwrap_or(0.0);
+    let rtt = ewma.nanos(since_epoch).unwrap_or(0.0);
     if rtt <= 0.0 && active > 0 {
         UNMEASURED_PENALTY.as_nanos() as f64
     } else {

@@ -17,6 +17,7 @@ use super::member::Member;
 use super::tournament::Tournament;
 use super::upkeep::StrategyIndex;
 use crate::lb::strategy::Strategy;
+use crate::lb::strategy::ewma::PeakEwma;
 use crate::lb::strategy::ring::HashRing;
 
 /// Random strategies: draws that may hit an already tried backend before the
@@ -145,13 +146,13 @@ impl BackendPool {
                 if set.len() == 1 {
                     set.at(0)
                 } else if blocked > 0 && set.len() <= 4 * blocked + 4 {
-                    let members = &self.members;
+                    let (members, ewmas) = (&self.members, &self.ewmas);
                     let scratch = &self.scratch;
                     match scratch.len() {
                         1 => scratch[0],
                         n => {
                             let (a, b) = self.rng.two_distinct(n);
-                            duel(self.strategy, members, scratch[a], scratch[b], since)
+                            duel(self.strategy, members, ewmas, scratch[a], scratch[b], since)
                         }
                     }
                 } else {
@@ -167,7 +168,7 @@ impl BackendPool {
                     let Some((a, b)) = pair else {
                         return Indexed::Scan;
                     };
-                    duel(self.strategy, &self.members, a, b, since)
+                    duel(self.strategy, &self.members, &self.ewmas, a, b, since)
                 }
             }
             StrategyIndex::Weighted(set) => {
@@ -185,11 +186,18 @@ impl BackendPool {
 }
 
 /// Two-choice strategies: `a` unless `b` is strictly better.
-fn duel(strategy: Strategy, members: &[Member], a: usize, b: usize, since: Duration) -> usize {
+fn duel(
+    strategy: Strategy,
+    members: &[Member],
+    ewmas: &[PeakEwma],
+    a: usize,
+    b: usize,
+    since: Duration,
+) -> usize {
     let b_wins = if strategy == Strategy::PowerOfTwo {
         members[b].active < members[a].active
     } else {
-        ewma_cost(&members[b], since) < ewma_cost(&members[a], since)
+        ewma_cost(&members[b], &ewmas[b], since) < ewma_cost(&members[a], &ewmas[a], since)
     };
     if b_wins { b } else { a }
 }

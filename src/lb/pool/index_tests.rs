@@ -21,15 +21,8 @@ impl BackendPool {
         let backend = self
             .choose(now, tried, key, true)
             .or_else(|| self.choose(now, tried, key, false))?;
-        let member = &mut self.members[backend];
-        member.active += 1;
-        let serial = member.serial;
-        self.refresh(backend);
-        Some(Pick {
-            backend,
-            started: now,
-            serial,
-        })
+        self.members[backend].active += 1;
+        Some(self.take(backend, now))
     }
 
     /// Checks the eligible set and the index against the backends at `now`.
@@ -42,7 +35,7 @@ impl BackendPool {
         assert_eq!(self.eligible.count(), want.len());
         let mut is_member = vec![false; self.len()];
         want.iter().for_each(|&i| is_member[i] = true);
-        let reported = want.iter().any(|&k| self.members[k].load.is_some());
+        let reported = want.iter().any(|&k| self.loads[k].is_some());
         let member = |i: usize| is_member[i];
         for i in 0..self.len() {
             let m = &self.members[i];
@@ -55,12 +48,14 @@ impl BackendPool {
                     assert_eq!(tree.get(i), key, "least-connections key of {i}");
                 }
                 StrategyIndex::LeastResponseTime(tree) => {
-                    let key = member(i).then(|| upkeep::least_response_time_key(m));
+                    let t = &self.tallies[i];
+                    let key = member(i).then(|| upkeep::least_response_time_key(m, t));
                     assert_eq!(tree.get(i), key, "least-response-time key of {i}");
                 }
                 StrategyIndex::LeastLoad(index) => {
                     let unknown = if reported { choose::UNREPORTED_LOAD } else { 0 };
-                    let key = member(i).then(|| upkeep::load_key(m.load.unwrap_or(unknown)));
+                    let load = self.loads[i].unwrap_or(unknown);
+                    let key = member(i).then(|| upkeep::load_key(load));
                     assert_eq!(index.tree.get(i), key, "least-load key of {i}");
                 }
                 StrategyIndex::Smooth(order) => {

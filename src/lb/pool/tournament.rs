@@ -50,13 +50,17 @@ impl Tournament {
     /// Sets (or clears) the key of slot `i`.
     pub fn set(&mut self, i: usize, key: Option<Key>) {
         let mut node = self.width + i;
-        self.nodes[node] = key.map_or(EMPTY, |k| {
+        // The winner of the subtree walked so far stays in a register: each
+        // step reads the sibling (whose load does not wait on the step
+        // before) instead of re-reading the node just written.
+        let mut best = key.map_or(EMPTY, |k| {
             debug_assert!(k < KEY_LIMIT);
             (k << 32) | i as u128
         });
+        self.nodes[node] = best;
         while node > 1 {
+            best = best.min(self.nodes[node ^ 1]);
             node /= 2;
-            let best = self.nodes[2 * node].min(self.nodes[2 * node + 1]);
             if best == self.nodes[node] {
                 break; // nothing above can change either
             }

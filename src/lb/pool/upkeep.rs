@@ -16,7 +16,7 @@ use super::BackendPool;
 use super::choose::UNREPORTED_LOAD;
 use super::draw::{UniformDraw, WeightedDraw};
 use super::eligible::EligibleSet;
-use super::member::Member;
+use super::member::{Member, Tally};
 use super::tournament::{Key, Tournament, key};
 use crate::lb::backend_spec::MAX_WEIGHT;
 use crate::lb::strategy::Strategy;
@@ -134,10 +134,11 @@ impl BackendPool {
                 tree.set(i, eligible.then(|| least_connections_key(m)));
             }
             StrategyIndex::LeastResponseTime(tree) => {
-                tree.set(i, eligible.then(|| least_response_time_key(m)));
+                let tally = &self.tallies[i];
+                tree.set(i, eligible.then(|| least_response_time_key(m, tally)));
             }
             StrategyIndex::LeastLoad(index) => {
-                let reports = eligible && m.load.is_some();
+                let reports = eligible && self.loads[i].is_some();
                 if index.reporting[i] != reports {
                     index.reporting[i] = reports;
                     if reports {
@@ -156,13 +157,14 @@ impl BackendPool {
                     // silent backend's assumed load changes.
                     index.unknown = unknown;
                     for k in self.eligible.iter() {
-                        let load = self.members[k].load.unwrap_or(unknown);
+                        let load = self.loads[k].unwrap_or(unknown);
                         index.tree.set(k, Some(load_key(load)));
                     }
                 }
-                index
-                    .tree
-                    .set(i, eligible.then(|| load_key(m.load.unwrap_or(unknown))));
+                index.tree.set(
+                    i,
+                    eligible.then(|| load_key(self.loads[i].unwrap_or(unknown))),
+                );
             }
             StrategyIndex::Smooth(order) => {
                 let want = eligible.then_some(m.effective_weight);
@@ -233,8 +235,8 @@ pub(super) fn least_connections_key(m: &Member) -> Key {
 }
 
 /// Least-response-time's key: the mean duration in nanoseconds, then active.
-pub(super) fn least_response_time_key(m: &Member) -> Key {
-    let mean = u64::try_from(m.mean_time().as_nanos()).unwrap_or(u64::MAX);
+pub(super) fn least_response_time_key(m: &Member, t: &Tally) -> Key {
+    let mean = u64::try_from(t.mean_time().as_nanos()).unwrap_or(u64::MAX);
     key(mean, m.active)
 }
 

@@ -26,7 +26,15 @@ pub const MAX_POINTS: usize = 1 << 16;
 /// Points of backends sorted by hash.
 #[derive(Debug, Clone, Default)]
 pub struct HashRing {
-    points: Vec<(u64, u32)>,
+    /// Per point, in order: the 32 bits of its hash below the slice bits,
+    /// and its owner. Within a slice these bits order the points as their
+    /// hashes do, so a lookup reads 8 bytes a point (one line for a slice
+    /// of 4 to 8) and finds the owner beside them; 16-byte points (800 KiB
+    /// at 10,000 backends) no longer fit in the core's cache.
+    points: Vec<(u32, u32)>,
+    /// The points' full hashes, in the same order: read only when a key's 32
+    /// bits equal a point's.
+    hashes: Vec<u64>,
     /// The hash space cut into slices of 4 to 8 points on average, by the
     /// top bits of a hash: `starts[s]` is the first point of slice `s`. A
     /// lookup searches one slice (a cache line or two) instead of the whole
@@ -72,8 +80,13 @@ impl HashRing {
             }
             starts.push(at as u32);
         }
+        let below = |hash: u64| ((hash << (64 - shift)) >> 32) as u32;
         Self {
-            points,
+            hashes: points.iter().map(|&(hash, _)| hash).collect(),
+            points: points
+                .iter()
+                .map(|&(hash, owner)| (below(hash), owner))
+                .collect(),
             starts,
             shift,
         }
@@ -95,8 +108,22 @@ impl HashRing {
             return 0;
         }
         let slice = key.checked_shr(self.shift).unwrap_or(0) as usize;
-        let (from, to) = (self.starts[slice] as usize, self.starts[slice + 1] as usize);
-        from + self.points[from..to].partition_point(|&(point, _)| point < key)
+        let (mut from, mut to) = (self.starts[slice] as usize, self.starts[slice + 1] as usize);
+        let bits = ((key << (64 - self.shift)) >> 32) as u32;
+        // Within the slice, the first point not below `key`.
+        let below = |at: usize| {
+            let point = self.points[at].0;
+            point < bits || (point == bits && self.hashes[at] < key)
+        };
+        while from < to {
+            let middle = from + (to - from) / 2;
+            if below(middle) {
+                from = middle + 1;
+            } else {
+                to = middle;
+            }
+        }
+        from
     }
 
     /// Owners of the points from `key` onwards, round the ring once (an owner
@@ -136,9 +163,13 @@ mod tests {
             );
             let mut keys: Vec<u64> = (0..2000).map(|_| rng.next_u64()).collect();
             keys.extend([0, u64::MAX]);
-            keys.extend(ring.points.iter().map(|&(p, _)| p));
+            // Points' hashes, and keys that share their 32 bits below the
+            // slice bits but differ in the bits under those.
+            for &hash in &ring.hashes {
+                keys.extend([hash, hash ^ 1, hash.wrapping_sub(1), hash.wrapping_add(1)]);
+            }
             for key in keys {
-                let want = ring.points.partition_point(|&(point, _)| point < key);
+                let want = ring.hashes.partition_point(|&point| point < key);
                 assert_eq!(
                     ring.first_at_or_after(key),
                     want,

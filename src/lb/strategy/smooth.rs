@@ -6,8 +6,6 @@
 //! backend wins exactly `weight` times, and wins are spread out: weights 5, 1,
 //! 1 give `a a b a c a a`, never `a a a a a b c`.
 
-use std::collections::BTreeSet;
-
 use crate::lb::backend_spec::MAX_WEIGHT;
 
 /// One pick among `candidates` (backend index, weight > 0); `current` holds
@@ -32,10 +30,15 @@ pub fn next(current: &mut [i64], candidates: impl Iterator<Item = (usize, u16)>)
 /// A candidate's running value after `t` picks is `c + t * weight`: a line in
 /// `t`. Among candidates of one weight the lines are parallel, so their order
 /// does not change as `t` grows and the leader of each weight is the one with
-/// the largest `c` (ties to the lower index), kept in an ordered set. A pick
-/// compares the leaders of the weights present (at most [`MAX_WEIGHT`], a
-/// handful in practice) and updates the winner: O(weights + log N) instead of
-/// O(N), with exactly the choices [`next`] makes.
+/// the largest `c` (ties to the lower index), kept at the top of a heap per
+/// weight. A pick compares the leaders of the weights present (at most
+/// [`MAX_WEIGHT`], a handful in practice) and updates the winner: O(weights +
+/// log N) instead of O(N), with exactly the choices [`next`] makes.
+///
+/// The heaps are 4-ary, in flat lists, with each member's place kept: a
+/// winner's line drops by the sum of the weights and sinks to the bottom of
+/// its heap (about log4 of its members' count steps, no allocation), where an
+/// ordered tree set took a removal and an insertion with node splits and merges.
 ///
 /// A backend that leaves the candidates takes its running value with it
 /// ([`SmoothOrder::remove`]) and brings it back when it returns, as [`next`]
@@ -46,18 +49,63 @@ pub struct SmoothOrder {
     tick: i64,
     /// Sum of the members' weights: what a winner gives back.
     total: i64,
-    /// Per weight: the members as (`-c`, index), the leader first.
-    by_weight: Vec<BTreeSet<(i64, u32)>>,
-    /// The weights that have members, each with its leader (the first of
-    /// its set, kept here so that a pick reads the leaders without walking
-    /// down every set's tree).
+    /// Per weight: the members as (`-c`, index), least first (the leader).
+    by_weight: Vec<Vec<(i64, u32)>>,
+    /// The weights that have members, each with its leader (the top of its
+    /// heap, kept here so that a pick reads the leaders in one list).
     leaders: Vec<(u16, (i64, u32))>,
     /// Per backend: its weight and `c` while a member.
     line: Vec<Option<(u16, i64)>>,
+    /// Per backend: its place in its weight's heap while a member.
+    place: Vec<u32>,
 }
 
 /// Rebases the lines before `tick * weight` could come near `i64`'s range.
 const MAX_TICK: i64 = 1 << 40;
+/// Children per node of the heaps.
+const ARITY: usize = 4;
+
+/// Restores the heap order of `heap` from `at` upwards; `place` follows.
+fn sift_up(heap: &mut [(i64, u32)], place: &mut [u32], mut at: usize) {
+    let item = heap[at];
+    while at > 0 {
+        let parent = (at - 1) / ARITY;
+        if heap[parent] <= item {
+            break;
+        }
+        heap[at] = heap[parent];
+        place[heap[at].1 as usize] = at as u32;
+        at = parent;
+    }
+    heap[at] = item;
+    place[item.1 as usize] = at as u32;
+}
+
+/// Restores the heap order of `heap` from `at` downwards; `place` follows.
+fn sift_down(heap: &mut [(i64, u32)], place: &mut [u32], mut at: usize) {
+    let item = heap[at];
+    loop {
+        let first = ARITY * at + 1;
+        if first >= heap.len() {
+            break;
+        }
+        let last = (first + ARITY).min(heap.len());
+        let mut least = first;
+        for child in first + 1..last {
+            if heap[child] < heap[least] {
+                least = child;
+            }
+        }
+        if item <= heap[least] {
+            break;
+        }
+        heap[at] = heap[least];
+        place[heap[at].1 as usize] = at as u32;
+        at = least;
+    }
+    heap[at] = item;
+    place[item.1 as usize] = at as u32;
+}
 
 impl SmoothOrder {
     /// An empty order over `len` backends.
@@ -65,9 +113,10 @@ impl SmoothOrder {
         Self {
             tick: 0,
             total: 0,
-            by_weight: vec![BTreeSet::new(); usize::from(MAX_WEIGHT) + 1],
+            by_weight: vec![Vec::new(); usize::from(MAX_WEIGHT) + 1],
             leaders: Vec::new(),
             line: vec![None; len],
+            place: vec![0; len],
         }
     }
 
@@ -80,7 +129,10 @@ impl SmoothOrder {
     pub fn insert(&mut self, i: usize, weight: u16, current: i64) {
         debug_assert!(weight > 0 && self.line[i].is_none());
         let c = current - self.tick * i64::from(weight);
-        self.by_weight[usize::from(weight)].insert((-c, i as u32));
+        let heap = &mut self.by_weight[usize::from(weight)];
+        heap.push((-c, i as u32));
+        let at = heap.len() - 1;
+        sift_up(heap, &mut self.place, at);
         self.lead(weight);
         self.line[i] = Some((weight, c));
         self.total += i64::from(weight);
@@ -89,7 +141,15 @@ impl SmoothOrder {
     /// Removes `i`, returning its running value (`None` if not a member).
     pub fn remove(&mut self, i: usize) -> Option<i64> {
         let (weight, c) = self.line[i].take()?;
-        self.by_weight[usize::from(weight)].remove(&(-c, i as u32));
+        let heap = &mut self.by_weight[usize::from(weight)];
+        let at = self.place[i] as usize;
+        let last = heap.pop().expect("a member");
+        if at < heap.len() {
+            heap[at] = last;
+            sift_up(heap, &mut self.place, at);
+            let at = self.place[last.1 as usize] as usize;
+            sift_down(heap, &mut self.place, at);
+        }
         self.lead(weight);
         self.total -= i64::from(weight);
         Some(c + self.tick * i64::from(weight))
@@ -110,10 +170,10 @@ impl SmoothOrder {
         }
         let (_, i, at) = best?;
         let (weight, (minus_c, _)) = self.leaders[at];
-        let set = &mut self.by_weight[usize::from(weight)];
-        set.pop_first();
-        set.insert((minus_c + self.total, i));
-        self.leaders[at].1 = *set.first().expect("the winner at least");
+        let heap = &mut self.by_weight[usize::from(weight)];
+        heap[0] = (minus_c + self.total, i);
+        sift_down(heap, &mut self.place, 0);
+        self.leaders[at].1 = heap[0];
         let c = -minus_c - self.total;
         self.line[i as usize] = Some((weight, c));
         Some(i as usize)
@@ -188,28 +248,30 @@ mod tests {
     #[test]
     fn the_ordered_version_makes_the_same_choices_as_the_scan() {
         let mut rng = crate::lb::strategy::random::SplitMix64::new(3);
-        let len = 40;
-        let weights: Vec<u16> = (0..len).map(|_| 1 + rng.below(6) as u16).collect();
-        let mut current = vec![0i64; len];
-        let mut order = SmoothOrder::new(len);
-        let mut member = vec![false; len];
-        for step in 0..5000 {
-            // Now and then a backend leaves or comes back.
-            if step % 7 == 0 {
-                let i = rng.below(len as u64) as usize;
-                if member[i] {
-                    assert_eq!(order.remove(i), Some(current[i]), "step {step}");
-                } else {
-                    order.insert(i, weights[i], current[i]);
+        // Small heaps, and heaps of some 100 members (four levels).
+        for (len, max_weight, churn) in [(40, 6, 7), (300, 3, 3)] {
+            let weights: Vec<u16> = (0..len).map(|_| 1 + rng.below(max_weight) as u16).collect();
+            let mut current = vec![0i64; len];
+            let mut order = SmoothOrder::new(len);
+            let mut member = vec![false; len];
+            for step in 0..5000 {
+                // Now and then a backend leaves or comes back.
+                if step % churn == 0 {
+                    let i = rng.below(len as u64) as usize;
+                    if member[i] {
+                        assert_eq!(order.remove(i), Some(current[i]), "step {step}");
+                    } else {
+                        order.insert(i, weights[i], current[i]);
+                    }
+                    member[i] = !member[i];
                 }
-                member[i] = !member[i];
+                if step == 2500 {
+                    order.rebase();
+                }
+                let candidates = (0..len).filter(|&i| member[i]).map(|i| (i, weights[i]));
+                let want = next(&mut current, candidates);
+                assert_eq!(order.pick(), want, "{len} backends, step {step}");
             }
-            if step == 2500 {
-                order.rebase();
-            }
-            let candidates = (0..len).filter(|&i| member[i]).map(|i| (i, weights[i]));
-            let want = next(&mut current, candidates);
-            assert_eq!(order.pick(), want, "step {step}");
         }
     }
 }

@@ -19,13 +19,16 @@
 //! One turn of the loop:
 //! 1. poll for readiness, sleeping at most until the nearest timer
 //!    (not at all when some work was deferred);
-//! 2. hand each event to [`Service::on_ready`], signals to
+//! 2. when another thread called [`Handle::wake`], call [`Service::on_wake`]
+//!    first, so that the messages it takes in (an operator's drain, a new
+//!    configuration) hold for the sockets of the same turn;
+//! 3. hand each event to [`Service::on_ready`], signals to
 //!    [`Service::on_shutdown`] or [`Service::on_reload`];
-//! 3. hand the tokens deferred before this turn's poll back to
+//! 4. hand the tokens deferred before this turn's poll back to
 //!    [`Service::on_ready`] with no new readiness (tokens deferred during this
 //!    turn wait for the next one, after the next poll);
-//! 4. fire expired timers through [`Service::on_timer`];
-//! 5. after a shutdown, leave once the service is drained or the drain
+//! 5. fire expired timers through [`Service::on_timer`];
+//! 6. after a shutdown, leave once the service is drained or the drain
 //!    deadline passed.
 
 mod accept;
@@ -304,7 +307,6 @@ impl Reactor {
             let now = Instant::now();
             let mut shutdown = false;
             let mut reload = false;
-            let mut wake = false;
             let mut ctx = Context {
                 registry: self.poll.registry(),
                 timers: &mut self.timers,
@@ -312,6 +314,18 @@ impl Reactor {
                 now,
                 stop: &mut stop,
             };
+            // Messages for the service (an operator's drain, a new
+            // configuration) that came before this poll returned are taken
+            // in before the turn's sockets: a request in the same batch is
+            // then served under them, not under what they replace.
+            if self.events.iter().any(|event| event.token() == WAKER_TOKEN) {
+                let requests = self.requests.swap(0, Ordering::SeqCst);
+                shutdown |= requests & REQUEST_SHUTDOWN != 0;
+                reload |= requests & REQUEST_RELOAD != 0;
+                if requests & REQUEST_WAKE != 0 {
+                    service.on_wake(&mut ctx);
+                }
+            }
             for event in self.events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => {
@@ -324,17 +338,9 @@ impl Reactor {
                             }
                         }
                     }
-                    WAKER_TOKEN => {
-                        let requests = self.requests.swap(0, Ordering::SeqCst);
-                        shutdown |= requests & REQUEST_SHUTDOWN != 0;
-                        reload |= requests & REQUEST_RELOAD != 0;
-                        wake |= requests & REQUEST_WAKE != 0;
-                    }
+                    WAKER_TOKEN => {}
                     token => service.on_ready(&mut ctx, token, Readiness::from_event(event)),
                 }
-            }
-            if wake {
-                service.on_wake(&mut ctx);
             }
             if reload {
                 service.on_reload(&mut ctx);

@@ -178,3 +178,41 @@ fn wake_from_another_thread_calls_on_wake() {
     waker.join().unwrap();
     assert_eq!(service.woken, 1);
 }
+
+/// Records whether the wake-up came before the socket that was ready in
+/// the same turn.
+struct WakeFirst {
+    calls: Vec<&'static str>,
+}
+
+impl Service for WakeFirst {
+    fn on_ready(&mut self, ctx: &mut Context<'_>, _: Token, _: Readiness) {
+        self.calls.push("ready");
+        ctx.stop();
+    }
+    fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId, _: u64) {}
+    fn on_shutdown(&mut self, _: &mut Context<'_>) {}
+    fn is_drained(&self) -> bool {
+        true
+    }
+    fn on_wake(&mut self, _: &mut Context<'_>) {
+        self.calls.push("wake");
+    }
+}
+
+#[test]
+fn a_wake_up_is_handled_before_the_sockets_ready_in_the_same_turn() {
+    let mut reactor = Reactor::new().unwrap();
+    let mut listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    reactor
+        .registry()
+        .register(&mut listener, Token(7), Interest::READABLE)
+        .unwrap();
+    // Both are ready before the first poll: a connection waits to be
+    // accepted, and a message was posted for the service.
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    reactor.handle().wake();
+    let mut service = WakeFirst { calls: Vec::new() };
+    reactor.run(&mut service).unwrap();
+    assert_eq!(service.calls, ["wake", "ready"]);
+}

@@ -16,6 +16,7 @@ use super::Backends;
 use crate::lb::Strategy;
 use crate::lb::pool::Pick;
 use crate::lb::queue::{Target, Ticket, WaitQueue};
+use crate::reactor::{Context, Token};
 
 /// What to do with a request that needs a backend.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +53,25 @@ impl Backends {
         }
         self.queue
             .next_admissible(|waiter, target| self.pool.can_serve(target, tried(waiter)))
+    }
+
+    /// Defers `token` (the adapter's queue wake-up) when a waiter can now
+    /// be served and no wake-up is pending yet; `pending` says whether one
+    /// is, and is set when this defers one.
+    pub fn wake_queue<'a>(
+        &self,
+        ctx: &mut Context<'_>,
+        token: Token,
+        pending: &mut bool,
+        tried: impl Fn(usize) -> &'a [usize],
+    ) {
+        if *pending || self.queue.is_empty() {
+            return;
+        }
+        if self.next_admissible(tried).is_some() {
+            *pending = true;
+            ctx.defer(token);
+        }
     }
 
     /// Picks a backend for a request hashed to `key` (see

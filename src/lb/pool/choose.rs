@@ -8,9 +8,8 @@ use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
 use super::BackendPool;
-use super::member::Member;
+use super::member::{Member, ring_over};
 use crate::lb::strategy::ewma::PeakEwma;
-use crate::lb::strategy::ring::HashRing;
 use crate::lb::strategy::{Strategy, smooth};
 
 /// Peak-EWMA: the cost of a backend with work in flight and no latency
@@ -80,15 +79,7 @@ impl BackendPool {
             }
             Strategy::ConsistentHash => {
                 candidates.next()?;
-                let ring = self.ring.get_or_insert_with(|| {
-                    HashRing::new(
-                        members
-                            .iter()
-                            .zip(records)
-                            .enumerate()
-                            .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
-                    )
-                });
+                let ring = ring_over(&mut self.ring, members, records);
                 ring.walk(key).find(|&i| ok(i))
             }
             Strategy::Random => {

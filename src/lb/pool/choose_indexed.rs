@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 
 use super::BackendPool;
 use super::choose::ewma_cost;
-use super::member::Member;
+use super::member::{Member, ring_over};
 use super::tournament::Tournament;
 use super::upkeep::StrategyIndex;
 use crate::lb::strategy::Strategy;
 use crate::lb::strategy::ewma::PeakEwma;
-use crate::lb::strategy::ring::HashRing;
 
 /// Random strategies: draws that may hit an already tried backend before the
 /// choice falls back to the scan (it almost never does: the tried backends
@@ -65,15 +64,7 @@ impl BackendPool {
                 }
                 Strategy::ConsistentHash => {
                     let (members, records) = (&self.members, &self.records);
-                    let ring = self.ring.get_or_insert_with(|| {
-                        HashRing::new(
-                            members
-                                .iter()
-                                .zip(records)
-                                .enumerate()
-                                .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
-                        )
-                    });
+                    let ring = ring_over(&mut self.ring, members, records);
                     match ring
                         .walk(key)
                         .find(|&i| eligible.contains(i) && !tried.contains(&i))

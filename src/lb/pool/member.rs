@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::lb::strategy::ring::HashRing;
+
 /// Whether a backend takes new work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendState {
@@ -115,6 +117,24 @@ pub(super) struct Record {
     pub failures: u64,
     /// Sits out of rotation until then (passive check).
     pub backoff_until: Option<Instant>,
+}
+
+/// The consistent-hash ring over the backends, built on first use after
+/// the ring was dropped (a change of weights or members).
+pub(super) fn ring_over<'r>(
+    ring: &'r mut Option<HashRing>,
+    members: &[Member],
+    records: &[Record],
+) -> &'r HashRing {
+    ring.get_or_insert_with(|| {
+        HashRing::new(
+            members
+                .iter()
+                .zip(records)
+                .enumerate()
+                .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
+        )
+    })
 }
 
 /// One backend's finished picks: how many, and their summed duration.

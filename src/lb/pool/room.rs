@@ -7,9 +7,8 @@
 use std::time::Instant;
 
 use super::BackendPool;
-use super::member::Member;
+use super::member::{Member, ring_over};
 use crate::lb::queue::Target;
-use crate::lb::strategy::ring::HashRing;
 
 use super::BackendState;
 
@@ -39,15 +38,7 @@ impl BackendPool {
         if !members.iter().any(usable) {
             return None;
         }
-        let ring = self.ring.get_or_insert_with(|| {
-            HashRing::new(
-                members
-                    .iter()
-                    .zip(records)
-                    .enumerate()
-                    .map(|(i, (m, r))| (i, r.name.as_str(), m.effective_weight)),
-            )
-        });
+        let ring = ring_over(&mut self.ring, members, records);
         let ok = |i: usize| usable(&members[i]) && !tried.contains(&i);
         ring.walk(key)
             .find(|&i| ok(i) && !records[i].in_backoff(now))

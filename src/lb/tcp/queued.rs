@@ -59,13 +59,13 @@ impl TcpBalancer {
 
     /// Defers the queue's wake-up token when a waiter can now be served.
     pub(super) fn wake_queue(&mut self, ctx: &mut Context<'_>) {
-        if self.queue_wake || self.backends.waiting().is_empty() {
-            return;
-        }
-        if self.next_admissible().is_some() {
-            self.queue_wake = true;
-            ctx.defer(Socket::Queue.token(0));
-        }
+        let sessions = &self.sessions;
+        self.backends
+            .wake_queue(ctx, Socket::Queue.token(0), &mut self.queue_wake, |key| {
+                sessions
+                    .get(key)
+                    .map_or(&[], |s: &Session| s.tried.as_slice())
+            });
     }
 
     /// Lets waiters in, oldest first, while a backend has room for them:

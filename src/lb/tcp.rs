@@ -32,63 +32,12 @@ use crate::reactor::{
 use crate::{debug, warn};
 
 mod queued;
+mod token;
+
+use self::token::{Socket, Timer};
 
 /// Bytes read per direction per wake-up before the session yields to others.
 const BYTES_PER_WAKE: usize = 256 * 1024;
-
-/// What a token of the TCP balancer stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Socket {
-    /// The listener (key 0).
-    Listener,
-    /// The client side of session `key`.
-    Client,
-    /// The backend side of session `key`.
-    Backend,
-    /// A health or agent check (key: its slot).
-    Health,
-    /// Not a socket: the queue's wake-up (key 0), see `tcp/queued.rs`.
-    Queue,
-}
-
-impl Kind for Socket {
-    const ALL: &'static [Self] = &[
-        Self::Listener,
-        Self::Client,
-        Self::Backend,
-        Self::Health,
-        Self::Queue,
-    ];
-}
-
-/// What a timer of the TCP balancer stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    /// Session `key`'s backend did not accept in time (or, while it waits
-    /// in the queue, the queue timeout passed).
-    Connect,
-    /// Session `key` may have been idle too long.
-    Idle,
-    /// The periodic tick (stats, pool upkeep).
-    Tick,
-    /// A graceful stop's drain time is over.
-    Drain,
-    /// Accepting again after an accept error.
-    AcceptRetry,
-    /// A health or agent check (key: its slot).
-    Health,
-}
-
-impl Kind for Timer {
-    const ALL: &'static [Self] = &[
-        Self::Connect,
-        Self::Idle,
-        Self::Tick,
-        Self::Drain,
-        Self::AcceptRetry,
-        Self::Health,
-    ];
-}
 
 /// A client connection and its backend.
 #[derive(Debug)]

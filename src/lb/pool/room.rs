@@ -52,6 +52,17 @@ impl BackendPool {
     pub fn can_serve(&self, target: Target, tried: &[usize]) -> bool {
         match target {
             Target::Any if tried.is_empty() && self.eligible.count() > 0 => true,
+            // Outside a backoff the available backends are the eligible
+            // ones: the queue asks this after every event while it holds
+            // waiters, so no walk over every member when all are full.
+            Target::Any if self.sitting_out == 0 => {
+                let tried_eligible = tried
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, &i)| self.eligible.contains(i) && !tried[..k].contains(&i))
+                    .count();
+                self.eligible.count() > tried_eligible
+            }
             Target::Any => self
                 .members
                 .iter()

@@ -94,6 +94,9 @@ struct Entry<W> {
     waiter: W,
     target: Target,
     since: Instant,
+    /// Admitted once already and sent back: its wait and admission were
+    /// counted then, and are not counted again.
+    counted: bool,
 }
 
 /// The waiters of one balancer worker, oldest first.
@@ -181,16 +184,17 @@ impl<W: Copy> WaitQueue<W> {
                 }
             }
         };
-        self.insert(ticket, waiter, target);
+        self.insert(ticket, waiter, target, earlier.is_some());
         self.stats.max_waiting = self.stats.max_waiting.max(self.entries.len() as u64);
         ticket
     }
 
-    fn insert(&mut self, ticket: Ticket, waiter: W, target: Target) {
+    fn insert(&mut self, ticket: Ticket, waiter: W, target: Target, counted: bool) {
         let entry = Entry {
             waiter,
             target,
             since: ticket.since,
+            counted,
         };
         self.entries.insert(ticket.number, entry);
         match target {
@@ -246,11 +250,14 @@ impl<W: Copy> WaitQueue<W> {
     }
 
     /// Takes the waiter of `ticket` out to be served at `now`, counting its
-    /// wait. `None` when it is no longer in line.
+    /// wait (at its first admission only: one sent back and let in again is
+    /// one request served). `None` when it is no longer in line.
     pub fn admit(&mut self, ticket: Ticket, now: Instant) -> Option<W> {
         let entry = self.remove(ticket)?;
-        self.stats
-            .note_wait(now.saturating_duration_since(entry.since));
+        if !entry.counted {
+            self.stats
+                .note_wait(now.saturating_duration_since(entry.since));
+        }
         Some(entry.waiter)
     }
 

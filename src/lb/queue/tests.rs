@@ -178,3 +178,23 @@ fn a_waiter_that_cannot_use_the_free_backend_does_not_hold_up_the_next() {
     let room = |w: usize, _: Target| w != 1;
     assert_eq!(queue.next_admissible(room).map(|(_, w)| w), Some(2));
 }
+
+#[test]
+fn a_waiter_sent_back_and_admitted_again_is_counted_once() {
+    let start = Instant::now();
+    let mut queue = WaitQueue::new(TIMEOUT);
+    let ticket = queue.join(5, Target::Any, start, None);
+    assert_eq!(queue.admit(ticket, start + 2 * MS), Some(5));
+    // Its backend turned out full again: back at its old place.
+    let again = queue.join(5, Target::Any, start + 3 * MS, Some(ticket));
+    assert_eq!(again, ticket);
+    assert_eq!(queue.admit(again, start + 9 * MS), Some(5));
+    let mut stats = queue.stats();
+    assert_eq!((stats.queued, stats.admitted, stats.waiting), (1, 1, 0));
+    stats.settle();
+    assert_eq!(
+        stats.wait_max_ms,
+        Some(2.0),
+        "the wait to its first admission"
+    );
+}

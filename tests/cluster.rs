@@ -21,7 +21,7 @@ fn cluster_serves_a_thousand_correct_digits_and_stops_on_sigint() {
     assert!(backend.starts_with("pi"), "answered by {backend}");
     assert_eq!(digits, reference_pi(1000));
     // curl, as the README shows it, through the same balancer.
-    let out = std::process::Command::new("curl")
+    let out = support::tool("curl")
         .args([
             "-s",
             "-H",

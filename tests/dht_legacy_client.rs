@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use distloop::dht::client::Client;
@@ -75,7 +74,7 @@ for w in wrong:
 #[test]
 fn the_original_clients_values_come_back_with_the_same_value_and_type() {
     let node = Server::start(distloop_bin(), &["dht", "node", "--listen", "127.0.0.1:0"]);
-    let output = Command::new("python3")
+    let output = support::tool("python3")
         .args(["-c", ROUND_TRIP, &node.addr.to_string()])
         .output()
         .expect("python3 on PATH runs the original client");
@@ -130,7 +129,7 @@ fn the_original_python_client_puts_and_gets_through_any_node() {
     // Let the two nodes link up.
     std::thread::sleep(Duration::from_millis(800));
 
-    let output = Command::new("python3")
+    let output = support::tool("python3")
         .args(["-c", CLIENT, &first.addr.to_string()])
         .output()
         .expect("python3 on PATH runs the original client");

@@ -14,7 +14,6 @@ mod http_client;
 mod support;
 
 use std::io::{BufReader, Read, Write};
-use std::process::Command;
 
 use balancer::balancer;
 use http_backends::{
@@ -224,7 +223,7 @@ fn curl_upload_with_expect_continue_gets_through() {
     let file = dir.join("upload.bin");
     let body: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
     std::fs::write(&file, &body).unwrap();
-    let output = Command::new("curl")
+    let output = support::tool("curl")
         // This curl only asks on its own for bodies over 1 MiB; told to wait
         // for the 100 longer than --max-time, it fails if none comes.
         .args(["-sv", "--max-time", "20", "--expect100-timeout", "30"])

@@ -18,7 +18,6 @@ mod support;
 
 use std::io::{BufReader, Write};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::thread;
 
 use balancer::balancer;
@@ -42,7 +41,7 @@ fn curl_requests_on_one_connection_are_balanced_one_by_one() {
         .iter()
         .map(|n| format!("http://{}/{n}", lb.addr))
         .collect();
-    let output = Command::new("curl")
+    let output = support::tool("curl")
         .args(["-s", "--max-time", "20", "-H", "Accept: text/plain"])
         .args(["-w", "\n%{num_connects} %header{x-backend}\n"])
         .args(&urls)

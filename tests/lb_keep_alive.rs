@@ -13,7 +13,6 @@ mod http_client;
 mod support;
 
 use std::io::{BufReader, Write};
-use std::process::Command;
 
 use balancer::balancer;
 use http_backends::{Behaviour, HttpBackend};
@@ -83,7 +82,7 @@ fn every_way_of_sending_an_empty_or_small_body_keeps_the_connection() {
 fn curl_reuses_the_connection(extra: &[&str]) {
     let echo = HttpBackend::start(Behaviour::Echo);
     let lb = balancer(&[echo.addr], &[]);
-    let output = Command::new("curl")
+    let output = support::tool("curl")
         .args(["-sv", "--max-time", "20"])
         .args(extra)
         .args(["-w", "%{num_connects}\n"])

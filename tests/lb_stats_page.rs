@@ -11,7 +11,6 @@ mod support;
 mod upgrade;
 
 use std::net::TcpListener;
-use std::process::Command;
 
 use pi::start_backends;
 use support::{Server, distloop_bin};
@@ -25,6 +24,7 @@ const BACKENDS: usize = 50;
 
 #[test]
 fn the_stats_page_redraws_itself_and_its_buttons_work_in_chromium() {
+    support::require_browser();
     let pis = start_backends(&[&[], &[]]);
     // A port nothing listens on: its backend is refused and shown down.
     let dead = TcpListener::bind("127.0.0.1:0")
@@ -64,7 +64,7 @@ fn the_stats_page_redraws_itself_and_its_buttons_work_in_chromium() {
             .to_string()
     });
     let root = env!("CARGO_MANIFEST_DIR");
-    let status = Command::new(SYSTEM_PYTHON)
+    let status = support::tool(SYSTEM_PYTHON)
         .arg("tests/browser/stats_page.py")
         .arg(format!("http://{admin}/"))
         .arg(&dead_name)

@@ -6,13 +6,12 @@
 mod search;
 mod support;
 
-use std::process::Command;
-
 use distloop::apps::search::{Counter, MatchOptions};
 use search::{get, json, sample_text, start_master, start_worker};
 
 #[test]
 fn a_browser_runs_a_search_and_manages_hosts() {
+    support::require_browser();
     let worker = start_worker();
     let extra = start_worker();
     let master = start_master(&[worker.addr], &["--chunk-bytes", "20000", "--window", "1"]);
@@ -32,7 +31,7 @@ fn a_browser_runs_a_search_and_manages_hosts() {
         .map(|(k, n)| (k.clone(), (*n).into()))
         .collect();
     // Debian's python3-selenium is installed for Debian's own interpreter.
-    let status = Command::new("/usr/bin/python3")
+    let status = support::tool("/usr/bin/python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/search_browser.py"

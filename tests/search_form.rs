@@ -8,7 +8,6 @@ mod search;
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use distloop::apps::search::{Counter, MatchOptions};
 use search::{sample_text, start_master, start_worker};
@@ -23,7 +22,7 @@ fn curl(addr: SocketAddr, args: &[&str]) -> (u16, serde_json::Value) {
 
 /// Runs curl against `addr`'s `target` with `args`.
 fn curl_to(addr: SocketAddr, target: &str, args: &[&str]) -> (u16, serde_json::Value) {
-    let output = Command::new("curl")
+    let output = support::tool("curl")
         .args(["-sS", "--max-time", "60", "-w", "\n%{http_code}"])
         .args(args)
         .arg(format!("http://{addr}{target}"))

@@ -14,7 +14,14 @@ import sys
 import threading
 import unittest
 
-import paho.mqtt.client as mqtt
+try:
+    import paho.mqtt.client as mqtt
+except ImportError:
+    sys.exit(
+        "tests/python/test_mqtt.py needs paho-mqtt for " + sys.executable
+        + " (pip install paho-mqtt, or Debian package python3-paho-mqtt);"
+        " scripts/test installs every tool the tests need"
+    )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))

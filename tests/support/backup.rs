@@ -242,7 +242,10 @@ pub fn locate(manager: SocketAddr, name: &str) -> serde_json::Value {
 
 /// Lowercase hex SHA-256 of `bytes`, computed by the `sha256sum` tool.
 pub fn sha256_hex(path: &Path) -> String {
-    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    let output = crate::support::tool("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
     String::from_utf8(output.stdout).unwrap()[..64].to_string()
 }
 

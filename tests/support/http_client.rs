@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use crate::support::connect;
 
@@ -104,7 +104,8 @@ pub fn assert_still_serves(addr: SocketAddr) {
 
 /// Runs `python3 -c script args...` (at most 30 s); it must succeed.
 pub fn run_python(script: &str, args: &[String]) -> Output {
-    let output = Command::new("timeout")
+    crate::support::require_tool("python3");
+    let output = crate::support::tool("timeout")
         .arg("30")
         .arg("python3")
         .arg("-c")

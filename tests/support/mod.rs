@@ -27,6 +27,85 @@ pub const SIGCONT: i32 = 18;
 /// Stop (hang) a process until `SIGCONT`.
 pub const SIGSTOP: i32 = 19;
 
+/// The system tools the tests run, each with the Debian package that brings
+/// it. `scripts/test` installs every one of them.
+const TOOLS: &[(&str, &str)] = &[
+    ("curl", "curl"),
+    ("python3", "python3"),
+    ("/usr/bin/python3", "python3"),
+    ("openssl", "openssl"),
+    ("mosquitto_sub", "mosquitto-clients"),
+    ("mosquitto_pub", "mosquitto-clients"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("timeout", "coreutils"),
+    ("stdbuf", "coreutils"),
+    ("sha256sum", "coreutils"),
+];
+
+/// A command for the system tool `program`, after checking that it is
+/// installed: a missing tool fails the test with its name and how to get it,
+/// not with a "No such file" deep in a log.
+pub fn tool(program: &str) -> Command {
+    require_tool(program);
+    Command::new(program)
+}
+
+/// Fails the test, saying what to install, unless `program` is on PATH (or,
+/// given as a path, exists).
+pub fn require_tool(program: &str) {
+    let found = if program.contains('/') {
+        std::path::Path::new(program).exists()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if !found {
+        let package = debian_package_of(program);
+        panic!(
+            "this test needs `{program}` (Debian package {package}); \
+             `scripts/test` installs every tool the tests need"
+        );
+    }
+}
+
+/// The Debian package that brings `program` (its own name when not listed).
+pub fn debian_package_of(program: &str) -> &str {
+    TOOLS
+        .iter()
+        .find(|(name, _)| *name == program)
+        .map_or(program, |(_, package)| package)
+}
+
+/// Fails the test, saying what to install, unless `python` can import
+/// `module` (`package` names how to get it).
+pub fn require_python_module(python: &str, module: &str, package: &str) {
+    require_tool(python);
+    let status = Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        status.success(),
+        "this test needs the Python module `{module}` for {python} ({package}); \
+         `scripts/test` installs every tool the tests need"
+    );
+}
+
+/// Fails the test, saying what to install, unless a real browser can be
+/// driven: Chromium, its driver, and Selenium for Debian's own Python.
+pub fn require_browser() {
+    require_tool("chromium");
+    require_tool("chromedriver");
+    require_python_module(
+        "/usr/bin/python3",
+        "selenium",
+        "Debian package python3-selenium",
+    );
+}
+
 /// The `distloop` binary of this build.
 pub fn distloop_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_distloop"))

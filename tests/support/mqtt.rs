@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -126,7 +126,8 @@ impl MosquittoSub {
     /// `stdbuf` makes its stdout line-buffered, so each line comes at once.
     pub fn start(addr: SocketAddr, args: &[&str]) -> MosquittoSub {
         let port = addr.port().to_string();
-        let mut child = Command::new("stdbuf")
+        crate::support::require_tool("mosquitto_sub");
+        let mut child = crate::support::tool("stdbuf")
             .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port])
             .args(["-v", "-d", "-W", "20"])
             .args(args)
@@ -177,7 +178,7 @@ impl Drop for MosquittoSub {
 /// Runs `mosquitto_pub` with `args` against `addr`; true on exit 0.
 pub fn mosquitto_pub(addr: SocketAddr, args: &[&str]) -> bool {
     let port = addr.port().to_string();
-    Command::new("mosquitto_pub")
+    crate::support::tool("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port])
         .args(args)
         .status()

@@ -85,7 +85,7 @@ def atan_inv(x):\n    total=term=unity//x\n    x2=x*x\n    k=1\n    sign=-1\n   
 while term:\n        term//=x2\n        total+=sign*(term//(2*k+1))\n        sign=-sign\n        k+=1\n    return total\n\
 pi=(16*atan_inv(5)-4*atan_inv(239))//10**guard\ns=str(pi)\nprint(s[0]+'.'+s[1:n+1])\n"
     );
-    let out = std::process::Command::new("python3")
+    let out = crate::support::tool("python3")
         .arg("-c")
         .arg(script)
         .output()

@@ -6,7 +6,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,7 +153,7 @@ pub fn exchange(stream: &mut TlsClient, request: &[u8]) -> String {
 
 /// Runs curl with `args` (bounded by its own timeouts).
 pub fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
+    crate::support::tool("curl")
         .args(["-sS", "--max-time", "60"])
         .args(args)
         .stdin(Stdio::null())
@@ -164,7 +164,8 @@ pub fn curl(args: &[&str]) -> Output {
 /// Runs `openssl s_client -connect ADDR args...` with `input` on stdin;
 /// returns stdout and stderr together.
 pub fn s_client(addr: SocketAddr, args: &[&str], input: &[u8]) -> String {
-    let mut child = Command::new("timeout")
+    crate::support::require_tool("openssl");
+    let mut child = crate::support::tool("timeout")
         .args(["30", "openssl", "s_client", "-connect"])
         .arg(addr.to_string())
         .args(args)

@@ -51,7 +51,7 @@ fn tool(name: &str) -> PathBuf {
     let sbin = PathBuf::from("/usr/sbin").join(name);
     assert!(
         sbin.exists(),
-        "{name} is not installed (.ci/run installs it)"
+        "this test needs `{name}` (Debian package {name}); `scripts/test` installs every tool the tests need"
     );
     sbin
 }

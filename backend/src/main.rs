@@ -48,6 +48,7 @@ fn parse_slowdown(text: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
+    distloop_cmdline::end_quietly_on_closed_stdout();
     let args = Args::parse();
     let mut config = Config::new(args.listen);
     config.name = args.name;
@@ -83,14 +84,13 @@ fn main() -> ExitCode {
         }
     });
     let addr = server.local_addr();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = distloop_cmdline::stdout();
     if writeln!(stdout, "listening on {addr}")
         .and_then(|()| stdout.flush())
         .is_err()
     {
         return ExitCode::FAILURE;
     }
-    drop(stdout);
     eprintln!(
         "pi-backend: {} serving on {addr} with {threads} compute threads",
         server.name()

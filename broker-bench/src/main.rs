@@ -98,6 +98,7 @@ impl BenchArgs {
 }
 
 fn main() -> ExitCode {
+    distloop::cli::end_quietly_on_closed_stdout();
     let args = BenchArgs::parse();
     if let Err(e) = args.check() {
         eprintln!("broker-bench: {e}");

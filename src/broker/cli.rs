@@ -228,7 +228,7 @@ fn publish(args: PubArgs) -> Result<(), Box<dyn Error>> {
 fn subscribe(args: SubArgs) -> Result<(), Box<dyn Error>> {
     let mut client = Client::connect(&args.addr, args.serialization.into())?;
     client.subscribe(&args.topic)?;
-    let mut out = io::stdout().lock();
+    let mut out = crate::cli::stdout();
     let mut seen = 0;
     while args.count.is_none_or(|n| seen < n) {
         let delivery = client.receive()?;

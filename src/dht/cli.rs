@@ -227,7 +227,7 @@ pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
                 .and_then(|mut c| c.get(args.node, &args.key));
             match found {
                 Ok(Some(value)) => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = crate::cli::stdout();
                     out.write_all(&value)?;
                     out.write_all(b"\n")?;
                     Ok(ExitCode::SUCCESS)

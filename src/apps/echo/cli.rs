@@ -179,7 +179,7 @@ fn run_client(args: &ClientArgs) -> Result<(), Box<dyn Error>> {
             }
             println!("{}", connection.round_trip(message)?);
         }
-        None => client::send_lines(&mut connection, io::stdin().lock(), io::stdout().lock())?,
+        None => client::send_lines(&mut connection, io::stdin().lock(), crate::cli::stdout())?,
     }
     connection.finish()?;
     Ok(())

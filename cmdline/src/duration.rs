@@ -6,6 +6,15 @@
 
 use std::time::Duration;
 
+/// The `--help` legend of a command whose `DURATION` values parse with
+/// [`parse_duration`].
+pub const DURATION_HELP: &str =
+    "DURATION: a number and a unit, ms, s, m or h (500ms, 2s, 1.5m); a plain number is seconds.";
+
+/// The `--help` legend of a command whose `DURATION` values parse with
+/// [`parse_duration_or_millis`].
+pub const DURATION_OR_MILLIS_HELP: &str = "DURATION: a number and a unit, ms, s, m or h (500ms, 2s, 1.5m); a plain number is milliseconds.";
+
 /// Parses a duration: a decimal number (`1.5`, `2.5e-1`, `+3`) followed by
 /// a unit, `ms`, `s`, `m` or `h`, or by none for seconds. The one grammar of
 /// every duration flag and configuration value; zero is allowed (a flag that

@@ -17,4 +17,6 @@ mod closed_stdout;
 mod duration;
 
 pub use closed_stdout::{EXIT_CLOSED_STDOUT, Stdout, end_quietly_on_closed_stdout, stdout};
-pub use duration::{parse_duration, parse_duration_or_millis};
+pub use duration::{
+    DURATION_HELP, DURATION_OR_MILLIS_HELP, parse_duration, parse_duration_or_millis,
+};

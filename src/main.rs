@@ -43,6 +43,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // First, so that `--help | head -1` ends quietly too.
+    distloop::cli::end_quietly_on_closed_stdout();
     let cli = Cli::parse();
     logging::init_from_env();
     if let Some(level) = cli.log_level {

@@ -14,7 +14,7 @@ use signal_hook::iterator::Signals;
 
 /// A small threaded HTTP/1.1 server that computes π.
 #[derive(Debug, Parser)]
-#[command(name = "pi-backend", version)]
+#[command(name = "pi-backend", version, after_help = distloop_cmdline::DURATION_OR_MILLIS_HELP)]
 struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, value_parser = parse_listen)]
@@ -28,9 +28,10 @@ struct Args {
     /// Every request takes this many times as long (a number >= 1).
     #[arg(long, default_value_t = 1.0, value_parser = parse_slowdown)]
     slowdown: f64,
-    /// Fixed delay added to every request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    delay: u64,
+    /// Fixed delay added to every request (a plain number is milliseconds).
+    #[arg(long, default_value = "0ms", value_name = "DURATION",
+          value_parser = distloop_cmdline::parse_duration_or_millis)]
+    delay: Duration,
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -48,6 +49,7 @@ fn parse_slowdown(text: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
+    distloop_cmdline::end_quietly_on_closed_stdout();
     let args = Args::parse();
     let mut config = Config::new(args.listen);
     config.name = args.name;
@@ -55,7 +57,7 @@ fn main() -> ExitCode {
         config.threads = threads as usize;
     }
     config.slowdown = args.slowdown;
-    config.delay = Duration::from_millis(args.delay);
+    config.delay = args.delay;
     if let Err(error) = config.validate() {
         eprintln!("pi-backend: {error}");
         return ExitCode::from(2);
@@ -83,14 +85,13 @@ fn main() -> ExitCode {
         }
     });
     let addr = server.local_addr();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = distloop_cmdline::stdout();
     if writeln!(stdout, "listening on {addr}")
         .and_then(|()| stdout.flush())
         .is_err()
     {
         return ExitCode::FAILURE;
     }
-    drop(stdout);
     eprintln!(
         "pi-backend: {} serving on {addr} with {threads} compute threads",
         server.name()

@@ -34,14 +34,14 @@ use std::time::Duration;
 use clap::Parser;
 use distloop::broker::Serializer;
 use distloop::broker::cli::SerializationFlag;
-use distloop::cli::parse_duration;
+use distloop::cli::{DURATION_HELP, parse_duration};
 
 use run::{MAX_PAYLOAD_BYTES, Report};
 use wire::Target;
 
 /// Load generator for the distloop broker, mosquitto and NATS.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "broker-bench", version)]
+#[command(name = "broker-bench", version, after_help = DURATION_HELP)]
 pub struct BenchArgs {
     /// Which protocol to speak: distloop, mqtt (3.1.1, QoS 0) or nats.
     #[arg(long, value_enum, default_value_t = Target::Distloop)]
@@ -59,8 +59,8 @@ pub struct BenchArgs {
     /// Payload size in bytes.
     #[arg(long, default_value_t = 64)]
     pub size: usize,
-    /// How long to measure: `5`, `5s` or `500ms`.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// How long to measure.
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Duration,
     /// Open loop: publish this many messages per second in all, on a fixed
     /// schedule, and time each from its scheduled send. Without it, saturate.
@@ -98,6 +98,7 @@ impl BenchArgs {
 }
 
 fn main() -> ExitCode {
+    distloop::cli::end_quietly_on_closed_stdout();
     let args = BenchArgs::parse();
     if let Err(e) = args.check() {
         eprintln!("broker-bench: {e}");

@@ -15,13 +15,14 @@ use super::frame::DEFAULT_MAX_FRAME_BYTES;
 use super::outbox::SlowConsumerPolicy;
 use super::server::DEFAULT_MAX_CONNECTIONS;
 use super::value::Value;
-use crate::cli::parse_duration;
+use crate::cli::{DURATION_HELP, parse_duration};
 
 /// The broker's default address, the original's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 
 /// `distloop broker [--listen ADDR ...] [pub|sub|topics ...]`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 pub struct BrokerArgs {
     /// What to do; without one, run the broker.
     #[command(subcommand)]
@@ -40,11 +41,11 @@ pub struct BrokerArgs {
     pub slow_consumer: SlowConsumerFlag,
     /// A subscriber whose pending output has not drained for this long gets
     /// the slow-consumer error and a close, under either policy.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub slow_consumer_timeout: std::time::Duration,
     /// How long a client that was sent an error (and will be closed) may go
     /// without reading before the close.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
     pub error_linger: std::time::Duration,
     /// Also speak MQTT 3.1.1 on this address (off by default); its
     /// `listening on ADDR` line follows the native one.
@@ -228,7 +229,7 @@ fn publish(args: PubArgs) -> Result<(), Box<dyn Error>> {
 fn subscribe(args: SubArgs) -> Result<(), Box<dyn Error>> {
     let mut client = Client::connect(&args.addr, args.serialization.into())?;
     client.subscribe(&args.topic)?;
-    let mut out = io::stdout().lock();
+    let mut out = crate::cli::stdout();
     let mut seen = 0;
     while args.count.is_none_or(|n| seen < n) {
         let delivery = client.receive()?;

@@ -1,4 +1,5 @@
-//! Command-line parsing shared by the subcommands: durations and addresses.
+//! Command-line parsing shared by the subcommands: durations and addresses,
+//! and the quiet end on a closed standard output.
 //!
 //! Each service's command line lives in the service's own folder
 //! (`lb/cli/`, `broker/cli.rs`, `dht/cli.rs`, `apps/*/cli.rs`) and uses these
@@ -13,36 +14,35 @@ pub use crate::lb::cli::{
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-/// Parses a duration: a decimal number (`1.5`, `2.5e-1`, `+3`) followed by
-/// a unit, `ms`, `s`, `m` or `h`, or by none for seconds. The one grammar of
-/// every duration flag and configuration value; zero is allowed (a flag that
-/// needs more says so itself), negative, infinite and unknown units are not.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .rfind(|c: char| !c.is_ascii_alphabetic())
-        .map_or(0, |i| i + 1);
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "ms" => 1e-3,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m or h)")),
-    };
-    // `f64` parsing also takes `inf` and `NaN`, but those end in letters
-    // and were refused above as units.
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 3s, 2m)"))?;
-    let seconds = value * scale;
-    if seconds < 0.0 {
-        return Err(format!("`{text}` is negative"));
+/// The one duration syntax (`500ms`, `2s`, `1m`, `1h`, a plain number of
+/// seconds), and its variant for the flags that counted milliseconds. They
+/// live in `distloop-cmdline` so that the Pi backend parses its flags with
+/// the same code.
+pub use distloop_cmdline::{
+    DURATION_HELP, DURATION_OR_MILLIS_HELP, parse_duration, parse_duration_or_millis,
+};
+
+/// A quiet end when standard output's reader goes away (`| head -1`).
+pub use distloop_cmdline::{end_quietly_on_closed_stdout, stdout};
+
+/// Parses a duration with [`parse_duration`] and refuses zero: for a period
+/// or a timeout that zero would break.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    longer_than_zero(text, parse_duration(text)?)
+}
+
+/// Parses a duration with [`parse_duration_or_millis`] (a plain number is
+/// milliseconds) and refuses zero.
+pub fn parse_positive_duration_or_millis(text: &str) -> Result<Duration, String> {
+    longer_than_zero(text, parse_duration_or_millis(text)?)
+}
+
+fn longer_than_zero(text: &str, duration: Duration) -> Result<Duration, String> {
+    if duration.is_zero() {
+        Err(format!("`{text}` must be longer than zero"))
+    } else {
+        Ok(duration)
     }
-    if !seconds.is_finite() || seconds > 1e9 {
-        return Err(format!("`{text}` is out of range"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// Resolves `host:port` (a name such as `localhost:5000` or an IP address) to
@@ -62,36 +62,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_take_the_common_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3 weeks").is_err());
-        assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn durations_take_every_unit_and_form_the_load_generators_took() {
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("+3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1e3ms"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("2.5e-1"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration(" 7s "), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-    }
-
-    #[test]
-    fn durations_refuse_what_is_not_one() {
-        for text in [
-            "-1s", "inf", "infs", "NaN", "1e99", "s", "ms", "1.2.3s", "5 s", "5sec", "1d", "0x10",
-        ] {
-            assert!(parse_duration(text).is_err(), "{text}");
+    fn positive_durations_refuse_zero_in_either_form() {
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            parse_positive_duration_or_millis("250"),
+            Ok(Duration::from_millis(250))
+        );
+        for text in ["0", "0s", "0ms", "-1"] {
+            assert!(parse_positive_duration(text).is_err(), "{text}");
+            assert!(parse_positive_duration_or_millis(text).is_err(), "{text}");
         }
     }
 

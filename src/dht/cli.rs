@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::client::{CLIENT_ATTEMPT_TIMEOUT, Client, ClientError};
-use super::config::{Config, DEFAULT_REPLICAS, DEFAULT_STABILIZE_INTERVAL};
+use super::client::{Client, ClientError};
+use super::config::{Config, DEFAULT_REPLICAS};
 use super::id::Ring;
 use super::sim::{self, Experiment, Failure, NetworkConfig, Report};
 use super::udp::UdpNode;
+use crate::cli::{DURATION_OR_MILLIS_HELP, parse_positive_duration_or_millis};
 use crate::reactor::Reactor;
 
 /// `distloop dht ...`
@@ -84,6 +85,7 @@ impl RingArgs {
 
 /// `distloop dht node`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_OR_MILLIS_HELP)]
 pub struct NodeArgs {
     /// UDP address to serve on (port 0: any free port).
     #[arg(long)]
@@ -91,9 +93,11 @@ pub struct NodeArgs {
     /// Address of any node of the ring to join.
     #[arg(long)]
     pub join: Option<SocketAddr>,
-    /// Period of stabilize, fix_fingers and check_predecessor, in milliseconds.
-    #[arg(long, default_value_t = DEFAULT_STABILIZE_INTERVAL.as_millis() as u64)]
-    pub stabilize_ms: u64,
+    /// Period of stabilize, fix_fingers and check_predecessor (a plain number
+    /// is milliseconds).
+    #[arg(long, default_value = "500ms", value_name = "DURATION",
+          value_parser = parse_positive_duration_or_millis)]
+    pub stabilize_ms: Duration,
     /// Ring settings (every node of a ring must agree).
     #[command(flatten)]
     pub ring: RingArgs,
@@ -124,22 +128,24 @@ fn client_failure(node: SocketAddr, error: &ClientError) -> ExitCode {
 /// How a client waits for a node.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct WaitArgs {
-    /// Wait for one attempt's answer, in milliseconds (3 attempts in all).
-    #[arg(long, default_value_t = CLIENT_ATTEMPT_TIMEOUT.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub attempt_timeout_ms: u64,
+    /// Wait this long for one attempt's answer, 3 attempts in all (a plain
+    /// number is milliseconds).
+    #[arg(long, default_value = "3s", value_name = "DURATION",
+          value_parser = parse_positive_duration_or_millis)]
+    pub attempt_timeout_ms: Duration,
 }
 
 impl WaitArgs {
     fn client(&self, node: SocketAddr) -> Result<Client, ClientError> {
         let mut client = Client::new(node)?;
-        client.set_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms));
+        client.set_attempt_timeout(self.attempt_timeout_ms);
         Ok(client)
     }
 }
 
 /// `distloop dht put`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_OR_MILLIS_HELP)]
 pub struct PutArgs {
     /// Any node of the ring.
     #[arg(long)]
@@ -155,6 +161,7 @@ pub struct PutArgs {
 
 /// `distloop dht get` and `delete`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_OR_MILLIS_HELP)]
 pub struct KeyArgs {
     /// Any node of the ring.
     #[arg(long)]
@@ -227,7 +234,7 @@ pub fn run(args: DhtArgs) -> Result<ExitCode, Box<dyn Error>> {
                 .and_then(|mut c| c.get(args.node, &args.key));
             match found {
                 Ok(Some(value)) => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = crate::cli::stdout();
                     out.write_all(&value)?;
                     out.write_all(b"\n")?;
                     Ok(ExitCode::SUCCESS)
@@ -297,10 +304,7 @@ pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn node(args: &NodeArgs) -> Result<ExitCode, Box<dyn Error>> {
     let mut config = args.ring.config()?;
-    if args.stabilize_ms == 0 {
-        return Err("--stabilize-ms must be positive".into());
-    }
-    let period = Duration::from_millis(args.stabilize_ms);
+    let period = args.stabilize_ms;
     config.stabilize_interval = period;
     config.fix_fingers_interval = period;
     config.check_predecessor_interval = period;
@@ -364,4 +368,50 @@ fn simulate(args: &SimulateArgs) -> Result<ExitCode, Box<dyn Error>> {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::client::CLIENT_ATTEMPT_TIMEOUT;
+    use crate::dht::config::DEFAULT_STABILIZE_INTERVAL;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Dht {
+        #[command(subcommand)]
+        command: DhtCommand,
+    }
+
+    fn parse(args: &[&str]) -> DhtCommand {
+        Dht::try_parse_from(std::iter::once("dht").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn the_flag_defaults_are_the_library_defaults() {
+        let DhtCommand::Node(node) = parse(&["node", "--listen", "127.0.0.1:0"]) else {
+            panic!("not a node");
+        };
+        assert_eq!(node.stabilize_ms, DEFAULT_STABILIZE_INTERVAL);
+        let DhtCommand::Get(get) = parse(&["get", "--node", "127.0.0.1:1", "k"]) else {
+            panic!("not a get");
+        };
+        assert_eq!(get.wait.attempt_timeout_ms, CLIENT_ATTEMPT_TIMEOUT);
+    }
+
+    #[test]
+    fn millisecond_flags_take_plain_milliseconds_and_units() {
+        for (text, expected) in [("250", 250), ("250ms", 250), ("2s", 2000)] {
+            let DhtCommand::Node(node) =
+                parse(&["node", "--listen", "127.0.0.1:0", "--stabilize-ms", text])
+            else {
+                panic!("not a node");
+            };
+            assert_eq!(node.stabilize_ms, Duration::from_millis(expected), "{text}");
+        }
+        let zero = ["node", "--listen", "127.0.0.1:0", "--stabilize-ms", "0"];
+        assert!(Dht::try_parse_from(std::iter::once("dht").chain(zero)).is_err());
+    }
 }

@@ -16,6 +16,7 @@ use super::name::{check_name, file_part};
 use super::serve::Stopper;
 use super::server::{ServerConfig, StorageServer};
 use super::wire::Reply;
+use crate::cli::{DURATION_HELP, parse_positive_duration};
 
 /// The manager's usual address.
 pub const DEFAULT_MANAGER: &str = "127.0.0.1:7000";
@@ -54,15 +55,6 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "expected a positive number of seconds, not {text:?}"
-        )),
-    }
-}
-
 fn parse_name(text: &str) -> Result<String, String> {
     check_name(text).map_err(|e| e.to_string())?;
     Ok(text.to_string())
@@ -77,6 +69,7 @@ struct ManagerAddr {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 struct ManagerArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = DEFAULT_MANAGER, value_parser = parse_addr)]
@@ -87,15 +80,16 @@ struct ManagerArgs {
     /// Copies kept of every file.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
     replicas: u8,
-    /// Seconds of silence after which a server is dead.
-    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    /// Silence after which a server is dead.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_positive_duration)]
     dead_after: Duration,
-    /// Seconds an object no version refers to is kept (uploads not yet committed).
-    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    /// How long an object no version refers to is kept (uploads not yet committed).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_positive_duration)]
     orphan_grace: Duration,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 struct ServerArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_parser = parse_addr)]
@@ -109,11 +103,11 @@ struct ServerArgs {
     /// Keep at most this many bytes (default: what the disk has free).
     #[arg(long)]
     capacity: Option<u64>,
-    /// Seconds between heartbeats to the manager.
-    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    /// Time between heartbeats to the manager.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_positive_duration)]
     heartbeat_interval: Duration,
-    /// Seconds between two scrubs of every stored object.
-    #[arg(long, default_value = "3600", value_parser = parse_seconds)]
+    /// Time between two scrubs of every stored object.
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = parse_positive_duration)]
     scrub_interval: Duration,
 }
 

@@ -14,7 +14,7 @@ use super::client::{ClientConfig, run_client};
 use super::cluster::{ClusterConfig, run_cluster};
 use super::number::{DEFAULT_DIGITS, MAX_DIGITS, Notation};
 use super::server::{CalcServer, ServerConfig};
-use crate::cli::{parse_addr, parse_duration};
+use crate::cli::{DURATION_HELP, parse_addr, parse_duration};
 
 /// `distloop calc`: the distributed calculator.
 #[derive(Debug, Args)]
@@ -56,6 +56,7 @@ struct ServerArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 struct ClientArgs {
     /// The server (or balancer) to talk to.
     #[arg(long, default_value = "127.0.0.1:6000", value_parser = parse_addr)]
@@ -67,7 +68,7 @@ struct ClientArgs {
     #[arg(long)]
     fraction: bool,
     /// How long to wait for the connection and for each answer.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     timeout: Duration,
     /// Expressions to send; without any, lines are read from stdin (an
     /// interactive prompt when stdin is a terminal).
@@ -75,6 +76,7 @@ struct ClientArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 struct ClusterArgs {
     /// Where the balancer accepts clients.
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_addr)]
@@ -86,7 +88,7 @@ struct ClusterArgs {
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
     burn: u8,
     /// How often the balancer asks each server's status port.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = parse_duration)]
     agent_interval: Duration,
 }
 

@@ -115,7 +115,6 @@ fn session(config: &ClientConfig) -> io::Result<bool> {
         Box::new(config.expressions.clone().into_iter().map(Ok))
     };
     let mut any_error = false;
-    let stdout = io::stdout();
     loop {
         if interactive {
             eprint!("calc> ");
@@ -149,7 +148,7 @@ fn session(config: &ClientConfig) -> io::Result<bool> {
         }
         let answer = answer.trim_end();
         any_error |= is_error_answer(answer, config.json);
-        writeln!(stdout.lock(), "{answer}")?;
+        writeln!(crate::cli::stdout(), "{answer}")?;
     }
     Ok(any_error)
 }

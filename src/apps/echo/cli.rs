@@ -12,7 +12,7 @@ use super::bench::{self, BenchConfig};
 use super::client::{self, Client};
 use super::line::{Framing, MAX_LINE_BYTES};
 use super::{DEFAULT_LISTEN, DEFAULT_SERVER, Model, ServerConfig};
-use crate::cli::{parse_addr, parse_duration};
+use crate::cli::{DURATION_HELP, parse_addr, parse_duration, parse_positive_duration};
 use crate::info;
 
 /// `distloop echo ...`
@@ -60,6 +60,7 @@ impl From<ModelFlag> for Model {
 
 /// `distloop echo server`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 pub struct ServerArgs {
     /// How clients are served.
     #[arg(long, value_enum)]
@@ -75,7 +76,7 @@ pub struct ServerArgs {
           value_parser = clap::value_parser!(u32).range(8..=16 * 1024 * 1024))]
     pub max_line_bytes: u32,
     /// Disconnect a client silent this long (500ms, 30s, 5m).
-    #[arg(long, default_value = "300s", value_parser = parse_positive_duration)]
+    #[arg(long, default_value = "300s", value_name = "DURATION", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
 }
 
@@ -92,6 +93,7 @@ pub struct ClientArgs {
 
 /// `distloop echo bench`
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 pub struct BenchArgs {
     /// The server, `HOST:PORT`.
     #[arg(long, default_value = DEFAULT_SERVER, value_parser = parse_addr)]
@@ -108,18 +110,11 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// Round trips in this first stretch are not counted.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
     pub warmup: Duration,
     /// How long round trips are counted.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Duration,
-}
-
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err(format!("`{text}` must be longer than zero")),
-        d => Ok(d),
-    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -179,7 +174,7 @@ fn run_client(args: &ClientArgs) -> Result<(), Box<dyn Error>> {
             }
             println!("{}", connection.round_trip(message)?);
         }
-        None => client::send_lines(&mut connection, io::stdin().lock(), io::stdout().lock())?,
+        None => client::send_lines(&mut connection, io::stdin().lock(), crate::cli::stdout())?,
     }
     connection.finish()?;
     Ok(())

@@ -16,6 +16,7 @@ use super::master::{DispatchSettings, MasterHandler, MasterState};
 use super::run::{RunArgs, run as run_client};
 use super::serve::serve_until_signalled;
 use super::worker::{MAX_CHUNK_BODY_BYTES, WorkerHandler};
+use crate::cli::{DURATION_HELP, parse_positive_duration};
 
 /// Largest upload by default: 8 GiB.
 const DEFAULT_MAX_UPLOAD_BYTES: u64 = 8 * 1024 * 1024 * 1024;
@@ -47,6 +48,7 @@ enum SearchCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
 struct MasterArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -63,9 +65,9 @@ struct MasterArgs {
     /// Largest upload accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload: u64,
-    /// Seconds a worker may take to answer one chunk before its chunks go to others.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    chunk_timeout: u64,
+    /// How long a worker may take to answer one chunk before its chunks go to others.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_positive_duration)]
+    chunk_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +122,7 @@ fn run_master(args: &MasterArgs) -> std::io::Result<()> {
     let settings = DispatchSettings {
         chunk_bytes: args.chunk_bytes,
         window: args.window,
-        chunk_timeout: Duration::from_secs(args.chunk_timeout),
+        chunk_timeout: args.chunk_timeout,
     };
     let limits = ServerLimits {
         max_body_bytes: args.max_upload,

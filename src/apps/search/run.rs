@@ -86,7 +86,7 @@ pub fn run(args: &RunArgs) -> Result<(), String> {
             answer.status
         ));
     }
-    let mut out = io::stdout().lock();
+    let mut out = crate::cli::stdout();
     let written = if args.json {
         writeln!(out, "{job}")
     } else {

@@ -28,10 +28,9 @@ pub fn serve_until_signalled<H: Handler>(
         }
     });
     let addr = server.local_addr();
-    let mut stdout = io::stdout().lock();
+    let mut stdout = crate::cli::stdout();
     writeln!(stdout, "listening on {addr}")?;
     stdout.flush()?;
-    drop(stdout);
     eprintln!("distloop search {role}: serving on {addr}");
     server.run()?;
     eprintln!("distloop search {role}: stopped");

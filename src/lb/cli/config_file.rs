@@ -1,7 +1,7 @@
 //! `distloop lb --config lb.toml`: the balancer's settings as a TOML file.
 //!
 //! Every flag has a key of the same name with `_` for `-` (`connect_timeout =
-//! "3s"`), backends are `[[backend]]` tables and health checks a `[health]`
+//! "3s"`; a duration key also takes a plain number of seconds), backends are `[[backend]]` tables and health checks a `[health]`
 //! table. Flags given on the command line win over the file. A bad file is
 //! refused with the line and the reason; on SIGHUP a bad file leaves the
 //! running configuration as it is.
@@ -31,21 +31,21 @@ pub struct FileSettings {
     /// `access_log = "-"`
     pub access_log: Option<Spanned<String>>,
     /// `connect_timeout = "3s"`
-    pub connect_timeout: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<DurationText>>,
     /// `idle_timeout = "60s"`
-    pub idle_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<DurationText>>,
     /// `backoff = "1s"`
-    pub backoff: Option<Spanned<String>>,
+    pub backoff: Option<Spanned<DurationText>>,
     /// `drain_timeout = "30s"`
-    pub drain_timeout: Option<Spanned<String>>,
+    pub drain_timeout: Option<Spanned<DurationText>>,
     /// `buffer_bytes = 32768`
     pub buffer_bytes: Option<Spanned<usize>>,
     /// `max_connections = 10000`
     pub max_connections: Option<Spanned<usize>>,
     /// `head_timeout = "10s"`
-    pub head_timeout: Option<Spanned<String>>,
+    pub head_timeout: Option<Spanned<DurationText>>,
     /// `response_timeout = "30s"`
-    pub response_timeout: Option<Spanned<String>>,
+    pub response_timeout: Option<Spanned<DurationText>>,
     /// `max_head_bytes = 65536`
     pub max_head_bytes: Option<Spanned<usize>>,
     /// `max_body_bytes = 1048576`
@@ -55,9 +55,9 @@ pub struct FileSettings {
     /// `max_buffers = 20000`
     pub max_buffers: Option<Spanned<usize>>,
     /// `pool_idle_timeout = "15s"`
-    pub pool_idle_timeout: Option<Spanned<String>>,
+    pub pool_idle_timeout: Option<Spanned<DurationText>>,
     /// `queue_timeout = "5s"`
-    pub queue_timeout: Option<Spanned<String>>,
+    pub queue_timeout: Option<Spanned<DurationText>>,
     /// `[[backend]]` tables, in list order.
     #[serde(default)]
     pub backend: Vec<Spanned<FileBackend>>,
@@ -112,13 +112,50 @@ pub struct FileHealth {
     /// `check = "http:/health"` or `"tcp"`
     pub check: Option<Spanned<String>>,
     /// `interval = "2s"`
-    pub interval: Option<Spanned<String>>,
+    pub interval: Option<Spanned<DurationText>>,
     /// `timeout = "1s"`
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<DurationText>>,
     /// `rise = 2`
     pub rise: Option<Spanned<u32>>,
     /// `fall = 3`
     pub fall: Option<Spanned<u32>>,
+}
+
+/// A duration key's value as written, `"3s"` or a plain TOML number
+/// (`3`, `0.5`: seconds, as a plain number is on the command line), kept as
+/// text for `parse_duration`, which reads flags and keys alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationText(pub String);
+
+impl AsRef<str> for DurationText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"3s\" or \"500ms\", or a number of seconds")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<DurationText, E> {
+                Ok(DurationText(text.to_string()))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<DurationText, E> {
+                Ok(DurationText(n.to_string()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<DurationText, E> {
+                Ok(DurationText(n.to_string()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<DurationText, E> {
+                Ok(DurationText(n.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
 }
 
 /// A refused configuration file, with where and why.
@@ -195,15 +232,15 @@ impl ConfigFile {
     }
 
     /// Parses a spanned string value with `parse`, pointing at its line on failure.
-    pub fn value<T, E: fmt::Display>(
+    pub fn value<S: AsRef<str>, T, E: fmt::Display>(
         &self,
         key: &str,
-        value: &Option<Spanned<String>>,
+        value: &Option<Spanned<S>>,
         parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<Option<T>, FileError> {
         match value {
             None => Ok(None),
-            Some(spanned) => parse(spanned.get_ref())
+            Some(spanned) => parse(spanned.get_ref().as_ref())
                 .map(Some)
                 .map_err(|e| self.error_at(spanned.span(), format!("{key}: {e}"))),
         }
@@ -216,6 +253,7 @@ impl ConfigFile {
         let f = &self.settings;
         let h = f.health.as_ref();
         let text = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
+        let duration = |v: &Option<Spanned<DurationText>>| v.as_ref().map(Spanned::span);
         let count = |v: &Option<Spanned<usize>>| v.as_ref().map(Spanned::span);
         let span = match key {
             "listen" => text(&f.listen),
@@ -225,23 +263,23 @@ impl ConfigFile {
             "workers" => count(&f.workers),
             "admin" => text(&f.admin),
             "access_log" => text(&f.access_log),
-            "connect_timeout" => text(&f.connect_timeout),
-            "idle_timeout" => text(&f.idle_timeout),
-            "backoff" => text(&f.backoff),
-            "drain_timeout" => text(&f.drain_timeout),
+            "connect_timeout" => duration(&f.connect_timeout),
+            "idle_timeout" => duration(&f.idle_timeout),
+            "backoff" => duration(&f.backoff),
+            "drain_timeout" => duration(&f.drain_timeout),
             "buffer_bytes" => count(&f.buffer_bytes),
             "max_connections" => count(&f.max_connections),
-            "head_timeout" => text(&f.head_timeout),
-            "response_timeout" => text(&f.response_timeout),
+            "head_timeout" => duration(&f.head_timeout),
+            "response_timeout" => duration(&f.response_timeout),
             "max_head_bytes" => count(&f.max_head_bytes),
             "max_body_bytes" => f.max_body_bytes.as_ref().map(Spanned::span),
             "max_idle_per_backend" => count(&f.max_idle_per_backend),
-            "pool_idle_timeout" => text(&f.pool_idle_timeout),
-            "queue_timeout" => text(&f.queue_timeout),
+            "pool_idle_timeout" => duration(&f.pool_idle_timeout),
+            "queue_timeout" => duration(&f.queue_timeout),
             "max_buffers" => count(&f.max_buffers),
             "health.check" => h.and_then(|h| text(&h.check)),
-            "health.interval" => h.and_then(|h| text(&h.interval)),
-            "health.timeout" => h.and_then(|h| text(&h.timeout)),
+            "health.interval" => h.and_then(|h| duration(&h.interval)),
+            "health.timeout" => h.and_then(|h| duration(&h.timeout)),
             "health.rise" => h.and_then(|h| h.rise.as_ref().map(Spanned::span)),
             "health.fall" => h.and_then(|h| h.fall.as_ref().map(Spanned::span)),
             _ => None,

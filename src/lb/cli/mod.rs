@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::{parse_addr, parse_duration};
+use crate::cli::{DURATION_HELP, parse_addr, parse_duration};
 use crate::lb::config::HashOn;
 use crate::lb::health::config::default_timeout;
 use crate::lb::health::{CheckKind, HealthConfig};
@@ -61,6 +61,7 @@ impl From<HashOnArg> for HashOn {
 /// `distloop lb`: a reverse proxy in front of backends. Every setting can
 /// also come from `--config FILE` (TOML); flags win over the file.
 #[derive(Debug, Clone, Default, Args)]
+#[command(after_help = DURATION_HELP)]
 pub struct LbArgs {
     /// Check the configuration (file and flags) and exit: 0 and `configuration
     /// is valid`, or 2 and each problem with its file and line. Binds nothing.
@@ -108,10 +109,10 @@ pub struct LbArgs {
     #[arg(long, value_parser = CheckKind::from_str)]
     pub health_check: Option<CheckKind>,
     /// Time between health (and agent) checks [default: 2s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub health_interval: Option<Duration>,
     /// Longest one check may take [default: 1s, or the interval if shorter].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub health_timeout: Option<Duration>,
     /// Passed checks in a row that bring a backend back [default: 2].
     #[arg(long)]
@@ -120,16 +121,16 @@ pub struct LbArgs {
     #[arg(long)]
     pub fall: Option<u32>,
     /// Give up on a backend connect after this long [default: 3s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// TCP: close a connection idle this long; HTTP: a kept-alive client [default: 60s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
     /// A backend that refused sits out this long, doubling per failure [default: 1s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub backoff: Option<Duration>,
     /// On SIGINT/SIGTERM, wait at most this long for work in flight [default: 30s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub drain_timeout: Option<Duration>,
     /// Bytes buffered per direction per connection [default: 32768].
     #[arg(long)]
@@ -138,10 +139,10 @@ pub struct LbArgs {
     #[arg(long)]
     pub max_connections: Option<usize>,
     /// HTTP: a request head must arrive whole within this long [default: 10s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub head_timeout: Option<Duration>,
     /// HTTP: answer 504 when the backend is silent this long [default: 30s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub response_timeout: Option<Duration>,
     /// HTTP: largest request head in bytes, 431 beyond [default: 65536].
     #[arg(long)]
@@ -157,11 +158,11 @@ pub struct LbArgs {
     #[arg(long)]
     pub max_buffers: Option<usize>,
     /// HTTP: close a parked backend connection unused this long [default: 15s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub pool_idle_timeout: Option<Duration>,
     /// A request (TCP: connection) waiting for a backend under its maxconn
     /// gets a 503 (TCP: is closed) after this long; 0 refuses at once [default: 5s].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub queue_timeout: Option<Duration>,
     /// TLS termination (`--tls-cert`, `--tls-key`).
     #[command(flatten)]

@@ -91,6 +91,35 @@ fn the_file_fills_in_and_flags_win() {
 }
 
 #[test]
+fn duration_keys_take_plain_numbers_of_seconds_as_flags_do() {
+    let path = write_file(
+        "numbers",
+        "connect_timeout = 5\nidle_timeout = 0.5\nqueue_timeout = \"250ms\"\n\
+         [[backend]]\naddress = \"127.0.0.1:5000\"\n\
+         [health]\ncheck = \"tcp\"\ninterval = 2\ntimeout = \"1\"\n",
+    );
+    let mut a = args(&[]);
+    a.config = Some(path.clone());
+    let cfg = a.resolve().unwrap();
+    assert_eq!(cfg.connect_timeout, Duration::from_secs(5));
+    assert_eq!(cfg.idle_timeout, Duration::from_millis(500));
+    assert_eq!(cfg.queue_timeout, Duration::from_millis(250));
+    assert_eq!(cfg.health.interval, Duration::from_secs(2));
+    assert_eq!(cfg.health.timeout, Duration::from_secs(1));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_negative_number_for_a_duration_key_is_refused_with_its_line() {
+    let path = write_file("negative", "\nbackoff = -1\n");
+    let mut a = args(&["--backend", "127.0.0.1:1"]);
+    a.config = Some(path.clone());
+    let err = a.resolve().unwrap_err().to_string();
+    assert!(err.contains(":2: backoff"), "{err}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
 fn a_bad_file_is_refused_with_line_and_reason() {
     let path = write_file(
         "bad",

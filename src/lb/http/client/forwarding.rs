@@ -41,7 +41,8 @@
 //! `receiving-body` the rest of the request body still goes up, as the
 //! exchange's [`Request`](super::exchange::Request) counts it.
 //!
-//! The "retry table" is [`retry::decide`](super::retry::decide): another
+//! "(closed)" is as in the connection's table: the adapter is asked to
+//! close. The "retry table" is [`retry::decide`](super::retry::decide): another
 //! backend, the same request on a fresh connection, a 502, or a close.
 
 use std::io;

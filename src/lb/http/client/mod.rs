@@ -11,7 +11,8 @@
 //! # States
 //!
 //! A connection is in one [`Phase`]; while it forwards a request, its
-//! exchange is in one [`Stage`] (the table in `forwarding`). Every change
+//! exchange is in one [`Stage`](forwarding::Stage) (the table in
+//! `forwarding`). Every change
 //! of either goes through [`ClientConnection::handle`], whose
 //! `match (state, event)` is the table below and the one in `forwarding`,
 //! and with `--log-level debug` each prints one line: connection, request
@@ -28,7 +29,9 @@
 //! | `closing`      | deadline                             | (closed)           |
 //! | any            | the adapter closes the connection    | `closed`           |
 //!
-//! The client closing between requests, a tunnel whose two ends closed and
+//! "(closed)": the state stays, and the machine asks the adapter to close
+//! the connection ([`Action::Close`]); the adapter then tells
+//! [`Event::Closed`]. The client closing between requests, a tunnel whose two ends closed and
 //! an error page sent in full end the connection normally
 //! ([`Ending::ClientClosed`], [`Ending::Finished`]): no error travels for them.
 

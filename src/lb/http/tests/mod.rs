@@ -8,6 +8,7 @@ mod retry;
 mod tls;
 
 use self::proxy::{Proxy, closes};
+use crate::lb::http::client::Ending;
 
 const GET: &str = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
 const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
@@ -291,4 +292,27 @@ fn a_response_cut_short_closes_the_client_without_an_error_page() {
     proxy.run();
     assert!(proxy.closed.is_some(), "the client learns by the close");
     assert!(proxy.client_got().is_empty(), "no second status line");
+}
+
+#[test]
+fn a_client_closing_between_requests_ends_the_connection_normally() {
+    let mut proxy = Proxy::new();
+    proxy.client_sends(GET);
+    proxy.backend_sends(OK);
+    proxy.client_got();
+    closes(&mut proxy.client);
+    proxy.run();
+    let closed = &proxy.closed;
+    assert!(matches!(closed, Some(Ending::ClientClosed)), "{closed:?}");
+}
+
+#[test]
+fn an_error_page_read_to_the_clients_close_ends_the_connection_normally() {
+    let mut proxy = Proxy::new();
+    proxy.client_sends("GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+    assert_eq!(proxy.error_answer(), "HTTP/1.1 400 Bad Request");
+    closes(&mut proxy.client);
+    proxy.run();
+    let closed = &proxy.closed;
+    assert!(matches!(closed, Some(Ending::Finished)), "{closed:?}");
 }

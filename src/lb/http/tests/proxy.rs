@@ -153,15 +153,8 @@ impl Proxy {
     /// Steps until the machine waits or closes the connection.
     pub fn run(&mut self) {
         for _ in 0..1000 {
-            let mut env = Env {
-                now: self.now,
-                settings: &self.settings,
-                backends: &mut self.backends,
-                buffers: &mut self.buffers,
-            };
-            let action = self
-                .connection
-                .step(&mut env, &mut self.client, self.backend.as_mut());
+            let (connection, client, backend, mut env) = self.lend();
+            let action = connection.step(&mut env, client, backend);
             if !self.perform(action) {
                 return;
             }
@@ -172,14 +165,28 @@ impl Proxy {
     /// Feeds an event to the machine and does what it asks; false when
     /// stepping should stop.
     fn tell(&mut self, event: Event) -> bool {
-        let mut env = Env {
+        let (connection, _, _, mut env) = self.lend();
+        let action = connection.handle(&mut env, event);
+        self.perform(action)
+    }
+
+    /// The machine, its peers and what it is lent, apart.
+    fn lend(
+        &mut self,
+    ) -> (
+        &mut ClientConnection,
+        &mut Peer<Wire>,
+        Option<&mut Peer<Wire>>,
+        Env<'_>,
+    ) {
+        let env = Env {
             now: self.now,
             settings: &self.settings,
             backends: &mut self.backends,
             buffers: &mut self.buffers,
         };
-        let action = self.connection.handle(&mut env, event);
-        self.perform(action)
+        let backend = self.backend.as_mut();
+        (&mut self.connection, &mut self.client, backend, env)
     }
 
     /// Does what an action asks; false when stepping should stop.
@@ -234,15 +241,9 @@ impl Proxy {
             Action::Close(reason) => {
                 self.closed = Some(reason);
                 // As the adapter does: the connection goes, whatever it asks.
-                let mut env = Env {
-                    now: self.now,
-                    settings: &self.settings,
-                    backends: &mut self.backends,
-                    buffers: &mut self.buffers,
-                };
-                self.connection.handle(&mut env, Event::Closed);
-                self.connection
-                    .give_back(&mut self.buffers, &mut self.client);
+                let (connection, client, _, mut env) = self.lend();
+                connection.handle(&mut env, Event::Closed);
+                connection.give_back(env.buffers, client);
                 if let Some(backend) = self.backend.as_mut() {
                     backend.give_back(&mut self.buffers);
                 }

@@ -26,6 +26,15 @@ pub fn balancer(backends: &[impl ToString], extra: &[&str]) -> Server {
     Server::start(distloop_bin(), &args)
 }
 
+/// Starts the balancer with `--log-level debug`, its stderr kept for
+/// [`Server::next_log_line`].
+pub fn balancer_logging_debug(backends: &[impl ToString], extra: &[&str]) -> Server {
+    let mut args = args(backends, extra);
+    args.extend(["--log-level".to_string(), "debug".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with_logs(distloop_bin(), &args)
+}
+
 /// Starts the balancer in TCP mode.
 pub fn tcp_balancer(backends: &[impl ToString], extra: &[&str]) -> Server {
     let mut flags = vec!["--mode", "tcp"];

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -173,6 +173,8 @@ pub struct Server {
     /// Every further `... listening on ADDR` line, in order (e.g. an admin port).
     pub other_addrs: Vec<(String, SocketAddr)>,
     lines: mpsc::Receiver<String>,
+    /// Its stderr, line by line, when started by [`Server::start_with_logs`].
+    logs: Option<mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -183,16 +185,29 @@ impl Server {
 
     /// Starts `bin args...` and waits for `count` lines ending in `listening on ADDR`.
     pub fn start_expecting(bin: impl Into<PathBuf>, args: &[&str], count: usize) -> Server {
-        let bin = bin.into();
+        Self::spawn(bin.into(), args, count, false)
+    }
+
+    /// Starts `bin args...`, its stderr kept for [`Server::next_log_line`].
+    pub fn start_with_logs(bin: impl Into<PathBuf>, args: &[&str]) -> Server {
+        Self::spawn(bin.into(), args, 1, true)
+    }
+
+    fn spawn(bin: PathBuf, args: &[&str], count: usize, keep_logs: bool) -> Server {
+        let stderr = match keep_logs {
+            true => Stdio::piped(),
+            false => Stdio::inherit(),
+        };
         let mut child = Command::new(&bin)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let stdout = child.stdout.take().expect("piped stdout");
         let lines = forward_lines(stdout);
+        let logs = child.stderr.take().map(forward_lines);
         let mut found = Vec::new();
         while found.len() < count {
             let line = lines
@@ -212,7 +227,15 @@ impl Server {
             addr,
             other_addrs: found.split_off(1),
             lines,
+            logs,
         }
+    }
+
+    /// The next line the server logs on stderr, if one comes within
+    /// `timeout` (for a server started by [`Server::start_with_logs`]).
+    pub fn next_log_line(&self, timeout: Duration) -> Option<String> {
+        let logs = self.logs.as_ref().expect("started with its logs kept");
+        logs.recv_timeout(timeout).ok()
     }
 
     /// The next line the server prints on stdout, if one comes within `timeout`.
@@ -250,7 +273,7 @@ impl Drop for Server {
     }
 }
 
-fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+fn forward_lines(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);

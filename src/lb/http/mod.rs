@@ -1,15 +1,18 @@
 //! HTTP mode (layer 7): each request is balanced on its own.
 //!
 //! Read top to bottom, a request goes: the reactor reports readiness
-//! ([`HttpBalancer`]'s `Service` impl, below), the pump (`pump`) looks the
-//! connection up and steps its state machine (`incoming`), which reads a
-//! request head from the client's buffer, picks a backend and asks for a
-//! connection to it (a kept-alive one from the idle pool, `upstream`, or a
-//! new one), relays the rewritten head and the body (`exchange`), then the
-//! response the same way: head parsed and rewritten, body streamed from the
-//! backend's buffer to the client. Bodies are never held whole; a full
-//! buffer stops reading the sending side. Requests on one connection are
-//! served in order, so pipelined requests wait in the client's buffer.
+//! ([`HttpBalancer`]'s `Service` impl, below), the adapter (`adapter`)
+//! looks the connection up and steps its state machine (`client`), which
+//! reads a request head from the client's buffer, picks a backend and asks
+//! for a connection to it (a kept-alive one from the idle pool, `upstream`,
+//! or a new one), relays the rewritten head and the body
+//! (`client/exchange`), then the response the same way: head parsed and
+//! rewritten, body streamed from the backend's buffer to the client. Bodies
+//! are never held whole; a full buffer stops reading the sending side.
+//! Requests on one connection are served in order, so pipelined requests
+//! wait in the client's buffer. The machine's states and transitions are
+//! tabled in `client` and `client/forwarding`; `--log-level debug` prints
+//! each transition.
 //!
 //! Every socket read and write goes through `peer`; tokens and timer
 //! payloads are packed in `token`; the state machine touches no socket,
@@ -21,24 +24,23 @@
 //! the pool's list, and is called again when a buffer comes back; the tick
 //! trims the buffers kept above recent need.
 
-mod exchange;
-mod incoming;
+mod adapter;
+mod client;
 mod peer;
-mod pump;
-mod queued;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod token;
 mod tunnel;
 mod upstream;
+mod wait_queue;
 
 use std::io;
 use std::time::{Instant, SystemTime};
 
 use slab::Slab;
 
-use self::pump::ClientConnection;
+use self::adapter::Client;
 use self::settings::Settings;
 use self::token::{Socket, Timer};
 use self::upstream::{IdlePool, Upstream};
@@ -59,7 +61,7 @@ pub struct HttpBalancer {
     acceptor: Acceptor,
     backends: Backends,
     link: Option<WorkerLink>,
-    clients: Slab<ClientConnection>,
+    clients: Slab<Client>,
     upstreams: Slab<Upstream>,
     idle: IdlePool,
     /// The queue's wake-up token is deferred and not yet handled.
@@ -248,7 +250,7 @@ impl Service for HttpBalancer {
         let idle: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.incoming.is_between_requests() && c.peer.has_no_input())
+            .filter(|(_, c)| c.connection.is_between_requests() && c.peer.has_no_input())
             .map(|(k, _)| k)
             .collect();
         for ck in idle {

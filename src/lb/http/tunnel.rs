@@ -2,12 +2,12 @@
 //! as a byte tunnel by the reactor's [`Pipe`], each side's end of stream
 //! passed on to the other.
 //!
-//! The peers keep what readiness told of them (the pump notes every event
+//! The peers keep what readiness told of them (the adapter notes every event
 //! there); each round lends that to the pipe and takes it back.
 
 use std::io;
 
-use super::incoming::Action;
+use super::client::{Action, Ending};
 use super::peer::{Outbox, Peer, Stream};
 use super::settings::BYTES_PER_WAKE;
 use crate::reactor::buffer_pool::BufferPool;
@@ -24,8 +24,21 @@ pub(super) fn open<C: Stream, B: Stream>(client: &mut Peer<C>, backend: &mut Pee
     }
 }
 
-/// One round of piping; an error once both ends of stream were passed on.
+/// One round of piping; the end once both ends of stream were passed on.
 pub(super) fn pipe<C: Stream, B: Stream>(
+    client: &mut Peer<C>,
+    out: &mut Outbox,
+    backend: &mut Peer<B>,
+    pipe: &mut Pipe,
+    buffers: &mut BufferPool,
+) -> Action {
+    match round(client, out, backend, pipe, buffers) {
+        Ok(action) => action,
+        Err(e) => Action::Close(Ending::Failed(e)),
+    }
+}
+
+fn round<C: Stream, B: Stream>(
     client: &mut Peer<C>,
     out: &mut Outbox,
     backend: &mut Peer<B>,
@@ -53,7 +66,7 @@ pub(super) fn pipe<C: Stream, B: Stream>(
     client.starved |= pumped.starved;
     // Bytes the client stream still holds (TLS records) go out before the end.
     if pumped.done && client.flush()? {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+        return Ok(Action::Close(Ending::Finished));
     }
     Ok(if pumped.up + pumped.down > 0 {
         Action::Progress

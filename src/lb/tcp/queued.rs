@@ -3,7 +3,7 @@
 //! the pipe's bound, then left in the socket) until a slot frees, or is
 //! closed when the queue timeout passes.
 //!
-//! The waking works as in HTTP mode (`lb/http/queued.rs`): after each
+//! The waking works as in HTTP mode (`lb/http/wait_queue.rs`): after each
 //! callback the balancer defers one wake-up token when a waiter could now be
 //! served, and on it lets waiters in, oldest first, while there is room.
 //! The queue timeout rides on the session's connect timer, which a waiting

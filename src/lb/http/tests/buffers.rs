@@ -21,7 +21,7 @@ fn an_idle_kept_alive_connection_holds_no_buffer() {
     proxy.client_sends(GET);
     proxy.backend_sends(OK);
     assert!(proxy.client_got().ends_with("hi"));
-    assert!(proxy.incoming.is_between_requests());
+    assert!(proxy.connection.is_between_requests());
     assert_eq!(in_use(&proxy), 0, "between requests, none is held");
     assert!(proxy.parked.as_ref().unwrap().has_no_input());
 }
@@ -84,7 +84,7 @@ fn bodies_larger_than_a_buffer_pass_whole_both_ways() {
     }
     assert!(proxy.client_got().ends_with(&body));
     assert_eq!(in_use(&proxy), 0);
-    assert!(proxy.incoming.is_between_requests());
+    assert!(proxy.connection.is_between_requests());
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn a_tunnel_holds_buffers_only_while_bytes_cross_and_gives_them_back_at_its_end(
     closes(proxy.backend.as_mut().unwrap());
     proxy.run();
     proxy
-        .incoming
+        .connection
         .give_back(&mut proxy.buffers, &mut proxy.client);
     assert_eq!(in_use(&proxy), 0, "a closing tunnel gives its buffer back");
 }

@@ -1,5 +1,5 @@
 //! The HTTP proxy's state machine on bytes in memory: every path of an
-//! exchange, driven the way the pump drives it, without a socket.
+//! exchange, driven the way the adapter drives it, without a socket.
 
 mod buffers;
 mod proxy;
@@ -8,6 +8,7 @@ mod retry;
 mod tls;
 
 use self::proxy::{Proxy, closes};
+use crate::lb::http::client::Ending;
 
 const GET: &str = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
 const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
@@ -24,7 +25,7 @@ fn a_request_is_forwarded_and_its_response_relayed_on_a_kept_alive_connection() 
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with("\r\n\r\nhi"));
     assert_eq!(proxy.released, [true], "the backend connection is parked");
     assert!(proxy.closed.is_none() && !proxy.client.stream.shut);
-    assert!(proxy.incoming.is_between_requests());
+    assert!(proxy.connection.is_between_requests());
 }
 
 #[test]
@@ -259,7 +260,7 @@ fn responses_without_a_body_end_at_their_head() {
         let relayed = proxy.client_got();
         assert!(relayed.ends_with("\r\n\r\n"), "{request}: {relayed}");
         assert_eq!(proxy.released, [true], "{request}: complete, parked");
-        assert!(proxy.incoming.is_between_requests(), "{request}");
+        assert!(proxy.connection.is_between_requests(), "{request}");
     }
 }
 
@@ -269,7 +270,7 @@ fn a_backend_that_does_not_accept_in_time_is_given_up_for_the_next() {
     proxy.slow_connects = true;
     proxy.client_sends(GET);
     assert_eq!(proxy.connects.len(), 1);
-    assert!(proxy.incoming.awaiting_connect());
+    assert!(proxy.connection.awaiting_connect());
     proxy.slow_connects = false;
     proxy.time_out();
     assert_eq!(proxy.released, [false], "the slow connect is abandoned");
@@ -291,4 +292,27 @@ fn a_response_cut_short_closes_the_client_without_an_error_page() {
     proxy.run();
     assert!(proxy.closed.is_some(), "the client learns by the close");
     assert!(proxy.client_got().is_empty(), "no second status line");
+}
+
+#[test]
+fn a_client_closing_between_requests_ends_the_connection_normally() {
+    let mut proxy = Proxy::new();
+    proxy.client_sends(GET);
+    proxy.backend_sends(OK);
+    proxy.client_got();
+    closes(&mut proxy.client);
+    proxy.run();
+    let closed = &proxy.closed;
+    assert!(matches!(closed, Some(Ending::ClientClosed)), "{closed:?}");
+}
+
+#[test]
+fn an_error_page_read_to_the_clients_close_ends_the_connection_normally() {
+    let mut proxy = Proxy::new();
+    proxy.client_sends("GET / HTTP/1.1\r\nBad Header\r\n\r\n");
+    assert_eq!(proxy.error_answer(), "HTTP/1.1 400 Bad Request");
+    closes(&mut proxy.client);
+    proxy.run();
+    let closed = &proxy.closed;
+    assert!(matches!(closed, Some(Ending::Finished)), "{closed:?}");
 }

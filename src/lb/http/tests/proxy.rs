@@ -1,13 +1,13 @@
 //! An in-memory client connection to the proxy: the bytes each side sent
-//! and got, and the pump's part (lending backend connections, parking,
-//! closing, timing out) played the way the real pump plays it.
+//! and got, and the adapter's part (lending backend connections, parking,
+//! closing, timing out) played the way the real adapter plays it.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::lb::backends::Backends;
-use crate::lb::http::incoming::{Action, Env, Incoming};
+use crate::lb::http::client::{Action, ClientConnection, Ending, Env, Event};
 use crate::lb::http::peer::Peer;
 use crate::lb::http::settings::{Settings, buffer_limits};
 use crate::lb::{LbConfig, Mode, Strategy};
@@ -90,7 +90,7 @@ fn taken(peer: &mut Peer<Wire>) -> String {
     String::from_utf8(std::mem::take(&mut peer.stream.written)).unwrap()
 }
 
-/// A client connection to a proxy with two backends, the pump's part
+/// A client connection to a proxy with two backends, the adapter's part
 /// played in memory: backend connections connect at once, and one released
 /// for parking is lent again to the next request.
 pub(super) struct Proxy {
@@ -99,7 +99,7 @@ pub(super) struct Proxy {
     /// The worker's read buffers, shared by the client and its backends.
     pub buffers: BufferPool,
     pub now: Instant,
-    pub incoming: Incoming,
+    pub connection: ClientConnection,
     pub client: Peer<Wire>,
     pub backend: Option<Peer<Wire>>,
     pub parked: Option<Peer<Wire>>,
@@ -110,7 +110,7 @@ pub(super) struct Proxy {
     pub refuse_connects: bool,
     /// New backend connections stay connecting until the test says otherwise.
     pub slow_connects: bool,
-    pub closed: Option<io::Error>,
+    pub closed: Option<Ending>,
 }
 
 impl Proxy {
@@ -135,7 +135,7 @@ impl Proxy {
         let settings = Settings::new(config);
         Self {
             buffers,
-            incoming: Incoming::new("10.0.0.7:4000".parse().unwrap(), &settings, now),
+            connection: ClientConnection::new(1, "10.0.0.7:4000".parse().unwrap(), &settings, now),
             client: Peer::connected(Wire::default()),
             settings,
             backends,
@@ -153,15 +153,8 @@ impl Proxy {
     /// Steps until the machine waits or closes the connection.
     pub fn run(&mut self) {
         for _ in 0..1000 {
-            let mut env = Env {
-                now: self.now,
-                settings: &self.settings,
-                backends: &mut self.backends,
-                buffers: &mut self.buffers,
-            };
-            let action = self
-                .incoming
-                .step(&mut env, &mut self.client, self.backend.as_mut());
+            let (connection, client, backend, mut env) = self.lend();
+            let action = connection.step(&mut env, client, backend);
             if !self.perform(action) {
                 return;
             }
@@ -169,34 +162,66 @@ impl Proxy {
         panic!("the machine never waits");
     }
 
-    /// Does what an action asks; false when stepping should stop.
-    fn perform(&mut self, action: Action) -> bool {
-        let mut env = Env {
+    /// Feeds an event to the machine and does what it asks; false when
+    /// stepping should stop.
+    fn tell(&mut self, event: Event) -> bool {
+        let (connection, _, _, mut env) = self.lend();
+        let action = connection.handle(&mut env, event);
+        self.perform(action)
+    }
+
+    /// The machine, its peers and what it is lent, apart.
+    fn lend(
+        &mut self,
+    ) -> (
+        &mut ClientConnection,
+        &mut Peer<Wire>,
+        Option<&mut Peer<Wire>>,
+        Env<'_>,
+    ) {
+        let env = Env {
             now: self.now,
             settings: &self.settings,
             backends: &mut self.backends,
             buffers: &mut self.buffers,
         };
+        let backend = self.backend.as_mut();
+        (&mut self.connection, &mut self.client, backend, env)
+    }
+
+    /// Does what an action asks; false when stepping should stop.
+    fn perform(&mut self, action: Action) -> bool {
         match action {
             Action::Progress => {}
             Action::Wait => return false,
             Action::Connect { pick, fresh_only } => {
                 self.connects.push((pick.backend, fresh_only));
-                let addr = env.backends.addr(pick.backend);
+                let addr = self.backends.addr(pick.backend);
                 if self.refuse_connects {
-                    let refused = io::ErrorKind::ConnectionRefused.into();
-                    self.incoming.connect_failed(&mut env, pick, &refused);
-                } else if let Some(parked) = self.parked.take().filter(|_| !fresh_only) {
+                    let error = io::ErrorKind::ConnectionRefused.into();
+                    return self.tell(Event::NoConnection { pick, error });
+                }
+                if let Some(parked) = self.parked.take().filter(|_| !fresh_only) {
                     self.backend = Some(parked);
-                    self.incoming.attach(pick, addr, true, self.now);
-                } else {
-                    self.backend = Some(Peer::connecting(Wire::default(), 4096));
-                    self.incoming.attach(pick, addr, false, self.now);
-                    assert!(self.incoming.awaiting_connect());
-                    if !self.slow_connects {
-                        self.backend.as_mut().unwrap().writable = true;
-                        self.incoming.backend_connected();
-                    }
+                    return self.tell(Event::Lent {
+                        pick,
+                        addr,
+                        reused: true,
+                    });
+                }
+                self.backend = Some(Peer::connecting(Wire::default(), 4096));
+                let lent = Event::Lent {
+                    pick,
+                    addr,
+                    reused: false,
+                };
+                if !self.tell(lent) {
+                    return false;
+                }
+                assert!(self.connection.awaiting_connect());
+                if !self.slow_connects {
+                    self.backend.as_mut().unwrap().writable = true;
+                    return self.tell(Event::Connected);
                 }
             }
             Action::Release { park } => {
@@ -209,13 +234,16 @@ impl Proxy {
                 }
             }
             Action::Queue { target, earlier } => {
-                let ticket = env.backends.queue().join(0, target, self.now, earlier);
-                self.incoming.wait_in_queue(ticket);
-                return false;
+                let now = self.now;
+                let ticket = self.backends.queue().join(0, target, now, earlier);
+                return self.tell(Event::Joined(ticket));
             }
             Action::Close(reason) => {
                 self.closed = Some(reason);
-                self.incoming.give_back(&mut self.buffers, &mut self.client);
+                // As the adapter does: the connection goes, whatever it asks.
+                let (connection, client, _, mut env) = self.lend();
+                connection.handle(&mut env, Event::Closed);
+                connection.give_back(env.buffers, client);
                 if let Some(backend) = self.backend.as_mut() {
                     backend.give_back(&mut self.buffers);
                 }
@@ -227,16 +255,9 @@ impl Proxy {
 
     /// Lets the current deadline pass.
     pub fn time_out(&mut self) {
-        self.now = self.incoming.deadline(&self.settings) + Duration::from_millis(1);
-        let mut env = Env {
-            now: self.now,
-            settings: &self.settings,
-            backends: &mut self.backends,
-            buffers: &mut self.buffers,
-        };
+        self.now = self.connection.deadline(&self.settings) + Duration::from_millis(1);
         let buffered = !self.client.has_no_input();
-        let action = self.incoming.on_deadline(&mut env, buffered);
-        if self.perform(action) {
+        if self.tell(Event::Deadline { buffered }) {
             self.run();
         }
     }
@@ -248,7 +269,7 @@ impl Proxy {
             return false;
         };
         self.backends.queue().admit(ticket, self.now);
-        self.incoming.admitted();
+        self.tell(Event::Admitted);
         self.run();
         true
     }

@@ -30,7 +30,7 @@ fn a_request_waits_while_the_backends_are_full_and_goes_when_one_frees() {
     let (mut proxy, mut picks) = full();
     proxy.client_sends(GET);
     assert!(proxy.connects.is_empty(), "no backend is asked");
-    assert!(proxy.incoming.is_waiting());
+    assert!(proxy.connection.is_waiting());
     assert_eq!(proxy.backends.waiting().len(), 1);
     assert!(!proxy.admit(), "no room yet");
     let now = proxy.now;
@@ -63,7 +63,7 @@ fn a_request_waiting_past_the_queue_timeout_gets_503() {
     let start = proxy.now;
     proxy.client_sends(GET);
     assert_eq!(
-        proxy.incoming.deadline(&proxy.settings),
+        proxy.connection.deadline(&proxy.settings),
         start + Duration::from_secs(2),
         "the queue timeout, not the response timeout"
     );

@@ -4,12 +4,12 @@
 
 use super::proxy::{Proxy, closes};
 use super::{GET, OK};
-use crate::lb::http::incoming::Incoming;
+use crate::lb::http::client::ClientConnection;
 
 fn over_tls() -> Proxy {
     let mut proxy = Proxy::new();
     let addr = "10.0.0.7:4000".parse().unwrap();
-    proxy.incoming = Incoming::new(addr, &proxy.settings, proxy.now).over_tls();
+    proxy.connection = ClientConnection::new(1, addr, &proxy.settings, proxy.now).over_tls();
     proxy
 }
 

@@ -4,19 +4,22 @@
 //! backend's buffer to the client. Bodies pass through as the framing core
 //! counts them, never held whole. No socket is touched here but through a
 //! [`Peer`], so the relay runs the same on bytes in memory.
+//!
+//! Where the exchange stands is its [`Stage`] (see `forwarding`); the
+//! relays here only move bytes and say what they saw.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::peer::{Outbox, Peer, Stream};
-use super::settings::{BYTES_PER_WAKE, Settings};
+use super::forwarding::Stage;
 use crate::http::{
     BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, Version,
     write_request_head, write_response_head,
 };
-use crate::lb::pool::Pick;
-use crate::lb::queue::Place;
+use crate::lb::http::peer::{Outbox, Peer, Stream};
+use crate::lb::http::settings::{BYTES_PER_WAKE, Settings};
+use crate::lb::queue::Ticket;
 use crate::reactor::buffer_pool::BufferPool;
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2).
@@ -28,24 +31,22 @@ const COALESCE_BYTES: usize = 16 * 1024;
 /// One request and its response.
 #[derive(Debug)]
 pub(super) struct Exchange {
+    /// Where it stands; changed only by the state machine's transitions.
+    pub stage: Stage,
     /// The request method, which decides whether the response has a body.
     pub method: String,
     /// What the request asked of the connection.
     pub asked: Asked,
     pub request: Request,
     pub response: Response,
-    /// The backend connection carrying the exchange; `None` until one is given.
-    pub link: Option<Link>,
     pub retry: Retry,
     /// A new backend connection closed before answering and the request
     /// went out once more: a second such close gets the 502.
     pub redispatched: bool,
     /// Backends whose connect failed for this request.
     pub tried: Vec<usize>,
-    /// Whether it waits (or waited) in the queue for a backend under its cap.
-    pub place: Place,
-    /// Response head and body bytes read from the backend.
-    pub response_bytes: u64,
+    /// The queue ticket it held: if it must wait again, it keeps its place.
+    pub ticket: Option<Ticket>,
     /// The request line, kept for the access log (only when it is on).
     pub request_line: Option<String>,
     /// When the request head was complete.
@@ -95,29 +96,21 @@ pub(super) struct Request {
     pub body_bytes: u64,
 }
 
-impl Request {
-    /// The whole body was written to the backend.
-    pub fn is_complete(&self) -> bool {
-        self.pending == 0 && self.framer.is_complete()
-    }
-}
-
-/// How far the response has come.
+/// How far the response has come (its body, once the head is out, is a
+/// [`ResponseBody`] in the stage).
 #[derive(Debug)]
-pub(super) enum Response {
-    /// Reading the response head (after any interim 1xx); `started` once
-    /// any byte of it arrived.
-    Head {
-        parser: ResponseParser,
-        started: bool,
-    },
-    /// Relaying the body.
-    Body(ResponseBody),
+pub(super) struct Response {
+    /// Reads the response head (again after each interim 1xx).
+    pub parser: ResponseParser,
+    /// Some byte of the response arrived.
+    pub started: bool,
+    /// Response head and body bytes read from the backend.
+    pub bytes: u64,
 }
 
 /// A final response's head is out; its body is on its way.
 #[derive(Debug)]
-pub(super) struct ResponseBody {
+pub(in crate::lb::http) struct ResponseBody {
     pub status: u16,
     pub framer: BodyFramer,
     /// Bytes at the front of the backend's buffer counted as body, not yet
@@ -131,34 +124,35 @@ pub(super) struct ResponseBody {
     pub keep_backend: bool,
 }
 
-/// The backend connection an exchange is using.
+/// What reading the response head came to.
 #[derive(Debug)]
-pub(super) struct Link {
-    pub pick: Pick,
-    pub addr: SocketAddr,
-    pub connected: bool,
-    /// It served an earlier request: a failure before any response byte
-    /// may be the backend closing it just as it was reused.
-    pub reused: bool,
-    pub connect_started: Instant,
+pub(super) enum HeadRead {
+    /// Not complete yet.
+    Partial,
+    /// An interim (1xx) response, relayed when the client asked for it.
+    Interim,
+    /// The final head, queued for the client; its body follows.
+    Final(ResponseBody),
+    /// The backend switched protocols: the `101` head is queued for the client.
+    Upgraded,
 }
 
-/// What one relay round did.
+/// What one round of the response body's relay did.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Relay {
+pub(in crate::lb::http) enum BodyRelay {
     Idle,
     Moved,
     /// The response reached the client's socket in full.
     Complete,
-    /// The backend switched protocols: the head is queued for the client.
-    Upgraded,
 }
 
 /// What went wrong while relaying, and so what to do about it.
 #[derive(Debug)]
-pub(super) enum Fault {
+pub(in crate::lb::http) enum Fault {
     /// The client's socket failed: close it.
     Client(io::Error),
+    /// The client closed its side in the middle of the request body.
+    ClientLeft,
     /// The backend failed: retry, 502, or close.
     Backend(io::Error),
     /// Answer this status and close.
@@ -190,6 +184,7 @@ impl Exchange {
             Retry::Unsafe
         };
         Self {
+            stage: Stage::Picking,
             asked: Asked {
                 keep_alive: head.keep_alive && !settings.shutting_down,
                 upgrade: head.upgrade_requested,
@@ -202,16 +197,15 @@ impl Exchange {
                 pending: 0,
                 body_bytes: 0,
             },
-            response: Response::Head {
+            response: Response {
                 parser: ResponseParser::new(settings.limits),
                 started: false,
+                bytes: 0,
             },
-            link: None,
             retry,
             redispatched: false,
             tried: Vec::new(),
-            place: Place::Outside,
-            response_bytes: 0,
+            ticket: None,
             request_line: logging.then(|| {
                 let version = match head.version {
                     Version::Http10 => "HTTP/1.0",
@@ -225,20 +219,6 @@ impl Exchange {
         }
     }
 
-    /// Some byte of the response arrived.
-    pub fn response_started(&self) -> bool {
-        match &self.response {
-            Response::Head { started, .. } => *started,
-            Response::Body(_) => true,
-        }
-    }
-
-    /// "backend ADDR " for error details, when a backend is linked.
-    pub fn backend_name(&self) -> String {
-        let addr = self.link.as_ref().map(|l| l.addr);
-        addr.map_or_else(String::new, |a| format!("backend {a} "))
-    }
-
     /// The request target, read back from the rewritten head's request line.
     pub fn target(&self) -> &[u8] {
         self.request
@@ -247,27 +227,38 @@ impl Exchange {
             .nth(1)
             .unwrap_or_default()
     }
+}
 
-    /// Writes the request head, then streams the body from the client's
-    /// buffer (lent by `buffers`). True when something moved.
-    pub fn relay_request<C: Stream, B: Stream>(
+impl Request {
+    /// The whole head was written to the backend.
+    pub fn head_sent(&self) -> bool {
+        self.head_written == self.head.len()
+    }
+
+    /// The whole body was written to the backend.
+    pub fn is_complete(&self) -> bool {
+        self.pending == 0 && self.framer.is_complete()
+    }
+
+    /// Writes the head, then streams the body from the client's buffer
+    /// (lent by `buffers`). True when something moved.
+    pub fn relay<C: Stream, B: Stream>(
         &mut self,
         client: &mut Peer<C>,
         backend: &mut Peer<B>,
         settings: &Settings,
         buffers: &mut BufferPool,
     ) -> Result<bool, Fault> {
-        let request = &mut self.request;
-        if request.head_written < request.head.len() {
-            request.head_written += backend
-                .send(&request.head[request.head_written..])
+        if self.head_written < self.head.len() {
+            self.head_written += backend
+                .send(&self.head[self.head_written..])
                 .map_err(Fault::Backend)?;
         }
-        if request.head_written < request.head.len() || request.is_complete() {
+        if !self.head_sent() || self.is_complete() {
             return Ok(false);
         }
         let mut moved = false;
-        if request.pending == 0 {
+        if self.pending == 0 {
             if client.has_no_input() {
                 moved |= client
                     .fill(buffers, BYTES_PER_WAKE)
@@ -276,139 +267,164 @@ impl Exchange {
             }
             if client.has_no_input() {
                 if client.read.eof {
-                    return Err(Fault::Client(io::ErrorKind::UnexpectedEof.into()));
+                    return Err(Fault::ClientLeft);
                 }
                 return Ok(moved);
             }
-            let progress = request
+            let progress = self
                 .framer
                 .advance(client.input())
                 .map_err(|e| Fault::Reject(e.status(), e.to_string()))?;
-            request.pending = progress.consumed;
-            request.body_bytes += progress.consumed as u64;
+            self.pending = progress.consumed;
+            self.body_bytes += progress.consumed as u64;
             if let Some(limit) = settings.config.max_body_bytes {
-                if request.body_bytes > limit {
+                if self.body_bytes > limit {
                     let detail = format!("request body over {limit} bytes");
                     return Err(Fault::Reject(413, detail));
                 }
             }
         }
         let n = backend
-            .send_input_of(client, request.pending)
+            .send_input_of(client, self.pending)
             .map_err(Fault::Backend)?;
-        request.pending -= n;
+        self.pending -= n;
         moved |= n > 0;
         // The last body byte written is progress even when no byte moved in
         // this round: the caller looks again and sees the request complete.
-        Ok(moved || request.is_complete())
+        Ok(moved || self.is_complete())
+    }
+}
+
+impl Response {
+    /// Reads what the backend sent (into a buffer lent by `buffers`). True
+    /// when a byte came.
+    pub fn read<B: Stream>(
+        &mut self,
+        backend: &mut Peer<B>,
+        buffers: &mut BufferPool,
+    ) -> Result<bool, Fault> {
+        let read = backend
+            .fill(buffers, BYTES_PER_WAKE)
+            .map_err(Fault::Backend)?;
+        self.started |= read > 0;
+        Ok(read > 0)
     }
 
-    /// Reads the response head (into a buffer lent by `buffers`) and
-    /// streams the body to the client.
-    pub fn relay_response<C: Stream, B: Stream>(
+    /// Parses the response head from the backend's buffer and queues its
+    /// rewritten form in `out`. The backend is named `addr` in errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_head<C: Stream, B: Stream>(
         &mut self,
+        method: &str,
+        asked: Asked,
+        addr: SocketAddr,
         client: &mut Peer<C>,
         out: &mut Outbox,
         backend: &mut Peer<B>,
         settings: &Settings,
-        buffers: &mut BufferPool,
-    ) -> Result<Relay, Fault> {
-        let read = backend
-            .fill(buffers, BYTES_PER_WAKE)
-            .map_err(Fault::Backend)?;
-        let mut moved = read > 0;
-        if let Response::Head { parser, started } = &mut self.response {
-            *started |= moved;
-            // A relayed interim response (100 Continue) must leave now: the
-            // client may be waiting for it before it sends the body.
-            out.flush_to(client).map_err(Fault::Client)?;
-            if backend.has_no_input() {
-                if backend.read.eof {
-                    return Err(Fault::Backend(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed the connection before answering",
-                    )));
-                }
-                return Ok(if moved { Relay::Moved } else { Relay::Idle });
+    ) -> Result<HeadRead, Fault> {
+        // A relayed interim response (100 Continue) must leave now: the
+        // client may be waiting for it before it sends the body.
+        out.flush_to(client).map_err(Fault::Client)?;
+        if backend.has_no_input() {
+            if backend.read.eof {
+                return Err(Fault::Backend(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed the connection before answering",
+                )));
             }
-            match parser.parse(backend.input(), &self.method) {
-                Err(e) => {
-                    let detail = format!("{}sent an invalid response: {e}", self.backend_name());
+            return Ok(HeadRead::Partial);
+        }
+        match self.parser.parse(backend.input(), method) {
+            Err(e) => Err(Fault::Reject(
+                502,
+                format!("backend {addr} sent an invalid response: {e}"),
+            )),
+            Ok(HeadStatus::Partial) => {
+                if backend.is_full() || backend.read.eof {
+                    let detail = format!("backend {addr} sent an incomplete response head");
                     return Err(Fault::Reject(502, detail));
                 }
-                Ok(HeadStatus::Partial) => {
-                    if backend.is_full() || backend.read.eof {
-                        let who = self.backend_name();
-                        let detail = format!("{who}sent an incomplete response head");
-                        return Err(Fault::Reject(502, detail));
+                Ok(HeadRead::Partial)
+            }
+            Ok(HeadStatus::Complete { head, consumed }) => {
+                backend.consume(consumed);
+                self.bytes += consumed as u64;
+                if head.is_interim() {
+                    if asked.expects_continue || head.status != 100 {
+                        write_response_head(&head, true, out.queue());
                     }
-                    return Ok(if moved { Relay::Moved } else { Relay::Idle });
+                    self.parser = ResponseParser::new(settings.limits);
+                    return Ok(HeadRead::Interim);
                 }
-                Ok(HeadStatus::Complete { head, consumed }) => {
-                    backend.consume(consumed);
-                    self.response_bytes += consumed as u64;
-                    if head.is_interim() {
-                        if self.asked.expects_continue || head.status != 100 {
-                            write_response_head(&head, true, out.queue());
-                        }
-                        *parser = ResponseParser::new(settings.limits);
-                        return Ok(Relay::Moved);
-                    }
-                    if head.is_upgrade() && self.asked.upgrade {
-                        write_response_head(&head, false, out.queue());
-                        return Ok(Relay::Upgraded);
-                    }
-                    let keep_client =
-                        self.asked.keep_alive && head.framing != BodyFraming::UntilClose;
-                    write_response_head(&head, keep_client, out.queue());
-                    self.response = Response::Body(ResponseBody {
-                        status: head.status,
-                        framer: BodyFramer::new(head.framing),
-                        pending: 0,
-                        bytes: 0,
-                        keep_client,
-                        keep_backend: head.keep_alive,
-                    });
-                    moved = true;
+                if head.is_upgrade() && asked.upgrade {
+                    write_response_head(&head, false, out.queue());
+                    return Ok(HeadRead::Upgraded);
                 }
+                let keep_client = asked.keep_alive && head.framing != BodyFraming::UntilClose;
+                write_response_head(&head, keep_client, out.queue());
+                Ok(HeadRead::Final(ResponseBody {
+                    status: head.status,
+                    framer: BodyFramer::new(head.framing),
+                    pending: 0,
+                    bytes: 0,
+                    keep_client,
+                    keep_backend: head.keep_alive,
+                }))
             }
         }
-        let Response::Body(body) = &mut self.response else {
-            return Ok(Relay::Idle);
-        };
-        if body.pending == 0 && !body.framer.is_complete() && !backend.has_no_input() {
-            let progress = body.framer.advance(backend.input()).map_err(|e| {
+    }
+}
+
+impl ResponseBody {
+    /// Streams the body from the backend's buffer to the client, behind
+    /// the head still queued in `out`; counts what it frames in
+    /// `response_bytes`.
+    pub fn relay<C: Stream, B: Stream>(
+        &mut self,
+        client: &mut Peer<C>,
+        out: &mut Outbox,
+        backend: &mut Peer<B>,
+        response_bytes: &mut u64,
+    ) -> Result<BodyRelay, Fault> {
+        if self.pending == 0 && !self.framer.is_complete() && !backend.has_no_input() {
+            let progress = self.framer.advance(backend.input()).map_err(|e| {
                 Fault::Backend(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
-            body.pending = progress.consumed;
-            self.response_bytes += progress.consumed as u64;
-            body.bytes += progress.consumed as u64;
+            self.pending = progress.consumed;
+            *response_bytes += progress.consumed as u64;
+            self.bytes += progress.consumed as u64;
         }
-        if !out.is_empty() && body.pending > 0 {
+        if !out.is_empty() && self.pending > 0 {
             // A small body rides along with its head: one write, not two.
-            let take = body
+            let take = self
                 .pending
                 .min(COALESCE_BYTES.saturating_sub(out.pending()));
             out.queue().extend_from_slice(&backend.input()[..take]);
             backend.consume(take);
-            body.pending -= take;
+            self.pending -= take;
         }
         if !out.flush_to(client).map_err(Fault::Client)? {
-            return Ok(if moved { Relay::Moved } else { Relay::Idle });
+            return Ok(BodyRelay::Idle);
         }
         let n = client
-            .send_input_of(backend, body.pending)
+            .send_input_of(backend, self.pending)
             .map_err(Fault::Client)?;
-        body.pending -= n;
-        moved |= n > 0;
-        if body.pending == 0 && !body.framer.is_complete() && backend.finished() {
-            body.framer.finish_at_eof().map_err(|e| {
+        self.pending -= n;
+        if self.pending == 0 && !self.framer.is_complete() && backend.finished() {
+            // A body framed by the close ends here; one framed otherwise was
+            // cut short, which the framer says.
+            self.framer.finish_at_eof().map_err(|e| {
                 Fault::Backend(io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()))
             })?;
         }
-        if body.pending == 0 && body.framer.is_complete() {
-            return Ok(Relay::Complete);
+        if self.pending == 0 && self.framer.is_complete() {
+            return Ok(BodyRelay::Complete);
         }
-        Ok(if moved { Relay::Moved } else { Relay::Idle })
+        Ok(if n > 0 {
+            BodyRelay::Moved
+        } else {
+            BodyRelay::Idle
+        })
     }
 }

@@ -1,6 +1,6 @@
-//! The HTTP proxy's side of the wait queue: lining a request up when every
-//! backend it may use is at its cap, and letting the oldest in when a slot
-//! frees.
+//! The HTTP proxy's side of the wait queue: letting the oldest waiter in
+//! when a slot frees (a request lines up when every backend it may use is
+//! at its cap: the adapter does what `Action::Queue` asks).
 //!
 //! No waiter polls. After each callback the balancer looks whether the
 //! oldest waiter that a backend could now serve exists (a finish, a failure,
@@ -11,30 +11,17 @@
 //! freed slot is kept for them.
 
 use super::HttpBalancer;
+use super::client::Event;
 use super::token::Socket;
-use crate::lb::queue::{Target, Ticket};
+use crate::lb::queue::Ticket;
 use crate::reactor::{Context, Kind};
 
 impl HttpBalancer {
-    /// Lines client `ck`'s request up for `target`.
-    pub(super) fn enqueue(
-        &mut self,
-        ctx: &mut Context<'_>,
-        ck: usize,
-        target: Target,
-        earlier: Option<Ticket>,
-    ) {
-        let ticket = self.backends.queue().join(ck, target, ctx.now(), earlier);
-        if let Some(client) = self.clients.get_mut(ck) {
-            client.incoming.wait_in_queue(ticket);
-        }
-    }
-
     /// The oldest waiter a backend could serve now.
     fn next_admissible(&self) -> Option<(Ticket, usize)> {
         let clients = &self.clients;
         self.backends
-            .next_admissible(|ck| clients.get(ck).map_or(&[], |c| c.incoming.tried()))
+            .next_admissible(|ck| clients.get(ck).map_or(&[], |c| c.connection.tried()))
     }
 
     /// Defers the queue's wake-up token when a waiter can now be served.
@@ -42,7 +29,7 @@ impl HttpBalancer {
         let clients = &self.clients;
         self.backends
             .wake_queue(ctx, Socket::Queue.token(0), &mut self.queue_wake, |ck| {
-                clients.get(ck).map_or(&[], |c| c.incoming.tried())
+                clients.get(ck).map_or(&[], |c| c.connection.tried())
             });
     }
 
@@ -56,10 +43,10 @@ impl HttpBalancer {
                 return;
             };
             self.backends.queue().admit(ticket, ctx.now());
-            let Some(client) = self.clients.get_mut(ck) else {
+            if !self.clients.contains(ck) {
                 continue;
-            };
-            client.incoming.admitted();
+            }
+            self.tell(ctx, ck, Event::Admitted);
             self.drive(ctx, ck);
         }
     }

@@ -1,15 +1,18 @@
-//! The pump: moves readiness, time and sockets between the reactor and each
-//! connection's [`Incoming`] state machine. It looks a connection up once
-//! per round, lends the machine its sockets, and does what the machine's
-//! [`Action`] asks: lend a backend connection (parked or new), park or
-//! close one, close the client, arm the deadline timer.
+//! The adapter: moves readiness, time and sockets between the reactor and
+//! each [`ClientConnection`] state machine. It looks a connection up once
+//! per round, lends the machine its sockets, does what the machine's
+//! [`Action`] asks (lend a backend connection, parked or new; park or close
+//! one; close the client; arm the deadline timer), and tells the machine
+//! what came of it, and what else happened, as an [`Event`].
 
 use std::mem;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use slab::Slab;
+
 use super::HttpBalancer;
-use super::incoming::{Action, Env, Incoming};
+use super::client::{Action, ClientConnection, Env, Event};
 use super::peer::Peer;
 use super::settings::{ROUNDS_PER_WAKE, Settings};
 use super::token::{Socket, Timer};
@@ -19,12 +22,12 @@ use crate::lb::tls::ClientStream;
 use crate::reactor::{self, Context, Interest, Kind, Readiness, TcpStream, TimerId};
 use crate::{debug, warn};
 
-/// A client connection: its socket, its state machine, the backend
-/// connection lent to it, and its armed deadline.
+/// A client the balancer serves: its socket, its connection's state
+/// machine, the backend connection lent to it, and its armed deadline.
 #[derive(Debug)]
-pub(super) struct ClientConnection {
+pub(super) struct Client {
     pub peer: Peer<ClientStream>,
-    pub incoming: Incoming,
+    pub connection: ClientConnection,
     /// Key of the backend connection lent to it.
     pub upstream: Option<usize>,
     /// The armed deadline timer and when it fires.
@@ -33,11 +36,11 @@ pub(super) struct ClientConnection {
     pub accepted: Instant,
 }
 
-impl ClientConnection {
+impl Client {
     /// When it times out: the state machine's deadline, or sooner while a
     /// TLS handshake is under way (part of the first request's head).
     fn deadline(&self, settings: &Settings) -> Instant {
-        let deadline = self.incoming.deadline(settings);
+        let deadline = self.connection.deadline(settings);
         if self.peer.stream.is_handshaking() {
             deadline.min(self.accepted + settings.config.head_timeout)
         } else {
@@ -46,13 +49,35 @@ impl ClientConnection {
     }
 }
 
-/// After an action: go on stepping, or stop (waiting, or closed).
-enum Flow {
-    Again,
+/// After an action: step the client again, or stop (waiting, or closed).
+pub(super) enum Next {
+    StepAgain,
     Stop,
 }
 
 impl HttpBalancer {
+    /// What a client's state machine is lent for one call, beside the
+    /// clients and the backend connections.
+    fn lend(&mut self, now: Instant) -> (&mut Slab<Client>, &mut Slab<Upstream>, Env<'_>) {
+        let env = Env {
+            now,
+            settings: &self.settings,
+            backends: &mut self.backends,
+            buffers: &mut self.buffers,
+        };
+        (&mut self.clients, &mut self.upstreams, env)
+    }
+
+    /// Feeds `event` to client `ck`'s state machine and does what it asks.
+    pub(super) fn tell(&mut self, ctx: &mut Context<'_>, ck: usize, event: Event) -> Next {
+        let (clients, _, mut env) = self.lend(ctx.now());
+        let Some(client) = clients.get_mut(ck) else {
+            return Next::Stop;
+        };
+        let action = client.connection.handle(&mut env, event);
+        self.perform(ctx, ck, action)
+    }
+
     pub(super) fn accept(&mut self, ctx: &mut Context<'_>) {
         let max_open = self.settings.config.max_connections;
         while let Some((stream, addr)) = self.acceptor.accept(ctx, self.clients.len(), max_open) {
@@ -73,13 +98,14 @@ impl HttpBalancer {
             Ok(stream) => stream,
             Err(e) => return warn!("cannot start TLS for client {addr}: {e}"),
         };
-        let mut incoming = Incoming::new(addr, &self.settings, ctx.now());
+        let id = self.acceptor.accepted();
+        let mut connection = ClientConnection::new(id, addr, &self.settings, ctx.now());
         if stream.is_tls() {
-            incoming = incoming.over_tls();
+            connection = connection.over_tls();
         }
-        entry.insert(ClientConnection {
+        entry.insert(Client {
             peer: Peer::connected(stream),
-            incoming,
+            connection,
             upstream: None,
             timer: None,
             accepted: ctx.now(),
@@ -90,17 +116,12 @@ impl HttpBalancer {
     /// Makes all the progress one client and its backend connection can make now.
     pub(super) fn drive(&mut self, ctx: &mut Context<'_>, ck: usize) {
         for _ in 0..ROUNDS_PER_WAKE {
-            let Some(client) = self.clients.get_mut(ck) else {
+            let (clients, upstreams, mut env) = self.lend(ctx.now());
+            let Some(client) = clients.get_mut(ck) else {
                 return;
             };
-            let mut backend = client.upstream.and_then(|uk| self.upstreams.get_mut(uk));
-            let mut env = Env {
-                now: ctx.now(),
-                settings: &self.settings,
-                backends: &mut self.backends,
-                buffers: &mut self.buffers,
-            };
-            let action = client.incoming.step(
+            let mut backend = client.upstream.and_then(|uk| upstreams.get_mut(uk));
+            let action = client.connection.step(
                 &mut env,
                 &mut client.peer,
                 backend.as_mut().map(|u| &mut u.peer),
@@ -108,9 +129,9 @@ impl HttpBalancer {
             // A read refused a buffer: called again when one comes back.
             let starved = backend.is_some_and(|u| mem::take(&mut u.peer.starved));
             if mem::take(&mut client.peer.starved) | starved {
-                self.buffers.wait(Socket::Client.token(ck));
+                env.buffers.wait(Socket::Client.token(ck));
             }
-            if let Flow::Stop = self.perform(ctx, ck, action) {
+            if let Next::Stop = self.perform(ctx, ck, action) {
                 return self.schedule(ctx, ck);
             }
         }
@@ -118,33 +139,46 @@ impl HttpBalancer {
         self.schedule(ctx, ck);
     }
 
-    fn perform(&mut self, ctx: &mut Context<'_>, ck: usize, action: Action) -> Flow {
+    fn perform(&mut self, ctx: &mut Context<'_>, ck: usize, action: Action) -> Next {
         match action {
-            Action::Progress => Flow::Again,
-            Action::Wait => Flow::Stop,
+            Action::Progress => Next::StepAgain,
+            Action::Wait => Next::Stop,
             Action::Connect { pick, fresh_only } => {
-                self.lend_backend(ctx, ck, pick, fresh_only);
-                Flow::Again
+                match self.lend_backend(ctx, ck, pick, fresh_only) {
+                    Some(event) => self.tell(ctx, ck, event),
+                    None => Next::Stop,
+                }
             }
             Action::Release { park } => {
                 self.release_backend(ctx, ck, park);
-                Flow::Again
+                Next::StepAgain
             }
             Action::Queue { target, earlier } => {
-                self.enqueue(ctx, ck, target, earlier);
-                Flow::Stop
+                let ticket = self.backends.queue().join(ck, target, ctx.now(), earlier);
+                self.tell(ctx, ck, Event::Joined(ticket))
             }
-            Action::Close(reason) => {
-                debug!("client connection ended: {reason}");
+            Action::Close(ending) => {
+                debug!("client connection ended: {ending}");
                 self.close_client(ctx, ck);
-                Flow::Stop
+                Next::Stop
             }
         }
     }
 
     /// Gives client `ck` a connection to the picked backend: a parked one
-    /// (unless `fresh_only`) or a new one.
-    fn lend_backend(&mut self, ctx: &mut Context<'_>, ck: usize, pick: Pick, fresh_only: bool) {
+    /// (unless `fresh_only`) or a new one. Returns what came of it, for
+    /// the client's state machine (`None` when the client is gone).
+    fn lend_backend(
+        &mut self,
+        ctx: &mut Context<'_>,
+        ck: usize,
+        pick: Pick,
+        fresh_only: bool,
+    ) -> Option<Event> {
+        if !self.clients.contains(ck) {
+            self.backends.pool().release(pick);
+            return None;
+        }
         let backend = pick.backend;
         let parked = if fresh_only {
             None
@@ -155,29 +189,17 @@ impl HttpBalancer {
             Some(uk) => Ok(uk),
             None => self.open_upstream(ctx, backend),
         };
-        let Some(client) = self.clients.get_mut(ck) else {
-            return self.backends.pool().release(pick);
-        };
-        match lent {
+        Some(match lent {
             Ok(uk) => {
                 let upstream = &mut self.upstreams[uk];
                 upstream.client = Some(ck);
-                client.upstream = Some(uk);
+                self.clients[ck].upstream = Some(uk);
                 let addr = self.backends.addr(backend);
-                client
-                    .incoming
-                    .attach(pick, addr, upstream.reused, ctx.now());
+                let reused = upstream.reused;
+                Event::Lent { pick, addr, reused }
             }
-            Err(e) => {
-                let mut env = Env {
-                    now: ctx.now(),
-                    settings: &self.settings,
-                    backends: &mut self.backends,
-                    buffers: &mut self.buffers,
-                };
-                client.incoming.connect_failed(&mut env, pick, &e);
-            }
-        }
+            Err(error) => Event::NoConnection { pick, error },
+        })
     }
 
     fn open_upstream(&mut self, ctx: &mut Context<'_>, backend: usize) -> std::io::Result<usize> {
@@ -224,16 +246,9 @@ impl HttpBalancer {
         let Some(mut client) = self.clients.try_remove(ck) else {
             return;
         };
-        let mut env = Env {
-            now: ctx.now(),
-            settings: &self.settings,
-            backends: &mut self.backends,
-            buffers: &mut self.buffers,
-        };
-        client.incoming.abandon(&mut env);
-        client
-            .incoming
-            .give_back(&mut self.buffers, &mut client.peer);
+        let (_, _, mut env) = self.lend(ctx.now());
+        client.connection.handle(&mut env, Event::Closed);
+        client.connection.give_back(env.buffers, &mut client.peer);
         if let Some(uk) = client.upstream {
             self.close_upstream(uk);
         }
@@ -278,15 +293,8 @@ impl HttpBalancer {
         if ctx.now() < client.deadline(&self.settings) {
             return self.schedule(ctx, ck);
         }
-        let mut env = Env {
-            now: ctx.now(),
-            settings: &self.settings,
-            backends: &mut self.backends,
-            buffers: &mut self.buffers,
-        };
         let buffered = !client.peer.has_no_input();
-        let action = client.incoming.on_deadline(&mut env, buffered);
-        if let Flow::Again = self.perform(ctx, ck, action) {
+        if let Next::StepAgain = self.tell(ctx, ck, Event::Deadline { buffered }) {
             self.drive(ctx, ck);
         }
     }
@@ -327,25 +335,16 @@ impl HttpBalancer {
         let Some(client) = self.clients.get_mut(ck) else {
             return;
         };
-        if client.incoming.awaiting_connect() {
-            match reactor::finish_connect(&upstream.peer.stream, readiness.writable) {
+        if client.connection.awaiting_connect() {
+            let event = match reactor::finish_connect(&upstream.peer.stream, readiness.writable) {
                 Ok(true) => {
                     upstream.peer.writable = true;
-                    client.incoming.backend_connected();
+                    Event::Connected
                 }
                 Ok(false) => return,
-                Err(e) => {
-                    let mut env = Env {
-                        now: ctx.now(),
-                        settings: &self.settings,
-                        backends: &mut self.backends,
-                        buffers: &mut self.buffers,
-                    };
-                    let reason = format!("refused the connection: {e}");
-                    let action = client.incoming.backend_failed(&mut env, &reason);
-                    self.perform(ctx, ck, action);
-                }
-            }
+                Err(e) => Event::ConnectFailed(e),
+            };
+            self.tell(ctx, ck, event);
         }
         self.drive(ctx, ck);
     }

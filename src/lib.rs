@@ -7,6 +7,8 @@
 //! ```text
 //!             main.rs (command line: parse, validate, run)
 //!                  |
+//!             cluster/ (commands that wire several services together)
+//!                  |
 //!    +-------------+--------------+-----------------+--------------------+
 //!    |             |              |                 |                    |
 //!   lb/         broker/          dht/             apps/ (blocking:     cli/ (flags,
@@ -18,6 +20,10 @@
 //!                             (sans-IO cores that two parts share)
 //! ```
 //!
+//! - [`cluster`] is composition at the top: `distloop cluster` (Pi
+//!   backends behind the balancer), the calc cluster and the backup
+//!   cluster build the services' public configurations and run them side by
+//!   side; no service imports another.
 //! - [`reactor`] is mechanism only: a mio `Poll`, timers, bounded buffers,
 //!   signals, listeners. A service plugs in through [`reactor::Service`].
 //! - [`lb`], [`broker`] and [`dht`] are services. Each splits into a
@@ -67,6 +73,7 @@
 pub mod apps;
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod dht;
 /// The HTTP/1.1 framing core and the blocking server, from the
 /// `distloop-http` crate that the Pi backend shares.

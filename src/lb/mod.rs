@@ -8,8 +8,9 @@
 //! - [`queue`] is where requests wait when every backend they may use is at
 //!   its connection cap (`maxconn`).
 //! - [`config`] holds the validated configuration and its default limits.
-//! - [`cli`] is the command line and config file of `distloop lb` (and of
-//!   `distloop cluster`, which runs a balancer over local Pi backends).
+//! - [`cli`] is the command line and config file of `distloop lb`.
+//!   (`distloop cluster`, which runs a balancer over local Pi backends, is
+//!   composed above the services, in `crate::cluster::pi`.)
 
 pub mod access_log;
 pub mod admin;
@@ -31,6 +32,7 @@ pub mod worker;
 
 pub use backend_spec::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
+pub use health::HealthConfig;
 pub use pool::{BackendPool, Pick};
 pub use runtime::Balancer;
 pub use strategy::Strategy;

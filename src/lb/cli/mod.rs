@@ -2,7 +2,6 @@
 //! [`LbConfig`] (flags win over the file), then the balancer run.
 
 pub mod check;
-pub mod cluster;
 pub mod config_file;
 pub mod tls;
 pub mod upgrade;

@@ -228,7 +228,7 @@ impl LbArgs {
             self.backoff,
             "backoff",
             &f.backoff,
-            crate::lb::pool::DEFAULT_BACKOFF,
+            crate::lb::backend_set::DEFAULT_BACKOFF,
         );
         let drain_timeout = durations(
             self.drain_timeout,

@@ -15,7 +15,7 @@ use crate::http::{
     BodyFramer, BodyFraming, HeadStatus, RequestHead, ResponseParser, Scheme, Version,
     write_request_head, write_response_head,
 };
-use crate::lb::pool::Pick;
+use crate::lb::backend_set::Pick;
 use crate::lb::queue::Place;
 use crate::reactor::buffer_pool::BufferPool;
 

@@ -6,7 +6,7 @@
 //! in the submodules ([`ring`] for consistent hashing, [`smooth`] for smooth
 //! weighted round-robin, [`ewma`] for peak-EWMA latency, [`random`] for the
 //! seeded generator behind the random choices, [`hash`] for key hashing).
-//! [`crate::lb::pool`] owns the per-backend counters and applies a strategy.
+//! [`crate::lb::backend_set`] owns the per-backend counters and applies a strategy.
 
 pub mod ewma;
 pub mod hash;

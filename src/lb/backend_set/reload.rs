@@ -1,9 +1,9 @@
 //! A reload of the backend list: backends matched by name keep their
-//! counters, state and figures, in every per-backend list of the pool.
+//! counters, state and figures, in every per-backend list of the set.
 
 use std::collections::HashMap;
 
-use super::BackendPool;
+use super::BackendSet;
 use super::member::Tally;
 use super::upkeep::StrategyIndex;
 use crate::lb::backend_spec::{BackendSpec, MAX_WEIGHT};
@@ -18,7 +18,7 @@ fn reordered<T: Clone>(old: &[T], sources: &[Option<usize>], fresh: impl Fn() ->
         .collect()
 }
 
-impl BackendPool {
+impl BackendSet {
     /// Applies a reloaded backend list. Backends are matched by name: a kept
     /// one keeps its counters, state and agent reports (and its effective
     /// weight, unless its configured weight changed); a new one starts fresh

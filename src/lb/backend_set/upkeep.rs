@@ -1,18 +1,18 @@
-//! Keeping the pool's view of who may take a pick up to date.
+//! Keeping the set's view of who may take a pick up to date.
 //!
 //! A backend is *eligible* when it is up, has a non-zero effective weight, is
 //! under its connection cap and is not sitting out a passive-check backoff.
-//! The pool holds the eligible backends in an [`EligibleSet`] and, for the
+//! The set holds the eligible backends in an [`EligibleSet`] and, for the
 //! strategy in use, an index over them (a tournament tree of keys, a draw
 //! list, the smooth order). Every call that changes a backend's state,
-//! weight, load, cap or counters ends with [`BackendPool::refresh`] of that
+//! weight, load, cap or counters ends with [`BackendSet::refresh`] of that
 //! backend, O(log N); a reload or a change of strategy rebuilds it all, O(N).
 //! A pick then reads the index instead of scanning the backends.
 
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use super::BackendPool;
+use super::BackendSet;
 use super::choose::UNREPORTED_LOAD;
 use super::draw::{UniformDraw, WeightedDraw};
 use super::eligible::EligibleSet;
@@ -72,7 +72,7 @@ impl StrategyIndex {
     }
 }
 
-impl BackendPool {
+impl BackendSet {
     /// Rebuilds the eligible set and the strategy's index from the backends
     /// (after a reload or a change of strategy).
     pub(super) fn rebuild(&mut self) {
@@ -199,7 +199,7 @@ impl BackendPool {
     }
 
     /// Brings back the backends whose backoff ended by `now`. Times passed
-    /// to the pool do not go backwards (they come from the event loop).
+    /// to the set do not go backwards (they come from the event loop).
     pub(super) fn end_backoffs(&mut self, now: Instant) {
         while let Some(&Reverse((until, i))) = self.backoffs.peek() {
             if until > now {

@@ -1,12 +1,12 @@
-//! What the wait queue asks the pool: is a backend full (up and weighted,
+//! What the wait queue asks the set: is a backend full (up and weighted,
 //! but at its connection cap), which backend does a key belong to under
 //! `consistent-hash` whatever its load, and can a waiter be served now.
-//! Each answer follows the rule [`BackendPool::pick`] applies, so that a
+//! Each answer follows the rule [`BackendSet::pick`] applies, so that a
 //! waiter admitted because there is room gets a pick.
 
 use std::time::Instant;
 
-use super::BackendPool;
+use super::BackendSet;
 use super::member::{Member, ring_over};
 use crate::lb::queue::Target;
 
@@ -17,7 +17,7 @@ fn usable(m: &Member) -> bool {
     m.state == BackendState::Up && m.effective_weight > 0
 }
 
-impl BackendPool {
+impl BackendSet {
     /// True when backend `i` is usable but at its connection cap.
     pub fn is_full(&self, i: usize) -> bool {
         let m = &self.members[i];
@@ -86,58 +86,58 @@ mod tests {
     #[test]
     fn a_capped_backend_at_its_cap_is_full_until_a_finish() {
         let now = Instant::now();
-        let mut pool = BackendPool::from_weights(&[1, 1], Strategy::RoundRobin);
-        pool.set_max_conn(0, Some(1));
-        pool.set_max_conn(1, Some(1));
-        let a = pool.pick(now, &[], 0).unwrap();
-        assert!(pool.can_serve(Target::Any, &[]));
-        let b = pool.pick(now, &[], 0).unwrap();
-        assert!(pool.is_full(0) && pool.is_full(1));
-        assert!(pool.any_full(&[]));
-        assert!(!pool.any_full(&[0, 1]));
-        assert!(!pool.can_serve(Target::Any, &[]));
-        assert_eq!(pool.pick(now, &[], 0), None);
-        pool.finish(b, now);
-        assert!(pool.can_serve(Target::Any, &[]));
-        assert!(!pool.can_serve(Target::Any, &[1]), "tried before");
-        assert!(pool.pick(now, &[], 0).is_some());
-        pool.release(a);
+        let mut backends = BackendSet::from_weights(&[1, 1], Strategy::RoundRobin);
+        backends.set_max_conn(0, Some(1));
+        backends.set_max_conn(1, Some(1));
+        let a = backends.pick(now, &[], 0).unwrap();
+        assert!(backends.can_serve(Target::Any, &[]));
+        let b = backends.pick(now, &[], 0).unwrap();
+        assert!(backends.is_full(0) && backends.is_full(1));
+        assert!(backends.any_full(&[]));
+        assert!(!backends.any_full(&[0, 1]));
+        assert!(!backends.can_serve(Target::Any, &[]));
+        assert_eq!(backends.pick(now, &[], 0), None);
+        backends.finish(b, now);
+        assert!(backends.can_serve(Target::Any, &[]));
+        assert!(!backends.can_serve(Target::Any, &[1]), "tried before");
+        assert!(backends.pick(now, &[], 0).is_some());
+        backends.release(a);
     }
 
     #[test]
     fn a_down_backend_is_not_full_and_frees_its_waiters() {
-        let mut pool = BackendPool::from_weights(&[1], Strategy::RoundRobin);
-        pool.set_max_conn(0, Some(1));
-        let pick = pool.pick(Instant::now(), &[], 0).unwrap();
-        assert!(!pool.can_serve(Target::Backend(0), &[]));
-        pool.set_state(0, BackendState::Down);
-        assert!(!pool.is_full(0));
-        assert!(pool.can_serve(Target::Backend(0), &[]));
-        assert!(!pool.can_serve(Target::Any, &[]));
-        pool.release(pick);
+        let mut backends = BackendSet::from_weights(&[1], Strategy::RoundRobin);
+        backends.set_max_conn(0, Some(1));
+        let pick = backends.pick(Instant::now(), &[], 0).unwrap();
+        assert!(!backends.can_serve(Target::Backend(0), &[]));
+        backends.set_state(0, BackendState::Down);
+        assert!(!backends.is_full(0));
+        assert!(backends.can_serve(Target::Backend(0), &[]));
+        assert!(!backends.can_serve(Target::Any, &[]));
+        backends.release(pick);
     }
 
     #[test]
     fn a_key_belongs_to_the_same_backend_full_or_not() {
         let now = Instant::now();
-        let mut pool = BackendPool::from_weights(&[1, 1, 1], Strategy::ConsistentHash);
+        let mut backends = BackendSet::from_weights(&[1, 1, 1], Strategy::ConsistentHash);
         for i in 0..3 {
-            pool.set_max_conn(i, Some(1));
+            backends.set_max_conn(i, Some(1));
         }
         let key = 0x1234_5678_9abc_def0;
-        let owner = pool.owner_of(key, &[], now).unwrap();
-        let pick = pool.pick(now, &[], key).unwrap();
+        let owner = backends.owner_of(key, &[], now).unwrap();
+        let pick = backends.pick(now, &[], key).unwrap();
         assert_eq!(
             pick.backend, owner,
             "the pick goes to the owner while it has room"
         );
-        assert!(pool.is_full(owner));
-        assert_eq!(pool.owner_of(key, &[], now), Some(owner));
-        let other = pool.owner_of(key, &[owner], now).unwrap();
+        assert!(backends.is_full(owner));
+        assert_eq!(backends.owner_of(key, &[], now), Some(owner));
+        let other = backends.owner_of(key, &[owner], now).unwrap();
         assert_ne!(other, owner);
-        pool.set_state(owner, BackendState::Drain);
-        assert_eq!(pool.owner_of(key, &[], now), Some(other));
-        pool.release(pick);
+        backends.set_state(owner, BackendState::Drain);
+        assert_eq!(backends.owner_of(key, &[], now), Some(other));
+        backends.release(pick);
     }
 
     #[test]
@@ -158,22 +158,21 @@ mod tests {
             Strategy::ConsistentHash,
             Strategy::Random,
         ] {
-            let mut pool = BackendPool::from_weights(&[1, 2, 3, 1], strategy);
+            let mut backends = BackendSet::from_weights(&[1, 2, 3, 1], strategy);
             let mut picks = Vec::new();
             for _ in 0..400 {
                 let i = next(4) as usize;
                 match next(6) {
-                    0 => pool.set_max_conn(i, Some(1 + next(2) as u32)),
-                    1 => {
-                        pool.set_state(i, [BackendState::Up, BackendState::Down][next(2) as usize])
-                    }
+                    0 => backends.set_max_conn(i, Some(1 + next(2) as u32)),
+                    1 => backends
+                        .set_state(i, [BackendState::Up, BackendState::Down][next(2) as usize]),
                     2 if !picks.is_empty() => {
                         let at = next(picks.len() as u64) as usize;
-                        pool.finish(picks.swap_remove(at), now);
+                        backends.finish(picks.swap_remove(at), now);
                     }
                     _ => {
-                        let room = pool.can_serve(Target::Any, &[]);
-                        let pick = pool.pick(now, &[], next(1 << 20));
+                        let room = backends.can_serve(Target::Any, &[]);
+                        let pick = backends.pick(now, &[], next(1 << 20));
                         assert_eq!(room, pick.is_some(), "{strategy:?}");
                         picks.extend(pick);
                     }

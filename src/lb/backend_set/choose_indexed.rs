@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::BackendPool;
+use super::BackendSet;
 use super::choose::ewma_cost;
 use super::member::{Member, ring_over};
 use super::tournament::Tournament;
@@ -36,7 +36,7 @@ pub(super) enum Indexed {
     Scan,
 }
 
-impl BackendPool {
+impl BackendSet {
     /// One choice among the eligible backends not in `tried`.
     pub(super) fn choose_indexed(&mut self, now: Instant, tried: &[usize], key: u64) -> Indexed {
         let eligible = &self.eligible;

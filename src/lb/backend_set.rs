@@ -1,21 +1,21 @@
-//! The backend pool: per-backend state, weights and counters, and the choice
+//! The backend set: per-backend state, weights and counters, and the choice
 //! of the next backend.
 //!
-//! Sans-IO, time passed in. The adapter asks [`BackendPool::pick`] for a
-//! backend, and reports back exactly once per pick: [`BackendPool::finish`]
-//! when the connection (or request) ends, [`BackendPool::fail`] when the
-//! backend could not be reached, or [`BackendPool::release`] when it ended
+//! Sans-IO, time passed in. The adapter asks [`BackendSet::pick`] for a
+//! backend, and reports back exactly once per pick: [`BackendSet::finish`]
+//! when the connection (or request) ends, [`BackendSet::fail`] when the
+//! backend could not be reached, or [`BackendSet::release`] when it ended
 //! before it counted. A failed backend sits out a backoff period that doubles
 //! with each consecutive failure (a passive health check). Health checks and
-//! agents report through [`BackendPool::set_state`], [`BackendPool::set_weight`],
-//! [`BackendPool::set_load`] and [`BackendPool::set_max_conn`]; a config reload
-//! goes through [`BackendPool::reconfigure`].
+//! agents report through [`BackendSet::set_state`], [`BackendSet::set_weight`],
+//! [`BackendSet::set_load`] and [`BackendSet::set_max_conn`]; a config reload
+//! goes through [`BackendSet::reconfigure`].
 //!
 //! Only backends that are [`BackendState::Up`], have a non-zero effective
-//! weight and are under their connection cap get new picks. The pool keeps
+//! weight and are under their connection cap get new picks. The set keeps
 //! that set, and the strategy's index over it, up to date as backends change
-//! (`pool/upkeep.rs`), so that a pick costs about the same with 4 backends
-//! or 10,000 (`pool/choose_indexed.rs`); `pool/choose.rs` is the plain scan
+//! (`backend_set/upkeep.rs`), so that a pick costs about the same with 4 backends
+//! or 10,000 (`backend_set/choose_indexed.rs`); `backend_set/choose.rs` is the plain scan
 //! that defines each strategy's choice.
 
 mod choose;
@@ -67,32 +67,32 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// together, the misses overlap instead of each holding up its finish.
 pub const PENDING_SAMPLES: usize = 256;
 
-/// A chosen backend. Hand it back to the pool exactly once.
+/// A chosen backend. Hand it back to the set exactly once.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a pick must be finished or failed, or the backend stays counted as active"]
 pub struct Pick {
-    /// Index of the backend in the pool when it was picked (see
-    /// [`BackendPool::index_of`] after a [`BackendPool::reconfigure`]).
+    /// Index of the backend in the set when it was picked (see
+    /// [`BackendSet::index_of`] after a [`BackendSet::reconfigure`]).
     pub backend: usize,
     /// When it was picked: the start of the measured duration.
     pub started: Instant,
     /// The backend's serial: finishing the pick of a backend that a reload
     /// removed is a no-op, and one whose index moved is still counted right.
     serial: u64,
-    /// The pool's reloads when it was picked: without one since, `backend`
+    /// The set's reloads when it was picked: without one since, `backend`
     /// is still the backend's index.
     reloads: u64,
 }
 
 /// The backends behind one listener and the strategy that chooses among them.
 #[derive(Debug)]
-pub struct BackendPool {
+pub struct BackendSet {
     strategy: Strategy,
     /// Per backend: what picks touch (16 bytes each).
     members: Vec<Member>,
     /// Per backend: the rest (name, configuration, failures).
     records: Vec<Record>,
-    /// Per backend: unique within the pool's life, it tells a pick's backend
+    /// Per backend: unique within the set's life, it tells a pick's backend
     /// apart from a backend that took its index after a reload.
     serials: Vec<u64>,
     /// Per backend: its finished picks.
@@ -106,7 +106,7 @@ pub struct BackendPool {
     /// The first time a pick was made: the origin of the peak-EWMA stamps.
     epoch: Option<Instant>,
     /// Finished picks not yet counted: counted [`PENDING_SAMPLES`] at a
-    /// time (see `pool/samples.rs`).
+    /// time (see `backend_set/samples.rs`).
     pending: Vec<Sample>,
     next_serial: u64,
     /// Reloads so far (see [`Pick`]).
@@ -136,14 +136,14 @@ pub struct BackendPool {
     scan_only: bool,
 }
 
-impl BackendPool {
-    /// A pool of the configured backends, chosen by `strategy`.
+impl BackendSet {
+    /// A set of the configured backends, chosen by `strategy`.
     pub fn new(specs: &[BackendSpec], strategy: Strategy) -> Self {
         Self::named(specs.iter().map(|s| (s.name.clone(), s.weight)), strategy)
     }
 
-    /// A pool of backends with these weights, named `#0`, `#1`, ... (for tests
-    /// and benches; the balancer uses [`BackendPool::new`]).
+    /// A set of backends with these weights, named `#0`, `#1`, ... (for tests
+    /// and benches; the balancer uses [`BackendSet::new`]).
     pub fn from_weights(weights: &[u16], strategy: Strategy) -> Self {
         Self::named(
             weights
@@ -154,8 +154,8 @@ impl BackendPool {
         )
     }
 
-    fn named(backends: impl Iterator<Item = (String, u16)>, strategy: Strategy) -> Self {
-        let mut pool = Self {
+    fn named(entries: impl Iterator<Item = (String, u16)>, strategy: Strategy) -> Self {
+        let mut backends = Self {
             strategy,
             members: Vec::new(),
             records: Vec::new(),
@@ -182,20 +182,20 @@ impl BackendPool {
             #[cfg(test)]
             scan_only: false,
         };
-        for (name, weight) in backends {
-            let (member, record, serial) = pool.fresh_member(name, weight);
-            pool.members.push(member);
-            pool.records.push(record);
-            pool.serials.push(serial);
+        for (name, weight) in entries {
+            let (member, record, serial) = backends.fresh_member(name, weight);
+            backends.members.push(member);
+            backends.records.push(record);
+            backends.serials.push(serial);
         }
-        let len = pool.members.len();
-        pool.tallies = vec![Tally::default(); len];
-        pool.ewmas = vec![PeakEwma::default(); len];
-        pool.loads = vec![None; len];
-        pool.latency = LatencyTable::new(len);
-        pool.smooth = vec![0; pool.members.len()];
-        pool.rebuild();
-        pool
+        let len = backends.members.len();
+        backends.tallies = vec![Tally::default(); len];
+        backends.ewmas = vec![PeakEwma::default(); len];
+        backends.loads = vec![None; len];
+        backends.latency = LatencyTable::new(len);
+        backends.smooth = vec![0; backends.members.len()];
+        backends.rebuild();
+        backends
     }
 
     /// A new backend's member, record and serial.
@@ -233,7 +233,7 @@ impl BackendPool {
         self.members.len()
     }
 
-    /// True when the pool has no backend.
+    /// True when the set has no backend.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -341,8 +341,8 @@ impl BackendPool {
 
     /// Chooses a backend not in `tried` among the available ones (see the
     /// module doc). Backends in backoff are passed over while any other
-    /// remains; when all are in backoff they are tried anyway, so that a pool
-    /// recovers without waiting out every backoff (that case scans the pool).
+    /// remains; when all are in backoff they are tried anyway, so that a set
+    /// recovers without waiting out every backoff (that case scans the set).
     /// `key` is the request's [`hash_key`] (client IP or URI) for
     /// `consistent-hash`; the other strategies ignore it. `now` does not go
     /// backwards from one call to the next.

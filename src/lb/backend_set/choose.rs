@@ -1,4 +1,4 @@
-//! Applying the pool's strategy to its backends by scanning them all: the
+//! Applying the set's strategy to its backends by scanning them all: the
 //! definition of each strategy's choice. Picks go through the maintained
 //! index ([`super::choose_indexed`]) and fall back to this scan only when no
 //! backend outside a backoff is left (all are tried anyway), or for the rare
@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
-use super::BackendPool;
+use super::BackendSet;
 use super::member::{Member, ring_over};
 use crate::lb::strategy::ewma::PeakEwma;
 use crate::lb::strategy::{Strategy, smooth};
@@ -21,7 +21,7 @@ pub const UNMEASURED_PENALTY: Duration = Duration::from_secs(30);
 /// when another one has.
 pub const UNREPORTED_LOAD: u8 = 100;
 
-impl BackendPool {
+impl BackendSet {
     /// One choice among the available backends not in `tried`, skipping those
     /// in backoff when `skip_backoff`.
     pub(super) fn choose(

@@ -1,25 +1,19 @@
-//! Applying the set's strategy to its backends by scanning them all: the
-//! definition of each strategy's choice. Picks go through the maintained
-//! index ([`super::choose_indexed`]) and fall back to this scan only when no
-//! backend outside a backoff is left (all are tried anyway), or for the rare
-//! retries the index does not cover; the tests compare the two.
+//! The plain scan: the backend set hands every available backend's figures
+//! to its strategy's definition in [`crate::lb::strategy`]. Picks go through
+//! the maintained index ([`super::choose_indexed`]) and fall back to this
+//! scan only when no backend outside a backoff is left (all are tried
+//! anyway), or for the rare retries the index does not cover; the tests
+//! compare the two.
 
-use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
 use super::BackendSet;
 use super::member::{Member, ring_over};
 use crate::lb::strategy::ewma::PeakEwma;
-use crate::lb::strategy::{Strategy, smooth};
-
-/// Peak-EWMA: the cost of a backend with work in flight and no latency
-/// sample yet, so that an unmeasured backend gets one pick at a time until it
-/// answers (Finagle's penalty).
-pub const UNMEASURED_PENALTY: Duration = Duration::from_secs(30);
-
-/// Least-load: the load assumed of a backend whose agent has not reported,
-/// when another one has.
-pub const UNREPORTED_LOAD: u8 = 100;
+use crate::lb::strategy::{
+    Strategy, ewma, least_connections, least_load, least_response_time, random, round_robin,
+    smooth, two_choices,
+};
 
 impl BackendSet {
     /// One choice among the available backends not in `tried`, skipping those
@@ -43,16 +37,15 @@ impl BackendSet {
         let mut candidates = (0..members.len()).filter(|&i| ok(i));
         match self.strategy {
             Strategy::NToOne => candidates.next(),
-            Strategy::RoundRobin => {
-                let chosen = rotate_from(self.next, members.len()).find(|&i| ok(i))?;
-                self.next = chosen + 1;
-                Some(chosen)
-            }
-            Strategy::LeastConnections => candidates
-                .min_by(|&a, &b| per_weight(&members[a]).cmp_with(&per_weight(&members[b]))),
+            Strategy::RoundRobin => round_robin::next(&mut self.next, members.len(), ok),
+            Strategy::LeastConnections => least_connections::choose(candidates, |i| {
+                least_connections::PerWeight::new(members[i].active, members[i].effective_weight)
+            }),
             Strategy::LeastResponseTime => {
                 let tallies = &self.tallies;
-                candidates.min_by_key(|&i| (tallies[i].mean_time(), members[i].active, i))
+                least_response_time::choose(candidates, |i| {
+                    (tallies[i].mean_time(), members[i].active)
+                })
             }
             Strategy::WeightedRoundRobin => smooth::next(
                 &mut self.smooth,
@@ -61,21 +54,8 @@ impl BackendSet {
             Strategy::PowerOfTwo | Strategy::PeakEwma => {
                 self.scratch.clear();
                 self.scratch.extend(candidates);
-                let (a, b) = match self.scratch.len() {
-                    0 => return None,
-                    1 => return Some(self.scratch[0]),
-                    n => {
-                        let (a, b) = self.rng.two_distinct(n);
-                        (self.scratch[a], self.scratch[b])
-                    }
-                };
-                let b_wins = if self.strategy == Strategy::PowerOfTwo {
-                    members[b].active < members[a].active
-                } else {
-                    ewma_cost(&members[b], &ewmas[b], since)
-                        < ewma_cost(&members[a], &ewmas[a], since)
-                };
-                Some(if b_wins { b } else { a })
+                let better = second_is_better(self.strategy, members, ewmas, since);
+                two_choices::choose(&self.scratch, &mut self.rng, better)
             }
             Strategy::ConsistentHash => {
                 candidates.next()?;
@@ -83,95 +63,30 @@ impl BackendSet {
                 ring.walk(key).find(|&i| ok(i))
             }
             Strategy::Random => {
-                let weight = |i: usize| u64::from(members[i].effective_weight);
-                let total: u64 = candidates.clone().map(weight).sum();
-                if total == 0 {
-                    return None;
-                }
-                let mut ticket = self.rng.below(total);
-                candidates.find(|&i| {
-                    let w = weight(i);
-                    if ticket < w {
-                        true
-                    } else {
-                        ticket -= w;
-                        false
-                    }
-                })
+                random::weighted(candidates, |i| members[i].effective_weight, &mut self.rng)
             }
             Strategy::LeastLoad => {
-                // Unknown loads count as idle while no agent has reported (plain
-                // round-robin), and as fully loaded once one has: a backend that
-                // stopped reporting should not attract all the work.
-                let reported = candidates.any(|i| loads[i].is_some());
-                let unknown = if reported { UNREPORTED_LOAD } else { 0 };
-                let load = |i: usize| loads[i].unwrap_or(unknown);
-                // The first minimum from the cursor on: round-robin among equals.
-                let chosen = rotate_from(self.next, members.len())
-                    .filter(|&i| ok(i))
-                    .min_by_key(|&i| load(i))?;
-                self.next = chosen + 1;
-                Some(chosen)
+                least_load::next(&mut self.next, members.len(), ok, |i| loads[i])
             }
         }
     }
 }
 
-/// Indices `0..len`, starting at `start % len` and wrapping round.
-fn rotate_from(start: usize, len: usize) -> impl Iterator<Item = usize> {
-    let start = if len == 0 { 0 } else { start % len };
-    (start..len).chain(0..start)
-}
-
-/// Least-connections' measure `(active + 1) / weight`, compared exactly by
-/// cross-multiplying.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct PerWeight {
-    load: u64,
-    weight: u64,
-}
-
-pub(super) fn per_weight(m: &Member) -> PerWeight {
-    PerWeight {
-        load: u64::from(m.active) + 1,
-        weight: u64::from(m.effective_weight).max(1),
-    }
-}
-
-impl PerWeight {
-    fn cmp_with(&self, other: &PerWeight) -> Ordering {
-        (self.load * other.weight).cmp(&(other.load * self.weight))
-    }
-}
-
-impl Ord for PerWeight {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.cmp_with(other)
-    }
-}
-
-impl PartialOrd for PerWeight {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Equal measures are equal, however they are made up (1/2 = 2/4).
-impl PartialEq for PerWeight {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for PerWeight {}
-
-/// Peak-EWMA's cost: latency estimate times (active + 1), in nanoseconds.
-pub(super) fn ewma_cost(m: &Member, ewma: &PeakEwma, since_epoch: Duration) -> f64 {
-    let active = m.active;
-    let rtt = ewma.nanos(since_epoch).unwrap_or(0.0);
-    if rtt <= 0.0 && active > 0 {
-        UNMEASURED_PENALTY.as_nanos() as f64
-    } else {
-        rtt * f64::from(active + 1)
+/// The two-choice strategies' comparison, as [`two_choices`] takes it:
+/// whether the second backend drawn has fewer active picks (power-of-two)
+/// or a lower [`ewma::cost`] (peak-ewma) than the first.
+pub(super) fn second_is_better(
+    strategy: Strategy,
+    members: &[Member],
+    ewmas: &[PeakEwma],
+    since: Duration,
+) -> impl Fn(usize, usize) -> bool {
+    move |a, b| {
+        if strategy == Strategy::PowerOfTwo {
+            members[b].active < members[a].active
+        } else {
+            ewma::cost(members[b].active, &ewmas[b], since)
+                < ewma::cost(members[a].active, &ewmas[a], since)
+        }
     }
 }

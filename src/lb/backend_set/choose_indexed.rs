@@ -12,12 +12,13 @@
 use std::time::{Duration, Instant};
 
 use super::BackendSet;
-use super::choose::ewma_cost;
+use super::choose::second_is_better;
 use super::member::{Member, ring_over};
 use super::tournament::Tournament;
 use super::upkeep::StrategyIndex;
 use crate::lb::strategy::Strategy;
 use crate::lb::strategy::ewma::PeakEwma;
+use crate::lb::strategy::two_choices;
 
 /// Random strategies: draws that may hit an already tried backend before the
 /// choice falls back to the scan (it almost never does: the tried backends
@@ -176,7 +177,8 @@ impl BackendSet {
     }
 }
 
-/// Two-choice strategies: `a` unless `b` is strictly better.
+/// Two-choice strategies: `a` unless `b` is strictly better, compared as
+/// the scan compares them.
 fn duel(
     strategy: Strategy,
     members: &[Member],
@@ -185,12 +187,7 @@ fn duel(
     b: usize,
     since: Duration,
 ) -> usize {
-    let b_wins = if strategy == Strategy::PowerOfTwo {
-        members[b].active < members[a].active
-    } else {
-        ewma_cost(&members[b], &ewmas[b], since) < ewma_cost(&members[a], &ewmas[a], since)
-    };
-    if b_wins { b } else { a }
+    two_choices::duel(a, b, second_is_better(strategy, members, ewmas, since))
 }
 
 /// The first backend not in `tried` that `next_from` yields from `start` on.

@@ -53,7 +53,11 @@ impl BackendSet {
                     assert_eq!(tree.get(i), key, "least-response-time key of {i}");
                 }
                 StrategyIndex::LeastLoad(index) => {
-                    let unknown = if reported { choose::UNREPORTED_LOAD } else { 0 };
+                    let unknown = if reported {
+                        crate::lb::strategy::least_load::UNREPORTED_LOAD
+                    } else {
+                        0
+                    };
                     let load = self.loads[i].unwrap_or(unknown);
                     let key = member(i).then(|| upkeep::load_key(load));
                     assert_eq!(index.tree.get(i), key, "least-load key of {i}");

@@ -13,13 +13,13 @@ use std::cmp::Reverse;
 use std::time::Instant;
 
 use super::BackendSet;
-use super::choose::UNREPORTED_LOAD;
 use super::draw::{UniformDraw, WeightedDraw};
 use super::eligible::EligibleSet;
 use super::member::{Member, Tally};
 use super::tournament::{Key, Tournament, key};
 use crate::lb::backend_spec::MAX_WEIGHT;
 use crate::lb::strategy::Strategy;
+use crate::lb::strategy::least_load::UNREPORTED_LOAD;
 use crate::lb::strategy::smooth::SmoothOrder;
 
 /// The strategy's index over the eligible backends.

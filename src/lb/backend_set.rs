@@ -1,5 +1,5 @@
-//! The backend set: per-backend state, weights and counters, and the choice
-//! of the next backend.
+//! The backend set: the backends behind one listener, their state, weights
+//! and counters, and the choice of the next one by the strategy in use.
 //!
 //! Sans-IO, time passed in. The adapter asks [`BackendSet::pick`] for a
 //! backend, and reports back exactly once per pick: [`BackendSet::finish`]
@@ -9,48 +9,57 @@
 //! with each consecutive failure (a passive health check). Health checks and
 //! agents report through [`BackendSet::set_state`], [`BackendSet::set_weight`],
 //! [`BackendSet::set_load`] and [`BackendSet::set_max_conn`]; a config reload
-//! goes through [`BackendSet::reconfigure`].
+//! goes through [`BackendSet::reconfigure`]. The wait queue asks
+//! [`BackendSet::can_serve`], [`BackendSet::is_full`] and
+//! [`BackendSet::owner_of`], which follow the rule a pick applies.
 //!
 //! Only backends that are [`BackendState::Up`], have a non-zero effective
 //! weight and are under their connection cap get new picks. The set keeps
-//! that set, and the strategy's index over it, up to date as backends change
-//! (`backend_set/upkeep.rs`), so that a pick costs about the same with 4 backends
-//! or 10,000 (`backend_set/choose_indexed.rs`); `backend_set/choose.rs` is the plain scan
-//! that defines each strategy's choice.
+//! those eligible backends, and the strategy's index over them, up to date as
+//! backends change (`backend_set/index.rs`), so that a pick costs about the
+//! same with 4 backends or 10,000. The plain scan in this file
+//! ([`BackendSet::choose`]) applies each strategy's definition from
+//! [`crate::lb::strategy`]; the index is checked against it.
+//!
+//! Beside this file: `member.rs` (what the set knows of one backend),
+//! `samples.rs` (finished picks, counted in batches), `latency.rs` (the
+//! histograms), and the index's structures `eligible.rs`, `draw.rs` and
+//! `tournament.rs`.
 
-mod choose;
-mod choose_indexed;
 mod draw;
 mod eligible;
+mod index;
 #[cfg(test)]
 mod index_tests;
 mod latency;
 mod member;
-mod reload;
-mod room;
+#[cfg(test)]
+mod queue_tests;
 mod samples;
 #[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]
 mod tests;
 mod tournament;
-mod upkeep;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
-use self::choose_indexed::Indexed;
 use self::eligible::EligibleSet;
+use self::index::{Indexed, StrategyIndex};
 use self::latency::LatencyTable;
-use self::member::{Member, NO_CAP, Record, Tally};
+use self::member::{Member, NO_CAP, Record, Tally, ring_over};
 use self::samples::Sample;
-use self::upkeep::StrategyIndex;
 use super::backend_spec::{BackendSpec, MAX_WEIGHT};
-use super::strategy::Strategy;
+use super::queue::Target;
 use super::strategy::ewma::PeakEwma;
 use super::strategy::random::{DEFAULT_SEED, SplitMix64};
 use super::strategy::ring::HashRing;
+use super::strategy::{
+    Strategy, ewma, least_connections, least_load, least_response_time, random, round_robin,
+    smooth, two_choices,
+};
 
 pub use self::latency::LatencyHistogram;
 pub use self::member::{BackendState, BackendStats};
@@ -121,7 +130,7 @@ pub struct BackendSet {
     rng: SplitMix64,
     /// Reused candidate list of the two-choice strategies.
     scratch: Vec<usize>,
-    /// The backends that may take a pick (see [`upkeep`]).
+    /// The backends that may take a pick (see [`index`]).
     eligible: EligibleSet,
     /// The strategy's index over `eligible`.
     index: StrategyIndex,
@@ -433,4 +442,271 @@ impl BackendSet {
             self.refresh(backend);
         }
     }
+
+    // The passive check: a failed backend sits out its backoff, kept in a
+    // heap of end times that every pick reads first.
+
+    /// Puts backend `i` out of rotation until its backoff ends.
+    fn sit_out(&mut self, i: usize, until: Instant) {
+        if !self.sits_out[i] {
+            self.sits_out[i] = true;
+            self.sitting_out += 1;
+        }
+        self.backoffs.push(Reverse((until, i)));
+        self.refresh(i);
+    }
+
+    /// Backend `i`'s backoff ended (or a success cut it short).
+    fn end_sit_out(&mut self, i: usize) {
+        if self.sits_out[i] {
+            self.sits_out[i] = false;
+            self.sitting_out -= 1;
+        }
+    }
+
+    /// Brings back the backends whose backoff ended by `now`. Times passed
+    /// to the set do not go backwards (they come from the event loop).
+    fn end_backoffs(&mut self, now: Instant) {
+        while let Some(&Reverse((until, i))) = self.backoffs.peek() {
+            if until > now {
+                break;
+            }
+            self.backoffs.pop();
+            // A later failure pushed a later end: that entry decides.
+            let ended = self
+                .records
+                .get(i)
+                .is_some_and(|r| r.backoff_until.is_none_or(|u| u <= now));
+            if ended && self.sits_out[i] {
+                self.end_sit_out(i);
+                self.refresh(i);
+            }
+        }
+    }
+
+    // The plain scan: every available backend's figures handed to the
+    // strategy's definition. Picks read the index instead and fall back to
+    // this only when no backend outside a backoff is left (all are tried
+    // anyway) or for the rare retries the index does not cover; the index
+    // tests compare the two.
+
+    /// One choice among the available backends not in `tried`, skipping those
+    /// in backoff when `skip_backoff`.
+    fn choose(
+        &mut self,
+        now: Instant,
+        tried: &[usize],
+        key: u64,
+        skip_backoff: bool,
+    ) -> Option<usize> {
+        let members = &self.members;
+        let records = &self.records;
+        let (ewmas, loads) = (&self.ewmas, &self.loads);
+        let since = self.since_epoch(now);
+        let ok = |i: usize| {
+            members[i].available()
+                && !tried.contains(&i)
+                && !(skip_backoff && records[i].in_backoff(now))
+        };
+        let mut candidates = (0..members.len()).filter(|&i| ok(i));
+        match self.strategy {
+            Strategy::NToOne => candidates.next(),
+            Strategy::RoundRobin => round_robin::next(&mut self.next, members.len(), ok),
+            Strategy::LeastConnections => least_connections::choose(candidates, |i| {
+                least_connections::PerWeight::new(members[i].active, members[i].effective_weight)
+            }),
+            Strategy::LeastResponseTime => {
+                let tallies = &self.tallies;
+                least_response_time::choose(candidates, |i| {
+                    (tallies[i].mean_time(), members[i].active)
+                })
+            }
+            Strategy::WeightedRoundRobin => smooth::next(
+                &mut self.smooth,
+                candidates.map(|i| (i, members[i].effective_weight)),
+            ),
+            Strategy::PowerOfTwo | Strategy::PeakEwma => {
+                self.scratch.clear();
+                self.scratch.extend(candidates);
+                let better = second_is_better(self.strategy, members, ewmas, since);
+                two_choices::choose(&self.scratch, &mut self.rng, better)
+            }
+            Strategy::ConsistentHash => {
+                candidates.next()?;
+                let ring = ring_over(&mut self.ring, members, records);
+                ring.walk(key).find(|&i| ok(i))
+            }
+            Strategy::Random => {
+                random::weighted(candidates, |i| members[i].effective_weight, &mut self.rng)
+            }
+            Strategy::LeastLoad => {
+                least_load::next(&mut self.next, members.len(), ok, |i| loads[i])
+            }
+        }
+    }
+
+    // What the wait queue asks: is a backend full (up and weighted, but at
+    // its connection cap), which backend a key belongs to under
+    // consistent-hash whatever its load, and can a waiter be served now.
+    // Each answer follows the rule `pick` applies, so that a waiter admitted
+    // because there is room gets a pick.
+
+    /// True when backend `i` is usable but at its connection cap.
+    pub fn is_full(&self, i: usize) -> bool {
+        let m = &self.members[i];
+        usable(m) && m.active >= m.cap
+    }
+
+    /// True when a backend not in `tried` is usable but full: a request no
+    /// backend can take now may wait for it.
+    pub fn any_full(&self, tried: &[usize]) -> bool {
+        (0..self.members.len()).any(|i| self.is_full(i) && !tried.contains(&i))
+    }
+
+    /// Under `consistent-hash`: the backend `key` belongs to among the
+    /// usable ones not in `tried`, full or not (those in a backoff only when
+    /// no other is left, as a pick does). `None` when none is usable.
+    pub fn owner_of(&mut self, key: u64, tried: &[usize], now: Instant) -> Option<usize> {
+        let (members, records) = (&self.members, &self.records);
+        if !members.iter().any(usable) {
+            return None;
+        }
+        let ring = ring_over(&mut self.ring, members, records);
+        let ok = |i: usize| usable(&members[i]) && !tried.contains(&i);
+        ring.walk(key)
+            .find(|&i| ok(i) && !records[i].in_backoff(now))
+            .or_else(|| ring.walk(key).find(|&i| ok(i)))
+    }
+
+    /// True when admitting a waiter for `target` (one that failed to
+    /// connect to the backends in `tried`) makes progress: for any backend,
+    /// one not in `tried` has room; for one backend, it has room, or it no
+    /// longer takes work (the waiter is then hashed again or refused).
+    pub fn can_serve(&self, target: Target, tried: &[usize]) -> bool {
+        match target {
+            Target::Any if tried.is_empty() && self.eligible.count() > 0 => true,
+            // Outside a backoff the available backends are the eligible
+            // ones: the queue asks this after every event while it holds
+            // waiters, so no walk over every member when all are full.
+            Target::Any if self.sitting_out == 0 => {
+                let tried_eligible = tried
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, &i)| self.eligible.contains(i) && !tried[..k].contains(&i))
+                    .count();
+                self.eligible.count() > tried_eligible
+            }
+            Target::Any => self
+                .members
+                .iter()
+                .enumerate()
+                .any(|(i, m)| m.available() && !tried.contains(&i)),
+            Target::Backend(b) => match self.members.get(b) {
+                Some(m) => m.available() || !usable(m),
+                None => true,
+            },
+        }
+    }
+
+    /// Applies a reloaded backend list. Backends are matched by name: a kept
+    /// one keeps its counters, state and agent reports (and its effective
+    /// weight, unless its configured weight changed); a new one starts fresh
+    /// and up; a removed one disappears. Returns, for each old index, the new
+    /// index of that backend (`None` if removed). Picks made before the reload
+    /// stay valid: finishing one counts on the backend wherever it moved, and
+    /// is a no-op for a removed backend.
+    pub fn reconfigure(&mut self, specs: &[BackendSpec]) -> Vec<Option<usize>> {
+        self.count_pending();
+        self.reloads += 1;
+        // The old index each listed backend keeps (a name listed twice
+        // keeps it once; of two old backends of one name, the last counts).
+        let sources: Vec<Option<usize>> = {
+            let by_name: HashMap<&str, usize> = self
+                .records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.as_str(), i))
+                .collect();
+            let mut taken = vec![false; self.records.len()];
+            specs
+                .iter()
+                .map(|spec| {
+                    let i = *by_name.get(spec.name.as_str())?;
+                    (!std::mem::replace(&mut taken[i], true)).then_some(i)
+                })
+                .collect()
+        };
+        let mut moved = vec![None; self.members.len()];
+        for (new, source) in sources.iter().enumerate() {
+            if let Some(old) = *source {
+                moved[old] = Some(new);
+            }
+        }
+        let old_members = std::mem::take(&mut self.members);
+        let old_records = std::mem::take(&mut self.records);
+        let old_serials = std::mem::take(&mut self.serials);
+        let mut serials = Vec::with_capacity(specs.len());
+        for (spec, source) in specs.iter().zip(&sources) {
+            let (member, record, serial) = match *source {
+                Some(i) => {
+                    let (mut member, mut record) = (old_members[i].clone(), old_records[i].clone());
+                    let weight = spec.weight.min(MAX_WEIGHT);
+                    if record.weight != weight {
+                        record.weight = weight;
+                        member.effective_weight = weight;
+                    }
+                    (member, record, old_serials[i])
+                }
+                None => self.fresh_member(spec.name.clone(), spec.weight),
+            };
+            self.members.push(member);
+            self.records.push(record);
+            serials.push(serial);
+        }
+        self.serials = serials;
+        self.tallies = reordered(&self.tallies, &sources, Tally::default);
+        self.ewmas = reordered(&self.ewmas, &sources, PeakEwma::default);
+        self.loads = reordered(&self.loads, &sources, || None);
+        self.latency = self.latency.reordered(&sources);
+        // The running values start over, as the indices moved.
+        self.index = StrategyIndex::Plain;
+        self.smooth = vec![0; self.members.len()];
+        self.ring = None;
+        self.next = 0;
+        self.rebuild();
+        moved
+    }
+}
+
+/// The two-choice strategies' comparison, as [`two_choices`] takes it:
+/// whether the second backend drawn has fewer active picks (power-of-two)
+/// or a lower [`ewma::cost`] (peak-ewma) than the first.
+fn second_is_better(
+    strategy: Strategy,
+    members: &[Member],
+    ewmas: &[PeakEwma],
+    since: Duration,
+) -> impl Fn(usize, usize) -> bool {
+    move |a, b| {
+        if strategy == Strategy::PowerOfTwo {
+            members[b].active < members[a].active
+        } else {
+            ewma::cost(members[b].active, &ewmas[b], since)
+                < ewma::cost(members[a].active, &ewmas[a], since)
+        }
+    }
+}
+
+/// Up, with a weight: takes new work when under its cap.
+fn usable(m: &Member) -> bool {
+    m.state == BackendState::Up && m.effective_weight > 0
+}
+
+/// The list of the kept backends' entries in their new order, a fresh entry
+/// for a new one: `sources[k]` is the old index of new backend `k`.
+fn reordered<T: Clone>(old: &[T], sources: &[Option<usize>], fresh: impl Fn() -> T) -> Vec<T> {
+    sources
+        .iter()
+        .map(|source| source.map_or_else(&fresh, |i| old[i].clone()))
+        .collect()
 }

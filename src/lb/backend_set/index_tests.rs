@@ -44,12 +44,12 @@ impl BackendSet {
                 StrategyIndex::Uniform(set) => assert_eq!(set.contains(i), member(i)),
                 StrategyIndex::Weighted(_) => {}
                 StrategyIndex::LeastConnections(tree) => {
-                    let key = member(i).then(|| upkeep::least_connections_key(m));
+                    let key = member(i).then(|| index::least_connections_key(m));
                     assert_eq!(tree.get(i), key, "least-connections key of {i}");
                 }
                 StrategyIndex::LeastResponseTime(tree) => {
                     let t = &self.tallies[i];
-                    let key = member(i).then(|| upkeep::least_response_time_key(m, t));
+                    let key = member(i).then(|| index::least_response_time_key(m, t));
                     assert_eq!(tree.get(i), key, "least-response-time key of {i}");
                 }
                 StrategyIndex::LeastLoad(index) => {
@@ -59,7 +59,7 @@ impl BackendSet {
                         0
                     };
                     let load = self.loads[i].unwrap_or(unknown);
-                    let key = member(i).then(|| upkeep::load_key(load));
+                    let key = member(i).then(|| index::load_key(load));
                     assert_eq!(index.tree.get(i), key, "least-load key of {i}");
                 }
                 StrategyIndex::Smooth(order) => {

@@ -31,8 +31,8 @@ use crate::reactor::{
 };
 use crate::{debug, warn};
 
-mod queued;
 mod token;
+mod waiting;
 
 use self::token::{Socket, Timer};
 

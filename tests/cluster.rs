@@ -98,3 +98,27 @@ fn cluster_refuses_an_admin_flag_that_is_not_an_address() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--admin"), "{stderr}");
 }
+
+#[test]
+fn calc_and_backup_list_their_cluster_beside_their_own_commands() {
+    for (command, own) in [
+        ("calc", &["server", "client"][..]),
+        (
+            "backup",
+            &["manager", "server", "put", "get", "ls", "rm", "status"][..],
+        ),
+    ] {
+        let (code, help, stderr) = support::run_distloop(&[command, "--help"]);
+        assert_eq!(code, 0, "{stderr}");
+        let listed: Vec<&str> = help
+            .lines()
+            .skip_while(|line| !line.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|line| line.starts_with("  "))
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        let mut want: Vec<&str> = own.to_vec();
+        want.extend(["cluster", "help"]);
+        assert_eq!(listed, want, "{command}: {help}");
+    }
+}

@@ -18,7 +18,7 @@
 //! those eligible backends, and the strategy's index over them, up to date as
 //! backends change (`backend_set/index.rs`), so that a pick costs about the
 //! same with 4 backends or 10,000. The plain scan in this file
-//! ([`BackendSet::choose`]) applies each strategy's definition from
+//! (`BackendSet::choose`) applies each strategy's definition from
 //! [`crate::lb::strategy`]; the index is checked against it.
 //!
 //! Beside this file: `member.rs` (what the set knows of one backend),

@@ -1,6 +1,6 @@
 //! Criterion benches of the balancing core: one pick plus its finish, for
 //! every strategy, with 4, 64, 1024 and 10,000 backends of weights 1 to 4, and
-//! a mixed pool of 10,000 where a quarter are down and an eighth draining.
+//! a mixed set of 10,000 where a quarter are down and an eighth draining.
 //! Half as many picks as backends stay open, so that the load-aware
 //! strategies have something to compare.
 //!
@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use distloop::lb::pool::{BackendState, hash_key};
-use distloop::lb::{BackendPool, Strategy};
+use distloop::lb::backend_set::{BackendState, hash_key};
+use distloop::lb::{BackendSet, Strategy};
 
 /// Pool sizes with every backend up.
 const POOL_SIZES: [usize; 4] = [4, 64, 1024, 10_000];
-/// Size of the mixed pool.
+/// Size of the mixed set.
 const MIXED_SIZE: usize = 10_000;
 
 /// Criterion's measure: nanoseconds this thread spent on a CPU.
@@ -85,21 +85,21 @@ impl ValueFormatter for Nanoseconds {
     }
 }
 
-/// A pool of `size` backends of weights 1 to 4; with `mixed`, every fourth
+/// A set of `size` backends of weights 1 to 4; with `mixed`, every fourth
 /// is down and every eighth (another one) draining.
-fn pool_of(size: usize, strategy: Strategy, mixed: bool) -> BackendPool {
+fn set_of(size: usize, strategy: Strategy, mixed: bool) -> BackendSet {
     let weights: Vec<u16> = (0..size).map(|i| 1 + (i % 4) as u16).collect();
-    let mut pool = BackendPool::from_weights(&weights, strategy);
+    let mut backends = BackendSet::from_weights(&weights, strategy);
     if mixed {
         for i in 0..size {
             match i % 8 {
-                1 | 5 => pool.set_state(i, BackendState::Down),
-                2 => pool.set_state(i, BackendState::Drain),
+                1 | 5 => backends.set_state(i, BackendState::Down),
+                2 => backends.set_state(i, BackendState::Drain),
                 _ => {}
             }
         }
     }
-    pool
+    backends
 }
 
 fn pick_and_finish(c: &mut Criterion<OnCpuTime>) {
@@ -115,9 +115,9 @@ fn pick_and_finish(c: &mut Criterion<OnCpuTime>) {
     let cases: Vec<_> = cases.collect();
     for strategy in Strategy::ALL {
         for (size, mixed, label) in &cases {
-            let mut pool = pool_of(*size, strategy, *mixed);
+            let mut backends = set_of(*size, strategy, *mixed);
             let _open: Vec<_> = (0..size / 2)
-                .filter_map(|_| pool.pick(Instant::now(), &[], 0))
+                .filter_map(|_| backends.pick(Instant::now(), &[], 0))
                 .collect();
             let mut now = Instant::now();
             let mut counter: u64 = 0;
@@ -126,9 +126,9 @@ fn pick_and_finish(c: &mut Criterion<OnCpuTime>) {
                     counter += 1;
                     now += Duration::from_micros(10);
                     let key = hash_key(&counter.to_le_bytes());
-                    let pick = pool.pick(now, &[], key).expect("a backend");
+                    let pick = backends.pick(now, &[], key).expect("a backend");
                     let backend = pick.backend;
-                    pool.finish(pick, now + Duration::from_micros(5 + backend as u64 % 7));
+                    backends.finish(pick, now + Duration::from_micros(5 + backend as u64 % 7));
                     backend
                 })
             });

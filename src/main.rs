@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use distloop::cli::cluster::{self, ClusterArgs};
-use distloop::cli::lb::LbArgs;
+use distloop::cluster;
+use distloop::lb::cli::LbArgs;
 use distloop::logging::{self, Level};
 
 #[derive(Debug, Parser)]
@@ -27,17 +27,17 @@ enum Command {
     /// Run the load balancer.
     Lb(Box<LbArgs>),
     /// Run Pi backends and a balancer in front of them, in one process.
-    Cluster(ClusterArgs),
+    Cluster(cluster::pi::ClusterArgs),
     /// Run or talk to the message broker.
     Broker(distloop::broker::cli::BrokerArgs),
     /// Run or talk to a Chord DHT node, or simulate a ring.
     Dht(distloop::dht::cli::DhtArgs),
     /// Run or talk to the distributed calculator.
-    Calc(distloop::apps::calc::cli::CalcArgs),
+    Calc(cluster::calc::CalcArgs),
     /// Run echo servers (four models), the echo client or its load generator.
     Echo(distloop::apps::echo::cli::EchoArgs),
     /// Run or use the replicated file backup (manager, servers, client).
-    Backup(distloop::apps::backup::cli::BackupArgs),
+    Backup(cluster::backup::BackupArgs),
     /// Distributed keyword search: workers, a master with a web page, a client.
     Search(distloop::apps::search::cli::SearchArgs),
 }
@@ -51,8 +51,8 @@ fn main() -> ExitCode {
         logging::set_level(level);
     }
     match cli.command {
-        Command::Lb(args) => distloop::cli::lb::run(&args),
-        Command::Cluster(args) => match cluster::run(&args) {
+        Command::Lb(args) => distloop::lb::cli::run(&args),
+        Command::Cluster(args) => match cluster::pi::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("distloop cluster: {e}");
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Calc(args) => distloop::apps::calc::cli::run(args),
+        Command::Calc(args) => cluster::calc::run(args),
         Command::Echo(args) => match distloop::apps::echo::cli::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Backup(args) => distloop::apps::backup::cli::run(args),
+        Command::Backup(args) => cluster::backup::run(args),
         Command::Search(args) => distloop::apps::search::cli::run(args),
     }
 }

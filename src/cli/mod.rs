@@ -3,13 +3,9 @@
 //!
 //! Each service's command line lives in the service's own folder
 //! (`lb/cli/`, `broker/cli.rs`, `dht/cli.rs`, `apps/*/cli.rs`) and uses these
-//! parsers; `main.rs` only dispatches. Parse errors become clap errors, which
+//! parsers; the commands that compose several services are in `cluster/`, and
+//! `main.rs` only dispatches. Parse errors become clap errors, which
 //! print one line and exit 2.
-
-/// The balancer's command line, under the names it had here before.
-pub use crate::lb::cli::{
-    self as lb, check as lb_check, cluster, config_file, upgrade as lb_upgrade,
-};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;

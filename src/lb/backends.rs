@@ -14,10 +14,10 @@ pub use self::admission::Admission;
 
 use super::access_log::{AccessLog, Entry};
 use super::admin::AdminCommand;
+use super::backend_set::{BackendSet, BackendState, Pick};
 use super::backend_spec::BackendSpec;
 use super::config::LbConfig;
 use super::health::{AgentState, HealthChecker, HealthEvent, HealthLanes};
-use super::pool::{BackendPool, BackendState, Pick};
 use super::queue::WaitQueue;
 use super::stats::{BackendSnapshot, Snapshot, Traffic};
 use crate::reactor::{Context, Readiness, TimerId, Token};
@@ -37,7 +37,7 @@ enum Operator {
 /// What one worker knows about its backends.
 pub struct Backends {
     specs: Vec<BackendSpec>,
-    pool: BackendPool,
+    pool: BackendSet,
     traffic: Vec<Traffic>,
     /// What an operator set through the admin port (`drain`, `maint`,
     /// undone by `ready`).
@@ -55,7 +55,7 @@ pub struct Backends {
 impl Backends {
     /// The backends of `config`, with its strategy and health checks.
     pub fn new(config: &LbConfig, access_log: Option<AccessLog>) -> Self {
-        let mut pool = BackendPool::new(&config.backends, config.strategy);
+        let mut pool = BackendSet::new(&config.backends, config.strategy);
         pool.set_backoff(config.backoff);
         for (i, spec) in config.backends.iter().enumerate() {
             pool.set_max_conn(i, spec.max_conn);
@@ -87,7 +87,7 @@ impl Backends {
     }
 
     /// The pool, to pick, finish and fail.
-    pub fn pool(&mut self) -> &mut BackendPool {
+    pub fn pool(&mut self) -> &mut BackendSet {
         &mut self.pool
     }
 

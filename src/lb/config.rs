@@ -161,7 +161,7 @@ impl LbConfig {
             mode,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            backoff: super::pool::DEFAULT_BACKOFF,
+            backoff: super::backend_set::DEFAULT_BACKOFF,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,

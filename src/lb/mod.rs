@@ -1,18 +1,22 @@
-//! The load balancer: a reverse proxy in front of a pool of backends.
+//! The load balancer: a reverse proxy in front of a set of backends.
 //!
-//! - [`strategy`] and [`pool`] are the sans-IO core: which backend next, and
-//!   the counters (active, durations, failures, backoff) the strategies read.
+//! - [`strategy`] and [`backend_set`] are the sans-IO core: which backend
+//!   next, and the counters (active, durations, failures, backoff) the
+//!   strategies read. (The *idle pool* of the HTTP adapter keeps kept-alive
+//!   backend connections; the *buffer pool* lends I/O buffers.)
 //! - [`tcp`] is the layer-4 adapter on the reactor: it owns the sockets and
-//!   asks the pool for backends; [`http`] is the layer-7 adapter, which
+//!   asks the backend set for backends; [`http`] is the layer-7 adapter, which
 //!   balances each request and keeps backend connections alive.
 //! - [`queue`] is where requests wait when every backend they may use is at
 //!   its connection cap (`maxconn`).
 //! - [`config`] holds the validated configuration and its default limits.
-//! - [`cli`] is the command line and config file of `distloop lb` (and of
-//!   `distloop cluster`, which runs a balancer over local Pi backends).
+//! - [`cli`] is the command line and config file of `distloop lb`.
+//!   (`distloop cluster`, which runs a balancer over local Pi backends, is
+//!   composed above the services, in `crate::cluster::pi`.)
 
 pub mod access_log;
 pub mod admin;
+pub mod backend_set;
 pub mod backend_spec;
 pub mod backends;
 pub mod cli;
@@ -20,7 +24,6 @@ pub mod config;
 pub mod handover;
 pub mod health;
 pub mod http;
-pub mod pool;
 pub mod queue;
 mod runtime;
 pub mod stats;
@@ -29,9 +32,10 @@ pub mod tcp;
 pub mod tls;
 pub mod worker;
 
+pub use backend_set::{BackendSet, Pick};
 pub use backend_spec::BackendSpec;
 pub use config::{ConfigError, LbConfig, Mode};
-pub use pool::{BackendPool, Pick};
+pub use health::HealthConfig;
 pub use runtime::Balancer;
 pub use strategy::Strategy;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
-pub use super::pool::LatencyHistogram;
+pub use super::backend_set::LatencyHistogram;
 use super::queue::QueueStats;
 
 /// What the adapters count per backend, beside the pool's own counters.

@@ -1,6 +1,6 @@
 //! TCP mode (layer 4): one backend per client connection, bytes piped both ways.
 //!
-//! The adapter between the reactor and the [`BackendPool`](crate::lb::BackendPool). Each session owns
+//! The adapter between the reactor and the [`BackendSet`](crate::lb::BackendSet). Each session owns
 //! a client socket, at most one backend socket and one bounded buffer per
 //! direction while bytes wait in it, lent by the worker's [`BufferPool`]
 //! (a quiet session holds none; one the pool cannot serve waits on its
@@ -17,10 +17,10 @@ use slab::Slab;
 
 use super::access_log::Entry;
 use super::admin::AdminCommand;
+use super::backend_set::{Pick, hash_ip};
 use super::backends::{Admission, Backends};
 use super::config::LbConfig;
 use super::health::HealthLanes;
-use super::pool::{Pick, hash_ip};
 use super::queue::Place;
 use super::tls::ClientStream;
 use super::worker::{TICK, WorkerLink};
@@ -31,8 +31,8 @@ use crate::reactor::{
 };
 use crate::{debug, warn};
 
-mod queued;
 mod token;
+mod waiting;
 
 use self::token::{Socket, Timer};
 

@@ -1,6 +1,8 @@
-//! `distloop backup ...`: the flags of the manager, the storage server, the
-//! client commands and the demonstration cluster, and the functions that run
-//! them. Results go to stdout, logs and progress to stderr.
+//! `distloop backup ...`: the flags of the manager, the storage server and
+//! the client commands, and the functions that run them. Results go to
+//! stdout, logs and progress to stderr. (`distloop backup cluster`, the
+//! demonstration, is composed above the services, in
+//! `crate::cluster::backup`.)
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -10,7 +12,6 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::client;
-use super::cluster;
 use super::manager::{Manager, ManagerConfig};
 use super::name::{check_name, file_part};
 use super::serve::Stopper;
@@ -21,15 +22,9 @@ use crate::cli::{DURATION_HELP, parse_positive_duration};
 /// The manager's usual address.
 pub const DEFAULT_MANAGER: &str = "127.0.0.1:7000";
 
-/// Replicated file backup.
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    #[command(subcommand)]
-    command: BackupCommand,
-}
-
+/// The backup's own subcommands of `distloop backup`.
 #[derive(Debug, Subcommand)]
-enum BackupCommand {
+pub enum BackupCommand {
     /// Run the manager (catalogue, placement, re-replication).
     Manager(ManagerArgs),
     /// Run a storage server.
@@ -44,8 +39,6 @@ enum BackupCommand {
     Rm(RmArgs),
     /// Servers up or down, free space, files held, files under-replicated.
     Status(ManagerAddr),
-    /// A manager and 4 storage servers in temporary folders, for trying out.
-    Cluster(ClusterArgs),
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
@@ -62,15 +55,16 @@ fn parse_name(text: &str) -> Result<String, String> {
 
 /// The manager's address, for client commands.
 #[derive(Debug, Args)]
-struct ManagerAddr {
+pub struct ManagerAddr {
     /// The manager's address.
     #[arg(long, default_value = DEFAULT_MANAGER)]
     manager: String,
 }
 
+/// The flags of `distloop backup manager`.
 #[derive(Debug, Args)]
 #[command(after_help = DURATION_HELP)]
-struct ManagerArgs {
+pub struct ManagerArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = DEFAULT_MANAGER, value_parser = parse_addr)]
     listen: SocketAddr,
@@ -88,9 +82,10 @@ struct ManagerArgs {
     orphan_grace: Duration,
 }
 
+/// The flags of `distloop backup server`.
 #[derive(Debug, Args)]
 #[command(after_help = DURATION_HELP)]
-struct ServerArgs {
+pub struct ServerArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_parser = parse_addr)]
     listen: SocketAddr,
@@ -111,8 +106,9 @@ struct ServerArgs {
     scrub_interval: Duration,
 }
 
+/// The flags of `distloop backup put`.
 #[derive(Debug, Args)]
-struct PutArgs {
+pub struct PutArgs {
     #[command(flatten)]
     manager: ManagerAddr,
     /// Upload this folder's tree; names keep their relative folders.
@@ -125,8 +121,9 @@ struct PutArgs {
     files: Vec<PathBuf>,
 }
 
+/// The flags of `distloop backup get`.
 #[derive(Debug, Args)]
-struct GetArgs {
+pub struct GetArgs {
     #[command(flatten)]
     manager: ManagerAddr,
     /// The file's name.
@@ -140,8 +137,9 @@ struct GetArgs {
     version: Option<u32>,
 }
 
+/// The flags of `distloop backup ls`.
 #[derive(Debug, Args)]
-struct LsArgs {
+pub struct LsArgs {
     #[command(flatten)]
     manager: ManagerAddr,
     /// Only names starting with this.
@@ -149,8 +147,9 @@ struct LsArgs {
     prefix: String,
 }
 
+/// The flags of `distloop backup rm`.
 #[derive(Debug, Args)]
-struct RmArgs {
+pub struct RmArgs {
     #[command(flatten)]
     manager: ManagerAddr,
     /// The file's name.
@@ -158,23 +157,9 @@ struct RmArgs {
     name: String,
 }
 
-/// Flags of the demonstration cluster.
-#[derive(Debug, Args)]
-pub struct ClusterArgs {
-    /// The manager's address.
-    #[arg(long, default_value = DEFAULT_MANAGER, value_parser = parse_addr)]
-    pub listen: SocketAddr,
-    /// How many storage servers.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=32))]
-    pub servers: u8,
-    /// Copies kept of every file.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
-    pub replicas: u8,
-}
-
 /// Runs one `distloop backup` command.
-pub fn run(args: BackupArgs) -> ExitCode {
-    let result = match args.command {
+pub fn run(command: BackupCommand) -> ExitCode {
+    report(match command {
         BackupCommand::Manager(args) => run_manager(args),
         BackupCommand::Server(args) => run_server(args),
         BackupCommand::Put(args) => run_put(args),
@@ -184,8 +169,12 @@ pub fn run(args: BackupArgs) -> ExitCode {
             .map(|()| println!("removed {}", args.name))
             .map_err(|e| e.to_string()),
         BackupCommand::Status(args) => run_status(args),
-        BackupCommand::Cluster(args) => cluster::run(&args),
-    };
+    })
+}
+
+/// The exit code of a command's result, its error shown as
+/// `distloop backup: ERROR`.
+pub fn report(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -13,12 +13,12 @@
 //! accepted), [`catalogue`], [`servers`] (liveness and placement) and
 //! [`repair`] (re-replication planning). The rest owns sockets, threads and
 //! files: [`wire`] (framing), [`store`] (a server's disk), [`serve`] (the
-//! accept loop), [`manager`], [`server`], [`client`], [`cluster`], [`cli`].
+//! accept loop), [`manager`], [`server`], [`client`], [`cli`]. The demonstration
+//! cluster is composed above the services, in `crate::cluster::backup`.
 
 pub mod catalogue;
 pub mod cli;
 pub mod client;
-pub mod cluster;
 pub mod manager;
 pub mod name;
 pub mod repair;

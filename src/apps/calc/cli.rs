@@ -1,5 +1,7 @@
-//! `distloop calc`: the flags of the server, the client and the cluster
-//! demonstration, and the functions that run them.
+//! `distloop calc server` and `distloop calc client`: their flags and the
+//! functions that run them. (`distloop calc cluster`, which puts servers
+//! behind the balancer, is composed above the services, in
+//! `crate::cluster::calc`.)
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -11,30 +13,22 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::client::{ClientConfig, run_client};
-use super::cluster::{ClusterConfig, run_cluster};
 use super::number::{DEFAULT_DIGITS, MAX_DIGITS, Notation};
 use super::server::{CalcServer, ServerConfig};
 use crate::cli::{DURATION_HELP, parse_addr, parse_duration};
 
-/// `distloop calc`: the distributed calculator.
-#[derive(Debug, Args)]
-pub struct CalcArgs {
-    #[command(subcommand)]
-    command: CalcCommand,
-}
-
+/// The calculator's own subcommands of `distloop calc`.
 #[derive(Debug, Subcommand)]
-enum CalcCommand {
+pub enum CalcCommand {
     /// Run a calculator server (a calculator port and a status port).
     Server(ServerArgs),
     /// Send expressions to a server (or a balancer in front of servers).
     Client(ClientArgs),
-    /// Run 3 servers (one burning 80% CPU) behind the balancer with least-load.
-    Cluster(ClusterArgs),
 }
 
+/// The flags of `distloop calc server`.
 #[derive(Debug, Args)]
-struct ServerArgs {
+pub struct ServerArgs {
     /// The calculator port (printed first: `listening on ADDR`).
     #[arg(long, default_value = "127.0.0.1:6000", value_parser = parse_addr)]
     listen: SocketAddr,
@@ -55,9 +49,10 @@ struct ServerArgs {
     burn: u8,
 }
 
+/// The flags of `distloop calc client`.
 #[derive(Debug, Args)]
 #[command(after_help = DURATION_HELP)]
-struct ClientArgs {
+pub struct ClientArgs {
     /// The server (or balancer) to talk to.
     #[arg(long, default_value = "127.0.0.1:6000", value_parser = parse_addr)]
     server: SocketAddr,
@@ -75,26 +70,9 @@ struct ClientArgs {
     expressions: Vec<String>,
 }
 
-#[derive(Debug, Args)]
-#[command(after_help = DURATION_HELP)]
-struct ClusterArgs {
-    /// Where the balancer accepts clients.
-    #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_addr)]
-    listen: SocketAddr,
-    /// How many servers to start.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
-    servers: u8,
-    /// The CPU percent the last server burns.
-    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
-    burn: u8,
-    /// How often the balancer asks each server's status port.
-    #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = parse_duration)]
-    agent_interval: Duration,
-}
-
-/// Runs `distloop calc ...`; the exit code is the command's.
-pub fn run(args: CalcArgs) -> ExitCode {
-    match args.command {
+/// Runs `distloop calc server` or `client`; the exit code is the command's.
+pub fn run(command: CalcCommand) -> ExitCode {
+    match command {
         CalcCommand::Server(args) => run_server(args),
         CalcCommand::Client(args) => run_client(&ClientConfig {
             server: args.server,
@@ -103,21 +81,6 @@ pub fn run(args: CalcArgs) -> ExitCode {
             timeout: args.timeout,
             expressions: args.expressions,
         }),
-        CalcCommand::Cluster(args) => {
-            let config = ClusterConfig {
-                listen: args.listen,
-                servers: args.servers,
-                burn: args.burn,
-                agent_interval: args.agent_interval,
-            };
-            match run_cluster(&config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("distloop calc cluster: {error}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
     }
 }
 

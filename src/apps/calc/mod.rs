@@ -7,13 +7,13 @@
 //! agent-check line, `up W% L`, where L is the server's CPU load ([`status`]),
 //! or with JSON when an HTTP `GET /` arrives. The Discal reverse proxy is then
 //! the balancer configured with `--strategy least-load` and `agent=STATUS`
-//! ([`cluster`] starts three servers and that balancer in one command). The
+//! (`distloop calc cluster`, composed above the services in
+//! `crate::cluster::calc`, starts three servers and that balancer). The
 //! arithmetic is a sans-IO core over exact rationals ([`expression`],
 //! [`number`]).
 
 pub mod cli;
 pub mod client;
-pub mod cluster;
 mod connection;
 pub mod expression;
 pub mod load;

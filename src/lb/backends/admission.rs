@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::Backends;
 use crate::lb::Strategy;
-use crate::lb::pool::Pick;
+use crate::lb::backend_set::Pick;
 use crate::lb::queue::{Target, Ticket, WaitQueue};
 use crate::reactor::{Context, Token};
 
@@ -75,7 +75,7 @@ impl Backends {
     }
 
     /// Picks a backend for a request hashed to `key` (see
-    /// [`crate::lb::BackendPool::pick`]) or says it must wait or be refused.
+    /// [`crate::lb::BackendSet::pick`]) or says it must wait or be refused.
     /// `admitted`: the request had its turn (it was taken out of the queue,
     /// or is being retried after a pick), so the waiters do not hold it up.
     pub fn pick_or_wait(
@@ -196,7 +196,8 @@ mod tests {
             Strategy::RoundRobin,
             Duration::from_secs(5),
         );
-        b.pool().set_state(0, crate::lb::pool::BackendState::Down);
+        b.pool()
+            .set_state(0, crate::lb::backend_set::BackendState::Down);
         assert_eq!(b.pick_or_wait(now, &[], 0, false), Admission::Refused);
         assert_eq!(b.pick_or_wait(now, &[0], 0, false), Admission::Refused);
     }

@@ -2,7 +2,6 @@
 //! [`LbConfig`] (flags win over the file), then the balancer run.
 
 pub mod check;
-pub mod cluster;
 pub mod config_file;
 pub mod tls;
 pub mod upgrade;
@@ -230,7 +229,7 @@ impl LbArgs {
             self.backoff,
             "backoff",
             &f.backoff,
-            crate::lb::pool::DEFAULT_BACKOFF,
+            crate::lb::backend_set::DEFAULT_BACKOFF,
         );
         let drain_timeout = durations(
             self.drain_timeout,

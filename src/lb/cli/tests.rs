@@ -23,7 +23,7 @@ fn defaults_match_the_named_limits() {
     let cfg = args(&["--backend", "127.0.0.1:1"]).resolve().unwrap();
     assert_eq!(cfg.connect_timeout, config::DEFAULT_CONNECT_TIMEOUT);
     assert_eq!(cfg.idle_timeout, config::DEFAULT_IDLE_TIMEOUT);
-    assert_eq!(cfg.backoff, crate::lb::pool::DEFAULT_BACKOFF);
+    assert_eq!(cfg.backoff, crate::lb::backend_set::DEFAULT_BACKOFF);
     assert_eq!(cfg.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
     assert_eq!(cfg.strategy, Strategy::RoundRobin);
     assert_eq!(cfg.hash_on, HashOn::ClientIp);

@@ -17,7 +17,7 @@ use super::peer::Peer;
 use super::settings::{ROUNDS_PER_WAKE, Settings};
 use super::token::{Socket, Timer};
 use super::upstream::Upstream;
-use crate::lb::pool::Pick;
+use crate::lb::backend_set::Pick;
 use crate::lb::tls::ClientStream;
 use crate::reactor::{self, Context, Interest, Kind, Readiness, TcpStream, TimerId};
 use crate::{debug, warn};

@@ -45,10 +45,10 @@ use self::settings::Settings;
 use self::token::{Socket, Timer};
 use self::upstream::{IdlePool, Upstream};
 use super::admin::AdminCommand;
+use super::backend_set::BackendState;
 use super::backends::Backends;
 use super::config::LbConfig;
 use super::health::HealthLanes;
-use super::pool::BackendState;
 use super::worker::{TICK, WorkerLink};
 use crate::reactor::buffer_pool::BufferPool;
 use crate::reactor::{

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::lb::pool::LatencyHistogram;
+use crate::lb::backend_set::LatencyHistogram;
 use crate::lb::stats::to_ms;
 
 /// The queue's counters, one worker's or the sum of all workers'.

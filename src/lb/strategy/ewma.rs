@@ -8,12 +8,20 @@
 //!
 //! Times are given as the time since an origin of the owner's choosing (the
 //! same for every call), so that an estimate takes 16 bytes.
+//!
+//! The `peak-ewma` strategy draws two candidates and keeps the one of lower
+//! [`cost`] (see [`super::two_choices`]).
 
 use std::time::Duration;
 
 /// The EWMA's time constant: after this long without a sample, an estimate has
 /// decayed to 1/e of its value (Finagle's default).
 pub const DECAY: Duration = Duration::from_secs(10);
+
+/// The cost of a backend with work in flight and no latency sample yet, so
+/// that an unmeasured backend gets one pick at a time until it answers
+/// (Finagle's penalty).
+pub const UNMEASURED_PENALTY: Duration = Duration::from_secs(30);
 
 /// The stamp of an estimate without a sample.
 const NO_SAMPLE: u64 = u64::MAX;
@@ -72,6 +80,17 @@ impl PeakEwma {
     }
 }
 
+/// Peak-EWMA's cost of a backend with `active` picks in flight: its latency
+/// estimate at `now` times (active + 1), in nanoseconds.
+pub fn cost(active: u32, ewma: &PeakEwma, now: Duration) -> f64 {
+    let rtt = ewma.nanos(now).unwrap_or(0.0);
+    if rtt <= 0.0 && active > 0 {
+        UNMEASURED_PENALTY.as_nanos() as f64
+    } else {
+        rtt * f64::from(active + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +124,15 @@ mod tests {
         ewma.observe(1000 * MS, t0);
         let later = ewma.estimate(t0 + DECAY * 5).unwrap();
         assert!(later < 10 * MS, "{later:?}");
+    }
+
+    #[test]
+    fn an_unmeasured_backend_with_work_in_flight_costs_the_penalty() {
+        let none = PeakEwma::default();
+        assert_eq!(cost(0, &none, MS), 0.0);
+        assert_eq!(cost(1, &none, MS), UNMEASURED_PENALTY.as_nanos() as f64);
+        let mut measured = PeakEwma::default();
+        measured.observe(2 * MS, MS);
+        assert_eq!(cost(2, &measured, MS), 3.0 * (2 * MS).as_nanos() as f64);
     }
 }

@@ -1,18 +1,37 @@
 //! Balancing strategies: which backend serves the next connection or request.
 //!
-//! Sans-IO: a strategy reads the pool's counters, the current time and a key
-//! hash, and returns an index. It opens no socket and reads no clock. This
-//! module names the strategies; the algorithms with state of their own live
-//! in the submodules ([`ring`] for consistent hashing, [`smooth`] for smooth
-//! weighted round-robin, [`ewma`] for peak-EWMA latency, [`random`] for the
-//! seeded generator behind the random choices, [`hash`] for key hashing).
-//! [`crate::lb::pool`] owns the per-backend counters and applies a strategy.
+//! Sans-IO: a strategy reads the backends' counters, the current time and a
+//! key hash, and returns an index. It opens no socket and reads no clock.
+//! This module names the strategies ([`Strategy`]); each one's definition
+//! lives here, one file per idea:
+//!
+//! | strategy | definition |
+//! |---|---|
+//! | `n-to-1` | the first available backend in list order (no state) |
+//! | `round-robin` | [`round_robin`] |
+//! | `least-connections` | [`least_connections`] |
+//! | `least-response-time` | [`least_response_time`] |
+//! | `weighted-round-robin` | [`smooth`] (nginx's smooth weighted round-robin) |
+//! | `power-of-two`, `peak-ewma` | [`two_choices`], with [`ewma`] for the latency cost |
+//! | `consistent-hash` | [`ring`], over [`hash`]'s key hashes |
+//! | `random` | [`random`] (also the seeded generator behind every random choice) |
+//! | `least-load` | [`least_load`] |
+//!
+//! [`crate::lb::backend_set`] owns the per-backend counters and applies a
+//! strategy: its plain scan hands each backend's figures to these
+//! definitions, and its indexed fast paths (O(1) or O(log N) a pick) are
+//! checked against that scan by its tests.
 
 pub mod ewma;
 pub mod hash;
+pub mod least_connections;
+pub mod least_load;
+pub mod least_response_time;
 pub mod random;
 pub mod ring;
+pub mod round_robin;
 pub mod smooth;
+pub mod two_choices;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,9 +1,11 @@
-//! The pool's source of random choices: SplitMix64, seeded, so that a test
-//! with a fixed seed replays the same choices and the core reads no entropy.
+//! The `random` strategy (a backend with probability proportional to its
+//! weight) and the source of every random choice: SplitMix64, seeded, so
+//! that a test with a fixed seed replays the same choices and the core reads
+//! no entropy.
 
 use super::hash::mix;
 
-/// Seed of a pool that was given none.
+/// Seed of a backend set that was given none.
 pub const DEFAULT_SEED: u64 = 0x5eed_0fd1_5710_0b5e;
 
 /// A small, fast, seeded pseudo-random generator (not for secrets).
@@ -44,9 +46,46 @@ impl SplitMix64 {
     }
 }
 
+/// The `random` strategy: one of `candidates` with probability
+/// proportional to its `weight`; `None` when their weights sum to zero.
+pub fn weighted(
+    candidates: impl Iterator<Item = usize> + Clone,
+    weight: impl Fn(usize) -> u16,
+    rng: &mut SplitMix64,
+) -> Option<usize> {
+    let weight = |i: usize| u64::from(weight(i));
+    let total: u64 = candidates.clone().map(weight).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut ticket = rng.below(total);
+    candidates.into_iter().find(|&i| {
+        let w = weight(i);
+        if ticket < w {
+            true
+        } else {
+            ticket -= w;
+            false
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_choices_follow_the_weights_and_never_take_weight_zero() {
+        let weights = [1u16, 0, 3];
+        let mut rng = SplitMix64::new(3);
+        let mut seen = [0u32; 3];
+        for _ in 0..4000 {
+            seen[weighted(0..3, |i| weights[i], &mut rng).unwrap()] += 1;
+        }
+        assert_eq!(seen[1], 0);
+        assert!(seen[2] > 2 * seen[0], "{seen:?}");
+        assert_eq!(weighted(1..2, |i| weights[i], &mut rng), None);
+    }
 
     #[test]
     fn two_distinct_never_returns_the_same_position_and_covers_all() {

@@ -3,7 +3,7 @@
 //! Each backend owns [`POINTS_PER_WEIGHT`] points per unit of weight, placed by
 //! hashing its *name* (not its index, which a reload may change). A key belongs
 //! to the first point at or after its hash, going round. When a backend is
-//! unavailable the pool walks on to the next point, so only that backend's
+//! unavailable the backend set walks on to the next point, so only that backend's
 //! keys move; when it is removed its points vanish, with the same effect.
 
 use super::hash::{hash_key, mix};

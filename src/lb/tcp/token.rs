@@ -15,7 +15,7 @@ pub(super) enum Socket {
     Backend,
     /// A health or agent check (key: its slot).
     Health,
-    /// Not a socket: the queue's wake-up (key 0), see `tcp/queued.rs`.
+    /// Not a socket: the queue's wake-up (key 0), see `tcp/waiting.rs`.
     Queue,
 }
 

@@ -54,11 +54,11 @@ use super::exchange::{BodyRelay, Exchange, Fault, HeadRead, ResponseBody, Retry}
 use super::retry::{self, Decision, Failure};
 use super::{Action, ClientConnection, Ending, Env, Event, Phase, Turn, ignore};
 use crate::lb::access_log::Entry;
+use crate::lb::backend_set::{Pick, hash_ip, hash_key};
 use crate::lb::backends::Admission;
 use crate::lb::config::HashOn;
 use crate::lb::http::peer::{Outbox, Peer, Stream};
 use crate::lb::http::tunnel;
-use crate::lb::pool::{Pick, hash_ip, hash_key};
 use crate::lb::queue::Ticket;
 use crate::warn;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::proxy::{Proxy, closes};
 use super::{GET, OK};
-use crate::lb::pool::Pick;
+use crate::lb::backend_set::Pick;
 
 const POST: &str = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234";
 

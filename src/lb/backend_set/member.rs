@@ -1,4 +1,4 @@
-//! What the pool knows of one backend: its state, weights, agent reports,
+//! What the set knows of one backend: its state, weights, agent reports,
 //! counters and latency figures, split into what a pick touches
 //! ([`Member`]) and the rest ([`Record`]).
 
@@ -81,7 +81,7 @@ impl BackendStats {
 /// 64-byte lines (640 KiB) did not, and a pick that lands on a random backend
 /// reads that cache instead of a farther one. The rest lives in [`Record`],
 /// the serials, counts, peak-EWMA estimates, reported loads and latency
-/// histograms in dense lists of their own (see `BackendPool`).
+/// histograms in dense lists of their own (see `BackendSet`).
 #[derive(Debug, Clone)]
 #[repr(align(16))]
 pub(super) struct Member {
@@ -102,7 +102,7 @@ pub(super) struct Member {
 /// The cap of a backend without one (no backend holds 2^32 - 1 picks).
 pub(super) const NO_CAP: u32 = u32::MAX;
 
-/// What the pool keeps of one backend besides its [`Member`] and its dense
+/// What the set keeps of one backend besides its [`Member`] and its dense
 /// figures: read by stats and reloads, written on failures.
 #[derive(Debug, Clone)]
 pub(super) struct Record {

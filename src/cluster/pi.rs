@@ -1,13 +1,18 @@
 //! `distloop cluster`: Pi backends and a balancer in one process, the whole
-//! demonstration setup in one command.
+//! demonstration setup in one command, with the balancer's admin listener
+//! (stats page, `/stats`, `/metrics`) so that a newcomer finds the numbers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
 
 use clap::Args;
 
-use super::ModeArg;
-use crate::lb::{Balancer, LbConfig, LbError, Mode, Strategy};
+use crate::cli::parse_addr;
+use crate::lb::cli::ModeArg;
+use crate::lb::{BackendSpec, Balancer, LbConfig, LbError, Mode, Strategy};
+
+/// Where the admin listener serves the stats unless `--admin` moves it.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9000";
 
 /// `distloop cluster`: local Pi backends behind a balancer.
 #[derive(Debug, Clone, Args)]
@@ -22,8 +27,12 @@ pub struct ClusterArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub backend_ip: IpAddr,
     /// Where the balancer accepts clients.
-    #[arg(long, default_value = "127.0.0.1:8080", value_parser = crate::cli::parse_addr)]
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub listen: SocketAddr,
+    /// Where the balancer serves its stats page (/, /stats, /metrics) and
+    /// drain/ready commands (port 0 picks a free port).
+    #[arg(long, default_value = DEFAULT_ADMIN, value_parser = parse_addr)]
+    pub admin: SocketAddr,
     /// The balancing strategy (see `distloop lb --help`).
     #[arg(long, default_value = "round-robin")]
     pub strategy: Strategy,
@@ -91,9 +100,13 @@ pub fn run(args: &ClusterArgs) -> Result<(), ClusterError> {
         .collect();
     let mode: Mode = args.mode.into();
     let specs = servers_specs(&backends);
-    let config = LbConfig::new(args.listen, specs, args.strategy, mode);
+    let mut config = LbConfig::new(args.listen, specs, args.strategy, mode);
+    config.admin = Some(args.admin);
     let outcome = Balancer::bind(config).and_then(|balancer| {
         println!("listening on {}", balancer.local_addr());
+        if let Some(admin) = balancer.admin_addr() {
+            println!("admin on http://{admin}/");
+        }
         crate::info!(
             "{} mode, {} over {} Pi backends; Ctrl-C stops everything",
             args.mode_name(),
@@ -121,13 +134,13 @@ impl ClusterArgs {
 }
 
 /// The backends as the balancer names them: `pi0`, `pi1`, ...
-fn servers_specs(addrs: &[SocketAddr]) -> Vec<crate::lb::BackendSpec> {
+fn servers_specs(addrs: &[SocketAddr]) -> Vec<BackendSpec> {
     addrs
         .iter()
         .enumerate()
-        .map(|(i, &addr)| crate::lb::BackendSpec {
+        .map(|(i, &addr)| BackendSpec {
             name: format!("pi{i}"),
-            ..crate::lb::BackendSpec::new(addr)
+            ..BackendSpec::new(addr)
         })
         .collect()
 }

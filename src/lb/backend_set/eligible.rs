@@ -3,8 +3,8 @@
 //! level (three levels cover 262,144 backends), so the first-available and
 //! round-robin choices cost the same with 4 backends or 10,000.
 //!
-//! It holds indices only; the pool decides who belongs (see
-//! [`super::BackendPool`]'s eligibility rule) and keeps it up to date.
+//! It holds indices only; the set decides who belongs (see
+//! [`super::BackendSet`]'s eligibility rule) and keeps it up to date.
 
 /// Bits per word.
 const WORD: usize = 64;

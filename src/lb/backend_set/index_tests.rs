@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-impl BackendPool {
-    /// A pool that picks by scanning only: the reference.
+impl BackendSet {
+    /// A set that picks by scanning only: the reference.
     fn scanning(weights: &[u16], strategy: Strategy) -> Self {
-        let mut pool = Self::from_weights(weights, strategy);
-        pool.scan_only = true;
-        pool.rebuild();
-        pool
+        let mut backends = Self::from_weights(weights, strategy);
+        backends.scan_only = true;
+        backends.rebuild();
+        backends
     }
 
     /// The pick as the plain scan makes it.
@@ -44,18 +44,22 @@ impl BackendPool {
                 StrategyIndex::Uniform(set) => assert_eq!(set.contains(i), member(i)),
                 StrategyIndex::Weighted(_) => {}
                 StrategyIndex::LeastConnections(tree) => {
-                    let key = member(i).then(|| upkeep::least_connections_key(m));
+                    let key = member(i).then(|| index::least_connections_key(m));
                     assert_eq!(tree.get(i), key, "least-connections key of {i}");
                 }
                 StrategyIndex::LeastResponseTime(tree) => {
                     let t = &self.tallies[i];
-                    let key = member(i).then(|| upkeep::least_response_time_key(m, t));
+                    let key = member(i).then(|| index::least_response_time_key(m, t));
                     assert_eq!(tree.get(i), key, "least-response-time key of {i}");
                 }
                 StrategyIndex::LeastLoad(index) => {
-                    let unknown = if reported { choose::UNREPORTED_LOAD } else { 0 };
+                    let unknown = if reported {
+                        crate::lb::strategy::least_load::UNREPORTED_LOAD
+                    } else {
+                        0
+                    };
                     let load = self.loads[i].unwrap_or(unknown);
-                    let key = member(i).then(|| upkeep::load_key(load));
+                    let key = member(i).then(|| index::load_key(load));
                     assert_eq!(index.tree.get(i), key, "least-load key of {i}");
                 }
                 StrategyIndex::Smooth(order) => {
@@ -67,7 +71,7 @@ impl BackendPool {
     }
 }
 
-impl BackendPool {
+impl BackendSet {
     /// The backends a pick may choose at `now` by the module's rule: the
     /// available ones not tried, those out of backoff if there are any.
     fn allowed(&self, now: Instant, tried: &[usize]) -> Vec<usize> {
@@ -83,7 +87,7 @@ impl BackendPool {
     }
 }
 
-/// Runs the same random operations on a maintained pool and a scanning one,
+/// Runs the same random operations on a maintained set and a scanning one,
 /// calling `compare` with both picks' backends.
 fn replay(
     strategy: Strategy,
@@ -94,8 +98,8 @@ fn replay(
     let mut rng = SplitMix64::new(seed);
     let len = 3 + rng.below(40) as usize;
     let weights: Vec<u16> = (0..len).map(|_| rng.below(6) as u16).collect();
-    let mut fast = BackendPool::from_weights(&weights, strategy);
-    let mut reference = BackendPool::scanning(&weights, strategy);
+    let mut fast = BackendSet::from_weights(&weights, strategy);
+    let mut reference = BackendSet::scanning(&weights, strategy);
     fast.set_seed(seed);
     reference.set_seed(seed);
     let mut open: Vec<(Pick, Pick)> = Vec::new();
@@ -207,28 +211,28 @@ fn random_strategies_pick_only_allowed_backends_as_the_set_changes() {
 #[test]
 fn a_change_of_strategy_keeps_the_running_weighted_order() {
     let now = Instant::now();
-    let mut pool = BackendPool::from_weights(&[5, 1, 1], Strategy::WeightedRoundRobin);
+    let mut backends = BackendSet::from_weights(&[5, 1, 1], Strategy::WeightedRoundRobin);
     let mut order = String::new();
     for k in 0..14 {
         if k == 5 {
-            pool.set_strategy(Strategy::RoundRobin);
-            pool.set_strategy(Strategy::WeightedRoundRobin);
+            backends.set_strategy(Strategy::RoundRobin);
+            backends.set_strategy(Strategy::WeightedRoundRobin);
         }
-        let pick = pool.pick(now, &[], 0).unwrap();
+        let pick = backends.pick(now, &[], 0).unwrap();
         order.push((b'a' + pick.backend as u8) as char);
-        pool.finish(pick, now);
+        backends.finish(pick, now);
     }
     assert_eq!(order, "aabacaaaabacaa");
 }
 
 /// Shares of the backends over `picks` picks, each released at once so
 /// that the counters stay as set up.
-fn shares(pool: &mut BackendPool, now: Instant, picks: usize) -> Vec<f64> {
-    let mut counts = vec![0u32; pool.len()];
+fn shares(backends: &mut BackendSet, now: Instant, picks: usize) -> Vec<f64> {
+    let mut counts = vec![0u32; backends.len()];
     for _ in 0..picks {
-        let pick = pool.pick(now, &[], 0).unwrap();
+        let pick = backends.pick(now, &[], 0).unwrap();
         counts[pick.backend] += 1;
-        pool.release(pick);
+        backends.release(pick);
     }
     counts
         .iter()
@@ -236,29 +240,29 @@ fn shares(pool: &mut BackendPool, now: Instant, picks: usize) -> Vec<f64> {
         .collect()
 }
 
-/// A pool with unequal weights, actives and latencies, some backends out.
-fn uneven(strategy: Strategy, scan: bool, now: Instant) -> BackendPool {
+/// A set with unequal weights, actives and latencies, some backends out.
+fn uneven(strategy: Strategy, scan: bool, now: Instant) -> BackendSet {
     let weights = [1, 2, 3, 4, 1, 2, 3, 4, 5, 1];
-    let mut pool = if scan {
-        BackendPool::scanning(&weights, strategy)
+    let mut backends = if scan {
+        BackendSet::scanning(&weights, strategy)
     } else {
-        BackendPool::from_weights(&weights, strategy)
+        BackendSet::from_weights(&weights, strategy)
     };
-    pool.set_seed(if scan { 1 } else { 2 });
+    backends.set_seed(if scan { 1 } else { 2 });
     for i in 0..weights.len() {
         // Latency samples for peak-EWMA, then i % 4 picks kept open.
-        let pick = pool.pick_by_index(i, now);
-        pool.finish(pick, now + Duration::from_millis(3 * i as u64 + 1));
+        let pick = backends.pick_by_index(i, now);
+        backends.finish(pick, now + Duration::from_millis(3 * i as u64 + 1));
         for _ in 0..i % 4 {
-            let _kept = pool.pick_by_index(i, now);
+            let _kept = backends.pick_by_index(i, now);
         }
     }
-    pool.set_state(2, BackendState::Down);
-    pool.set_state(7, BackendState::Drain);
-    pool
+    backends.set_state(2, BackendState::Down);
+    backends.set_state(7, BackendState::Drain);
+    backends
 }
 
-impl BackendPool {
+impl BackendSet {
     /// A pick of backend `i` whatever the strategy (the others in maintenance meanwhile).
     fn pick_by_index(&mut self, i: usize, now: Instant) -> Pick {
         let states: Vec<BackendState> = (0..self.len()).map(|k| self.state(k)).collect();
@@ -302,12 +306,12 @@ fn large_pools_keep_the_choices_of_the_scan() {
         Strategy::WeightedRoundRobin,
         Strategy::LeastLoad,
     ] {
-        let mut fast = BackendPool::from_weights(&weights, strategy);
-        let mut scan = BackendPool::scanning(&weights, strategy);
-        for pool in [&mut fast, &mut scan] {
+        let mut fast = BackendSet::from_weights(&weights, strategy);
+        let mut scan = BackendSet::scanning(&weights, strategy);
+        for backends in [&mut fast, &mut scan] {
             for i in (0..1200).step_by(5) {
-                pool.set_state(i, BackendState::Down);
-                pool.set_load(i + 1, Some((i % 100) as u8));
+                backends.set_state(i, BackendState::Down);
+                backends.set_load(i + 1, Some((i % 100) as u8));
             }
         }
         let mut open = Vec::new();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::latency::{self, LatencyHistogram};
 use super::member::BackendStats;
-use super::{BackendPool, PENDING_SAMPLES};
+use super::{BackendSet, PENDING_SAMPLES};
 use crate::lb::strategy::Strategy;
 
 /// One finished pick, not yet counted.
@@ -24,7 +24,7 @@ pub(super) struct Sample {
     bucket: u8,
     /// Its duration in nanoseconds.
     elapsed: u64,
-    /// When it finished, in nanoseconds since the pool's epoch.
+    /// When it finished, in nanoseconds since the set's epoch.
     at: u64,
 }
 
@@ -52,7 +52,7 @@ fn reads_ewma(strategy: Strategy) -> bool {
     strategy == Strategy::PeakEwma
 }
 
-impl BackendPool {
+impl BackendSet {
     /// Notes the pick of `backend` from `started` that finished at `now`.
     pub(super) fn record_sample(&mut self, backend: usize, started: Instant, now: Instant) {
         let elapsed = now.saturating_duration_since(started);
@@ -147,15 +147,15 @@ mod tests {
     /// Picks and finishes backends in turn with durations 10, 20, 30 ... µs
     /// for `rounds` picks; returns, per backend, the (count, total, EWMA)
     /// the finishes should leave.
-    fn run(pool: &mut BackendPool, t0: Instant, rounds: u32) -> Vec<(u64, Duration, PeakEwma)> {
-        let mut want = vec![(0, Duration::ZERO, PeakEwma::default()); pool.len()];
+    fn run(backends: &mut BackendSet, t0: Instant, rounds: u32) -> Vec<(u64, Duration, PeakEwma)> {
+        let mut want = vec![(0, Duration::ZERO, PeakEwma::default()); backends.len()];
         let mut now = t0;
         for k in 1..=rounds {
-            let pick = pool.pick(now, &[], 0).expect("a backend");
+            let pick = backends.pick(now, &[], 0).expect("a backend");
             let backend = pick.backend;
             let took = 10 * k * US;
             now += took;
-            pool.finish(pick, now);
+            backends.finish(pick, now);
             let (count, total, ewma) = &mut want[backend];
             *count += 1;
             *total += took;
@@ -166,57 +166,57 @@ mod tests {
     }
 
     fn assert_figures(
-        pool: &BackendPool,
+        backends: &BackendSet,
         want: &[(u64, Duration, PeakEwma)],
         at: Instant,
         t0: Instant,
     ) {
         for (i, (count, total, ewma)) in want.iter().enumerate() {
-            let stats = pool.stats(i);
+            let stats = backends.stats(i);
             assert_eq!((stats.completed, stats.total_time), (*count, *total), "{i}");
-            assert_eq!(pool.latency_histogram(i).count(), *count, "{i}");
-            assert_eq!(pool.latency_ewma(i, at), ewma.estimate(at - t0), "{i}");
+            assert_eq!(backends.latency_histogram(i).count(), *count, "{i}");
+            assert_eq!(backends.latency_ewma(i, at), ewma.estimate(at - t0), "{i}");
         }
     }
 
     #[test]
     fn pending_samples_count_in_every_reading_before_and_after_they_are_counted() {
         for strategy in Strategy::ALL {
-            let mut pool = BackendPool::from_weights(&[1, 2, 1], strategy);
+            let mut backends = BackendSet::from_weights(&[1, 2, 1], strategy);
             let t0 = Instant::now();
-            let want = run(&mut pool, t0, 40);
+            let want = run(&mut backends, t0, 40);
             let at = t0 + Duration::from_millis(50);
-            assert!(!pool.pending.is_empty());
-            assert_figures(&pool, &want, at, t0);
-            pool.count_pending();
-            assert_figures(&pool, &want, at, t0);
+            assert!(!backends.pending.is_empty());
+            assert_figures(&backends, &want, at, t0);
+            backends.count_pending();
+            assert_figures(&backends, &want, at, t0);
         }
     }
 
     #[test]
     fn a_change_of_strategy_counts_what_waited_first() {
-        let mut pool = BackendPool::from_weights(&[1, 1], Strategy::RoundRobin);
+        let mut backends = BackendSet::from_weights(&[1, 1], Strategy::RoundRobin);
         let t0 = Instant::now();
         // Backend 0 takes 10, 30, 50 µs; backend 1 20, 40, 60.
-        let want = run(&mut pool, t0, 6);
-        assert_eq!(pool.pending.len(), 6);
-        pool.set_strategy(Strategy::LeastResponseTime);
-        assert!(pool.pending.is_empty());
+        let want = run(&mut backends, t0, 6);
+        assert_eq!(backends.pending.len(), 6);
+        backends.set_strategy(Strategy::LeastResponseTime);
+        assert!(backends.pending.is_empty());
         let at = t0 + Duration::from_millis(1);
-        assert_figures(&pool, &want, at, t0);
+        assert_figures(&backends, &want, at, t0);
         // The lower mean (30 µs against 40) is chosen, as the counts say.
         let now = t0 + Duration::from_millis(2);
-        let pick = pool.pick(now, &[], 0).expect("a backend");
+        let pick = backends.pick(now, &[], 0).expect("a backend");
         assert_eq!(pick.backend, 0);
-        pool.release(pick);
-        pool.set_strategy(Strategy::PeakEwma);
-        let more = run(&mut pool, now, 5);
+        backends.release(pick);
+        backends.set_strategy(Strategy::PeakEwma);
+        let more = run(&mut backends, now, 5);
         let at = now + Duration::from_millis(1);
         for (i, (count, total, _)) in more.iter().enumerate() {
-            let stats = pool.stats(i);
+            let stats = backends.stats(i);
             assert_eq!(stats.completed, want[i].0 + count);
             assert_eq!(stats.total_time, want[i].1 + *total);
-            assert!(pool.latency_ewma(i, at).is_some());
+            assert!(backends.latency_ewma(i, at).is_some());
         }
     }
 }

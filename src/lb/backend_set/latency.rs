@@ -103,10 +103,10 @@ impl LatencyHistogram {
     }
 }
 
-/// The latency histograms of a pool's backends, bucket by bucket: row `b`
+/// The latency histograms of a set's backends, bucket by bucket: row `b`
 /// holds every backend's count in bucket `b`. A backend's samples fall in a
 /// few buckets, mostly the same few as its neighbours', so the counts that a
-/// pool's samples go to lie in a few dense rows (80 KiB each for 10,000
+/// set's samples go to lie in a few dense rows (80 KiB each for 10,000
 /// backends) instead of in as many 1.2 KiB histograms far apart (12 MiB);
 /// rows never written take no memory until read.
 #[derive(Debug, Clone, Default)]

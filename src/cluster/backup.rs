@@ -1,16 +1,23 @@
 //! `distloop backup cluster`: the original's setup in one process, a manager
 //! and four storage servers in temporary folders, with the client commands
 //! to try printed. Everything stops, and the folders go, on Ctrl-C.
+//!
+//! The `distloop backup` command line is put together here too: the
+//! backup's own commands ([`crate::apps::backup::cli`]) and `cluster`.
 
 use std::fs;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use super::cli::ClusterArgs;
-use super::manager::{Manager, ManagerConfig};
-use super::serve::Stopper;
-use super::server::{ServerConfig, StorageServer};
+use clap::{Args, Subcommand};
+
+use crate::apps::backup::cli::{self as backup, BackupCommand, DEFAULT_MANAGER};
+use crate::apps::backup::manager::{Manager, ManagerConfig};
+use crate::apps::backup::serve::Stopper;
+use crate::apps::backup::server::{ServerConfig, StorageServer};
+use crate::cli::parse_addr;
 
 /// Heartbeats in the demonstration, quick enough to watch.
 const DEMO_HEARTBEAT: Duration = Duration::from_secs(1);
@@ -21,8 +28,45 @@ const DEMO_ORPHAN_GRACE: Duration = Duration::from_secs(30);
 /// Scrubs in the demonstration.
 const DEMO_SCRUB: Duration = Duration::from_secs(30);
 
+/// Replicated file backup.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    command: BackupSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupSubcommand {
+    #[command(flatten)]
+    Backup(BackupCommand),
+    /// A manager and 4 storage servers in temporary folders, for trying out.
+    Cluster(ClusterArgs),
+}
+
+/// Flags of the demonstration cluster.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The manager's address.
+    #[arg(long, default_value = DEFAULT_MANAGER, value_parser = parse_addr)]
+    pub listen: SocketAddr,
+    /// How many storage servers.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub servers: u8,
+    /// Copies kept of every file.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub replicas: u8,
+}
+
+/// Runs one `distloop backup` command.
+pub fn run(args: BackupArgs) -> ExitCode {
+    match args.command {
+        BackupSubcommand::Backup(command) => backup::run(command),
+        BackupSubcommand::Cluster(args) => backup::report(run_cluster(&args)),
+    }
+}
+
 /// Runs the demonstration until SIGINT or SIGTERM.
-pub fn run(args: &ClusterArgs) -> Result<(), String> {
+pub fn run_cluster(args: &ClusterArgs) -> Result<(), String> {
     let root = std::env::temp_dir().join(format!("distloop-backup-{}", std::process::id()));
     fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     let result = run_in(args, &root);

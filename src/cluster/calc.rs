@@ -1,29 +1,89 @@
 //! `distloop calc cluster`: the Discal setup in one command. Calculator
 //! servers run as child processes (each its own process, so that each one's
 //! CPU load is its own; the last one burns CPU), and the balancer runs in
-//! this process, *configured* (not imported by the calculator) with
-//! `--mode tcp --strategy least-load` and each server's status port as its
-//! agent. Every couple of seconds a line says how many requests each server
-//! has answered and the load it reports.
+//! this process, *configured* through its public [`LbConfig`] (the
+//! calculator never imports it) with `--mode tcp --strategy least-load` and
+//! each server's status port as its agent. Every couple of seconds a line
+//! says how many requests each server has answered and the load it reports.
+//!
+//! The `distloop calc` command line is put together here too: the
+//! calculator's own commands ([`crate::apps::calc::cli`]) and `cluster`.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::lb::health::HealthConfig;
-use crate::lb::{BackendSpec, Balancer, LbConfig, LbError, Mode, Strategy};
+use crate::apps::calc::cli::{self as calculator, CalcCommand};
+use crate::cli::{DURATION_HELP, parse_addr, parse_duration};
+use crate::lb::{BackendSpec, Balancer, HealthConfig, LbConfig, LbError, Mode, Strategy};
 
 /// How often the cluster prints where requests went.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a child server may take to print its listening lines.
 pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `distloop calc`: the distributed calculator.
+#[derive(Debug, Args)]
+pub struct CalcArgs {
+    #[command(subcommand)]
+    command: CalcSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CalcSubcommand {
+    #[command(flatten)]
+    Calculator(CalcCommand),
+    /// Run 3 servers (one burning 80% CPU) behind the balancer with least-load.
+    Cluster(ClusterArgs),
+}
+
+/// The flags of `distloop calc cluster`.
+#[derive(Debug, Args)]
+#[command(after_help = DURATION_HELP)]
+pub struct ClusterArgs {
+    /// Where the balancer accepts clients.
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = parse_addr)]
+    listen: SocketAddr,
+    /// How many servers to start.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    servers: u8,
+    /// The CPU percent the last server burns.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    burn: u8,
+    /// How often the balancer asks each server's status port.
+    #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = parse_duration)]
+    agent_interval: Duration,
+}
+
+/// Runs `distloop calc ...`; the exit code is the command's.
+pub fn run(args: CalcArgs) -> ExitCode {
+    match args.command {
+        CalcSubcommand::Calculator(command) => calculator::run(command),
+        CalcSubcommand::Cluster(args) => {
+            let config = ClusterConfig {
+                listen: args.listen,
+                servers: args.servers,
+                burn: args.burn,
+                agent_interval: args.agent_interval,
+            };
+            match run_cluster(&config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("distloop calc cluster: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
 
 /// What the cluster runs.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! backend's key costs one walk up the tree, O(log N).
 //!
 //! A key is a number below 2^96 (each strategy orders its backends by one,
-//! see `super::upkeep`); a node holds it with the backend's index in the low
+//! see `super::index`); a node holds it with the backend's index in the low
 //! 32 bits, as one `u128`. Ties thus go to list order exactly as the linear
 //! scans the tree replaces do, and a step of the walk is one comparison of
 //! two integers (16 bytes a node: the tree of 10,000 backends is 512 KiB).

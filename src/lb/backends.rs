@@ -1,9 +1,9 @@
-//! The backends as one worker sees them: the configured list, the pool that
+//! The backends as one worker sees them: the configured list, the backend set that
 //! picks among them, the health and agent checks that change their state,
 //! the operator's drain/ready commands, and per-backend traffic counters.
 //!
 //! Both adapters (TCP and HTTP) hold one of these, so the rules that combine
-//! check results, agent words and commands into a pool state live here once.
+//! check results, agent words and commands into a backend set state live here once.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
@@ -37,7 +37,7 @@ enum Operator {
 /// What one worker knows about its backends.
 pub struct Backends {
     specs: Vec<BackendSpec>,
-    pool: BackendSet,
+    set: BackendSet,
     traffic: Vec<Traffic>,
     /// What an operator set through the admin port (`drain`, `maint`,
     /// undone by `ready`).
@@ -55,10 +55,10 @@ pub struct Backends {
 impl Backends {
     /// The backends of `config`, with its strategy and health checks.
     pub fn new(config: &LbConfig, access_log: Option<AccessLog>) -> Self {
-        let mut pool = BackendSet::new(&config.backends, config.strategy);
-        pool.set_backoff(config.backoff);
+        let mut set = BackendSet::new(&config.backends, config.strategy);
+        set.set_backoff(config.backoff);
         for (i, spec) in config.backends.iter().enumerate() {
-            pool.set_max_conn(i, spec.max_conn);
+            set.set_max_conn(i, spec.max_conn);
         }
         Self {
             capped: config.backends.iter().any(|b| b.max_conn.is_some()),
@@ -66,7 +66,7 @@ impl Backends {
             specs: config.backends.clone(),
             traffic: vec![Traffic::default(); config.backends.len()],
             operator: vec![Operator::Ready; config.backends.len()],
-            pool,
+            set,
             health: HealthChecker::new(config.health.clone(), &config.backends),
             events: Vec::new(),
             access_log,
@@ -86,9 +86,9 @@ impl Backends {
         }
     }
 
-    /// The pool, to pick, finish and fail.
-    pub fn pool(&mut self) -> &mut BackendSet {
-        &mut self.pool
+    /// The backend set, to pick, finish and fail.
+    pub fn backend_set(&mut self) -> &mut BackendSet {
+        &mut self.set
     }
 
     /// Number of backends.
@@ -113,7 +113,7 @@ impl Backends {
 
     /// Counts bytes to (`out`) and from (`inbound`) the backend of `pick`.
     pub fn count_bytes(&mut self, pick: &Pick, out: u64, inbound: u64) {
-        if let Some(i) = self.pool.index_of(pick) {
+        if let Some(i) = self.set.index_of(pick) {
             self.traffic[i].bytes_out += out;
             self.traffic[i].bytes_in += inbound;
         }
@@ -122,7 +122,7 @@ impl Backends {
     /// Counts a request sent again after the backend of `pick` closed a
     /// connection (`reused`, or new) before answering.
     pub fn count_retry(&mut self, pick: &Pick, reused: bool) {
-        if let Some(i) = self.pool.index_of(pick) {
+        if let Some(i) = self.set.index_of(pick) {
             let retries = &mut self.traffic[i].retries;
             match reused {
                 true => retries.reused += 1,
@@ -153,14 +153,14 @@ impl Backends {
     fn apply_events(&mut self) {
         for event in std::mem::take(&mut self.events) {
             match event {
-                HealthEvent::Weight(i, weight) => self.pool.set_weight(i, weight),
-                HealthEvent::Load(i, load) => self.pool.set_load(i, Some(load)),
+                HealthEvent::Weight(i, weight) => self.set.set_weight(i, weight),
+                HealthEvent::Load(i, load) => self.set.set_load(i, Some(load)),
                 // The agent's cap replaces the configured one; `maxconn:0`
                 // goes back to it.
                 HealthEvent::MaxConn(i, cap) => {
                     let configured = self.specs.get(i).and_then(|s| s.max_conn);
-                    self.pool.set_max_conn(i, cap.or(configured));
-                    self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
+                    self.set.set_max_conn(i, cap.or(configured));
+                    self.capped = (0..self.set.len()).any(|i| self.set.max_conn(i).is_some());
                 }
                 HealthEvent::Up(i) | HealthEvent::Down(i) | HealthEvent::AgentState(i, _) => {
                     self.refresh_state(i);
@@ -169,7 +169,7 @@ impl Backends {
         }
     }
 
-    /// Combines the check, the agent and the operator into the pool's state:
+    /// Combines the check, the agent and the operator into the backend set's state:
     /// down wins over drain and maintenance, which win over up.
     fn refresh_state(&mut self, i: usize) {
         let status = self.health.status(i).cloned().unwrap_or_default();
@@ -183,9 +183,9 @@ impl Backends {
         } else {
             BackendState::Up
         };
-        if self.pool.state(i) != state {
+        if self.set.state(i) != state {
             info!("backend {} is now {state}", self.specs[i].name);
-            self.pool.set_state(i, state);
+            self.set.set_state(i, state);
         }
     }
 
@@ -197,7 +197,7 @@ impl Backends {
             AdminCommand::Ready(name) => (name, Operator::Ready),
             AdminCommand::Reload(_) => return,
         };
-        match self.pool.find(name) {
+        match self.set.find(name) {
             Some(i) => {
                 self.operator[i] = set;
                 self.refresh_state(i);
@@ -209,9 +209,9 @@ impl Backends {
     /// Applies a reloaded configuration: backends matched by name keep their
     /// counters, state and checks.
     pub fn reconfigure(&mut self, ctx: &mut Context<'_>, config: &LbConfig) {
-        let moved = self.pool.reconfigure(&config.backends);
-        self.pool.set_strategy(config.strategy);
-        self.pool.set_backoff(config.backoff);
+        let moved = self.set.reconfigure(&config.backends);
+        self.set.set_strategy(config.strategy);
+        self.set.set_backoff(config.backoff);
         self.queue.renumber(&moved);
         self.queue.set_timeout(config.queue_timeout);
         let mut traffic = vec![Traffic::default(); config.backends.len()];
@@ -231,9 +231,9 @@ impl Backends {
         for i in 0..self.specs.len() {
             self.refresh_state(i);
             let agent = self.health.status(i).and_then(|h| h.max_conn).flatten();
-            self.pool.set_max_conn(i, agent.or(self.specs[i].max_conn));
+            self.set.set_max_conn(i, agent.or(self.specs[i].max_conn));
         }
-        self.capped = (0..self.pool.len()).any(|i| self.pool.max_conn(i).is_some());
+        self.capped = (0..self.set.len()).any(|i| self.set.max_conn(i).is_some());
     }
 
     /// Writes one access log line, if the log is on.
@@ -267,14 +267,14 @@ impl Backends {
     ) -> Snapshot {
         let backends = (0..self.specs.len())
             .map(|i| {
-                let stats = self.pool.stats(i);
-                let latency = self.pool.latency_histogram(i).clone();
+                let stats = self.set.stats(i);
+                let latency = self.set.latency_histogram(i).clone();
                 let health = self.health.status(i).cloned().unwrap_or_default();
                 let backoff_left = stats
                     .backoff_until
                     .map(|until| until.saturating_duration_since(now))
                     .filter(|left| !left.is_zero());
-                let state = match self.pool.state(i) {
+                let state = match self.set.state(i) {
                     BackendState::Up if backoff_left.is_some() => super::stats::BACKOFF,
                     other => other.name(),
                 };
@@ -291,7 +291,7 @@ impl Backends {
                         (None, None) => None,
                     },
                     consecutive_failures: stats.consecutive_failures,
-                    weight: u32::from(self.pool.effective_weight(i)),
+                    weight: u32::from(self.set.effective_weight(i)),
                     active: u64::from(stats.active),
                     max_active: u64::from(stats.max_active),
                     requests: stats.completed,
@@ -307,7 +307,7 @@ impl Backends {
             .collect();
         Snapshot {
             mode: mode.to_string(),
-            strategy: self.pool.strategy().name().to_string(),
+            strategy: self.set.strategy().name().to_string(),
             workers: 1,
             clients,
             accepted,
@@ -348,9 +348,9 @@ mod tests {
     fn a_backend_in_passive_backoff_is_shown_so_until_it_ends() {
         let mut backends = two_backends();
         let (start, wall) = (Instant::now(), SystemTime::UNIX_EPOCH);
-        let pick = backends.pool().pick(start, &[], 0).unwrap();
+        let pick = backends.backend_set().pick(start, &[], 0).unwrap();
         assert_eq!(pick.backend, 0);
-        backends.pool().fail(pick, start);
+        backends.backend_set().fail(pick, start);
 
         let later = start + Duration::from_millis(500);
         let shown = backends.snapshot("http", 0, 0, later, wall);
@@ -375,8 +375,8 @@ mod tests {
     fn a_drained_backend_in_backoff_stays_drained() {
         let mut backends = two_backends();
         let now = Instant::now();
-        let pick = backends.pool().pick(now, &[], 0).unwrap();
-        backends.pool().fail(pick, now);
+        let pick = backends.backend_set().pick(now, &[], 0).unwrap();
+        backends.backend_set().fail(pick, now);
         backends.command(&AdminCommand::Drain("a".into()));
         let shown = backends.snapshot("http", 0, 0, now, SystemTime::UNIX_EPOCH);
         assert_eq!(shown.backends[0].state, "drain");

@@ -226,7 +226,7 @@ impl TcpBalancer {
                 }
                 Err(e) => {
                     warn!("backend {addr} failed: {e}");
-                    self.backends.pool().fail(pick, now);
+                    self.backends.backend_set().fail(pick, now);
                 }
             }
         }
@@ -247,7 +247,7 @@ impl TcpBalancer {
             if let Some(addr) = session.backend_addr.take() {
                 warn!("backend {addr} {reason}");
             }
-            self.backends.pool().fail(pick, ctx.now());
+            self.backends.backend_set().fail(pick, ctx.now());
         }
         if !self.connect_next(ctx, key) {
             self.close(ctx, key);
@@ -339,7 +339,7 @@ impl TcpBalancer {
             self.backends
                 .count_bytes(&pick, session.bytes_up, session.bytes_down);
             if self.backends.logging() {
-                let index = self.backends.pool().index_of(&pick);
+                let index = self.backends.backend_set().index_of(&pick);
                 let name = index.map(|i| self.backends.name(i).to_string());
                 self.backends.log(&Entry {
                     client: session.client_addr,
@@ -351,9 +351,9 @@ impl TcpBalancer {
                 });
             }
             if session.connected {
-                self.backends.pool().finish(pick, ctx.now());
+                self.backends.backend_set().finish(pick, ctx.now());
             } else {
-                self.backends.pool().release(pick);
+                self.backends.backend_set().release(pick);
             }
         }
         // Dropping the sockets closes them, which also removes them from epoll.

@@ -52,7 +52,7 @@ impl Backends {
             return None;
         }
         self.queue
-            .next_admissible(|waiter, target| self.pool.can_serve(target, tried(waiter)))
+            .next_admissible(|waiter, target| self.set.can_serve(target, tried(waiter)))
     }
 
     /// Defers `token` (the adapter's queue wake-up) when a waiter can now
@@ -89,12 +89,12 @@ impl Backends {
         // all; the hash owner is then not worth looking up.
         if !self.queue.is_enabled() || !self.capped {
             return self
-                .pool
+                .set
                 .pick(now, tried, key)
                 .map_or(Admission::Refused, Admission::Picked);
         }
-        let target = if self.pool.strategy() == Strategy::ConsistentHash {
-            match self.pool.owner_of(key, tried, now) {
+        let target = if self.set.strategy() == Strategy::ConsistentHash {
+            match self.set.owner_of(key, tried, now) {
                 Some(owner) => Target::Backend(owner),
                 None => return Admission::Refused,
             }
@@ -105,13 +105,13 @@ impl Backends {
             return Admission::Wait(target);
         }
         if let Target::Backend(owner) = target {
-            if self.pool.is_full(owner) {
+            if self.set.is_full(owner) {
                 return Admission::Wait(target);
             }
         }
-        match self.pool.pick(now, tried, key) {
+        match self.set.pick(now, tried, key) {
             Some(pick) => Admission::Picked(pick),
-            None if self.pool.any_full(tried) => Admission::Wait(Target::Any),
+            None if self.set.any_full(tried) => Admission::Wait(Target::Any),
             None => Admission::Refused,
         }
     }
@@ -155,7 +155,7 @@ mod tests {
             Admission::Wait(Target::Any)
         );
         let ticket = b.queue().join(7, Target::Any, now, None);
-        b.pool().finish(first, now);
+        b.backend_set().finish(first, now);
         // A newcomer does not take the freed slot from the waiter.
         assert_eq!(
             b.pick_or_wait(now, &[], 0, false),
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(b.queue().admit(ticket, now), Some(7));
         let admitted = picked(b.pick_or_wait(now, &[], 0, true));
         assert_eq!(admitted.backend, 0);
-        b.pool().release(admitted);
+        b.backend_set().release(admitted);
     }
 
     #[test]
@@ -196,7 +196,7 @@ mod tests {
             Strategy::RoundRobin,
             Duration::from_secs(5),
         );
-        b.pool()
+        b.backend_set()
             .set_state(0, crate::lb::backend_set::BackendState::Down);
         assert_eq!(b.pick_or_wait(now, &[], 0, false), Admission::Refused);
         assert_eq!(b.pick_or_wait(now, &[0], 0, false), Admission::Refused);
@@ -220,7 +220,7 @@ mod tests {
             b.pick_or_wait(now, &[], key, false),
             Admission::Wait(Target::Backend(first.backend))
         );
-        b.pool().release(first);
+        b.backend_set().release(first);
     }
 
     #[test]
@@ -249,12 +249,12 @@ mod tests {
             Strategy::RoundRobin,
             Duration::from_secs(5),
         );
-        assert_eq!(b.pool().max_conn(0), Some(3));
+        assert_eq!(b.backend_set().max_conn(0), Some(3));
         b.events.push(HealthEvent::MaxConn(0, Some(10)));
         b.apply_events();
-        assert_eq!(b.pool().max_conn(0), Some(10));
+        assert_eq!(b.backend_set().max_conn(0), Some(10));
         b.events.push(HealthEvent::MaxConn(0, None));
         b.apply_events();
-        assert_eq!(b.pool().max_conn(0), Some(3));
+        assert_eq!(b.backend_set().max_conn(0), Some(3));
     }
 }

@@ -176,7 +176,7 @@ impl HttpBalancer {
         fresh_only: bool,
     ) -> Option<Event> {
         if !self.clients.contains(ck) {
-            self.backends.pool().release(pick);
+            self.backends.backend_set().release(pick);
             return None;
         }
         let backend = pick.backend;

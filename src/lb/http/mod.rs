@@ -159,7 +159,7 @@ impl HttpBalancer {
             .iter()
             .filter(|&uk| {
                 let backend = self.upstreams[uk].backend;
-                self.backends.pool().state(backend) != BackendState::Up
+                self.backends.backend_set().state(backend) != BackendState::Up
             })
             .collect();
         for uk in out {

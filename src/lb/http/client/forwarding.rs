@@ -333,7 +333,7 @@ impl ClientConnection {
                     env.backends.addr(pick.backend)
                 );
                 exchange.tried.push(pick.backend);
-                env.backends.pool().fail(pick, now);
+                env.backends.backend_set().fail(pick, now);
                 stay(exchange, Stage::RetryPending, Action::Progress)
             }
             (Stage::Picking | Stage::Admitted | Stage::RetryPending, Event::Joined(ticket)) => {
@@ -402,7 +402,7 @@ impl ClientConnection {
                     stay(exchange, Stage::ReceivingBody(link, body), Action::Progress)
                 }
                 Event::Upgraded(pipe) => {
-                    env.backends.pool().finish(link.pick, now);
+                    env.backends.backend_set().finish(link.pick, now);
                     (Phase::Tunnel(pipe), Action::Progress)
                 }
                 _ => stay(exchange, Stage::AfterInterim(link), Action::Progress),
@@ -440,7 +440,7 @@ impl ClientConnection {
             (stage, Event::Failed(Fault::Reject(status, detail))) => {
                 let action = match stage.into_link() {
                     Some(link) => {
-                        env.backends.pool().finish(link.pick, now);
+                        env.backends.backend_set().finish(link.pick, now);
                         release
                     }
                     None => Action::Progress,
@@ -454,7 +454,7 @@ impl ClientConnection {
                 let limit = config.response_timeout;
                 let (who, action) = match stage.into_link() {
                     Some(link) => {
-                        env.backends.pool().finish(link.pick, now);
+                        env.backends.backend_set().finish(link.pick, now);
                         (format!("backend {} ", link.addr), release)
                     }
                     None => (String::new(), Action::Progress),
@@ -464,7 +464,7 @@ impl ClientConnection {
             }
             (stage, Event::Closed) => {
                 if let Some(link) = stage.into_link() {
-                    env.backends.pool().finish(link.pick, now);
+                    env.backends.backend_set().finish(link.pick, now);
                 }
                 (Phase::Closed, Action::Progress)
             }
@@ -501,7 +501,7 @@ impl ClientConnection {
         let backends = &mut *env.backends;
         backends.count_bytes(&link.pick, sent, response.bytes);
         if let Some(request_line) = request_line.as_deref() {
-            let index = backends.pool().index_of(&link.pick);
+            let index = backends.backend_set().index_of(&link.pick);
             let name = index.map(|i| backends.name(i).to_string());
             backends.log(&Entry {
                 client: self.addr,
@@ -512,7 +512,7 @@ impl ClientConnection {
                 duration: now.saturating_duration_since(started),
             });
         }
-        backends.pool().finish(link.pick, now);
+        backends.backend_set().finish(link.pick, now);
         let park = complete && body.keep_backend && reusable && !env.settings.shutting_down;
         self.spare_head = request.head;
         self.served += 1;
@@ -557,7 +557,7 @@ impl ClientConnection {
             Decision::NextBackend => {
                 warn!("backend {} {reason}", link.addr);
                 exchange.tried.push(link.pick.backend);
-                backends.pool().fail(link.pick, now);
+                backends.backend_set().fail(link.pick, now);
                 stay(exchange, Stage::RetryPending, release)
             }
             Decision::RetryFresh => {
@@ -565,7 +565,7 @@ impl ClientConnection {
                 // reuse it: not its failure.
                 exchange.retry = Retry::Fresh;
                 backends.count_retry(&link.pick, true);
-                backends.pool().release(link.pick);
+                backends.backend_set().release(link.pick);
                 stay(exchange, Stage::RetryPending, release)
             }
             Decision::Redispatch => {
@@ -574,7 +574,7 @@ impl ClientConnection {
                 // when one is up (to the same one when no other is up).
                 warn!("backend {} {reason}", link.addr);
                 backends.count_retry(&link.pick, false);
-                backends.pool().fail(link.pick, now);
+                backends.backend_set().fail(link.pick, now);
                 exchange.redispatched = true;
                 exchange.retry = Retry::Fresh;
                 stay(exchange, Stage::RetryPending, release)
@@ -582,16 +582,16 @@ impl ClientConnection {
             Decision::BadGateway { blame } => {
                 if blame {
                     warn!("backend {} {reason}", link.addr);
-                    backends.pool().fail(link.pick, now);
+                    backends.backend_set().fail(link.pick, now);
                 } else {
-                    backends.pool().finish(link.pick, now);
+                    backends.backend_set().finish(link.pick, now);
                 }
                 let detail = format!("backend {} {reason}", link.addr);
                 (self.answer_error(now, 502, &detail), release)
             }
             Decision::CutShort => {
                 // All the client can learn is that the response was cut short.
-                backends.pool().finish(link.pick, now);
+                backends.backend_set().finish(link.pick, now);
                 let error = io::Error::other(format!("backend {} {reason}", link.addr));
                 (Phase::Closed, Action::Close(Ending::Failed(error)))
             }

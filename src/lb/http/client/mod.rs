@@ -511,7 +511,7 @@ impl ClientConnection {
 fn ignore(env: &mut Env<'_>, event: Event) -> Action {
     match event {
         Event::Lent { pick, .. } => {
-            env.backends.pool().finish(pick, env.now);
+            env.backends.backend_set().finish(pick, env.now);
             Action::Release { park: false }
         }
         Event::NoConnection { pick, error } => {
@@ -519,7 +519,7 @@ fn ignore(env: &mut Env<'_>, event: Event) -> Action {
                 "backend {} failed: {error}",
                 env.backends.addr(pick.backend)
             );
-            env.backends.pool().fail(pick, env.now);
+            env.backends.backend_set().fail(pick, env.now);
             Action::Progress
         }
         _ => Action::Progress,

@@ -20,7 +20,7 @@ fn full() -> (Proxy, Vec<Pick>) {
     });
     let now = proxy.now;
     let picks = (0..2)
-        .map(|_| proxy.backends.pool().pick(now, &[], 0).unwrap())
+        .map(|_| proxy.backends.backend_set().pick(now, &[], 0).unwrap())
         .collect();
     (proxy, picks)
 }
@@ -34,7 +34,7 @@ fn a_request_waits_while_the_backends_are_full_and_goes_when_one_frees() {
     assert_eq!(proxy.backends.waiting().len(), 1);
     assert!(!proxy.admit(), "no room yet");
     let now = proxy.now;
-    proxy.backends.pool().finish(picks.remove(1), now);
+    proxy.backends.backend_set().finish(picks.remove(1), now);
     assert!(proxy.admit());
     assert_eq!(proxy.connects, [(1, false)]);
     assert!(proxy.backend_got().starts_with("GET /a HTTP/1.1\r\n"));
@@ -84,7 +84,7 @@ fn a_client_that_closes_while_waiting_leaves_the_queue() {
     let stats = proxy.backends.waiting().stats();
     assert_eq!((stats.abandoned, stats.waiting), (1, 0));
     let now = proxy.now;
-    proxy.backends.pool().finish(picks.remove(0), now);
+    proxy.backends.backend_set().finish(picks.remove(0), now);
     assert!(!proxy.admit(), "no one is woken for it");
     assert!(proxy.connects.is_empty());
 }
@@ -97,7 +97,7 @@ fn with_queueing_off_a_full_pool_answers_503_at_once() {
         c.queue_timeout = Duration::ZERO;
     });
     let now = proxy.now;
-    let _pick = proxy.backends.pool().pick(now, &[], 0).unwrap();
+    let _pick = proxy.backends.backend_set().pick(now, &[], 0).unwrap();
     proxy.client_sends(GET);
     assert_eq!(proxy.error_answer(), "HTTP/1.1 503 Service Unavailable");
 }

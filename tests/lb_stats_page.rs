@@ -2,7 +2,7 @@
 //! Selenium from tests/browser/stats_page.py, reads the page's DOM while
 //! the balancer serves load in front of fifty backends (one refusing).
 //! Needs `chromium`, `chromium-driver` and `python3-selenium` (installed by
-//! .ci/run). `DISTLOOP_SCREENSHOT=docs/lb-stats-page.png` keeps the picture.
+//! scripts/test). `DISTLOOP_SCREENSHOT=docs/lb-stats-page.png` keeps the picture.
 
 #[path = "support/pi.rs"]
 mod pi;

@@ -42,7 +42,7 @@ fn a_browser_runs_a_search_and_manages_hosts() {
         .arg("lord, king")
         .arg(serde_json::Value::Object(expected).to_string())
         .status()
-        .expect("/usr/bin/python3 is installed (.ci/run installs python3-selenium)");
+        .expect("/usr/bin/python3 is installed (scripts/test installs python3-selenium)");
     std::fs::remove_file(&file).unwrap();
     assert!(status.success(), "the browser checks failed");
     // What the browser did is what the API shows: the form's file alone is

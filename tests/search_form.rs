@@ -27,7 +27,7 @@ fn curl_to(addr: SocketAddr, target: &str, args: &[&str]) -> (u16, serde_json::V
         .args(args)
         .arg(format!("http://{addr}{target}"))
         .output()
-        .expect("curl is installed (.ci/run installs it)");
+        .expect("curl is installed (scripts/test installs it)");
     let text = String::from_utf8(output.stdout).unwrap();
     let (body, status) = text.rsplit_once('\n').unwrap();
     let status = status.trim().parse().unwrap_or_else(|_| panic!("{text}"));

@@ -138,6 +138,17 @@ impl Stage {
     }
 }
 
+/// The stage a backend connection failed in, for the retry table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FailedIn {
+    /// `connecting`: the connect was refused or timed out.
+    Connect,
+    /// `sending-*`, `awaiting-head` or `after-interim`: no response body yet.
+    Exchange,
+    /// `receiving-body`: the response's head had gone to the client.
+    ResponseBody,
+}
+
 /// The exchange goes on at `stage`, and the adapter does `action`.
 fn stay(mut exchange: Box<Exchange>, stage: Stage, action: Action) -> (Phase, Action) {
     exchange.stage = stage;
@@ -373,11 +384,11 @@ impl ClientConnection {
             }
             (Stage::Connecting { link, .. }, Event::ConnectFailed(e)) => {
                 let reason = format!("refused the connection: {e}");
-                self.backend_failed(env, exchange, link, true, false, &reason)
+                self.backend_failed(env, exchange, link, FailedIn::Connect, &reason)
             }
             (Stage::Connecting { link, .. }, Event::Deadline { .. }) => {
                 let reason = format!("did not accept within {:?}", config.connect_timeout);
-                self.backend_failed(env, exchange, link, true, false, &reason)
+                self.backend_failed(env, exchange, link, FailedIn::Connect, &reason)
             }
             // The request going out.
             (Stage::SendingHead(link), Event::HeadSent) => {
@@ -425,7 +436,7 @@ impl ClientConnection {
             }
             (Stage::ReceivingBody(link, _), Event::Failed(Fault::Backend(e))) => {
                 let reason = format!("failed: {e}");
-                self.backend_failed(env, exchange, link, false, true, &reason)
+                self.backend_failed(env, exchange, link, FailedIn::ResponseBody, &reason)
             }
             (
                 Stage::SendingHead(link)
@@ -435,7 +446,7 @@ impl ClientConnection {
                 Event::Failed(Fault::Backend(e)),
             ) => {
                 let reason = format!("failed: {e}");
-                self.backend_failed(env, exchange, link, false, false, &reason)
+                self.backend_failed(env, exchange, link, FailedIn::Exchange, &reason)
             }
             (stage, Event::Failed(Fault::Reject(status, detail))) => {
                 let action = match stage.into_link() {
@@ -537,17 +548,16 @@ impl ClientConnection {
         env: &mut Env<'_>,
         mut exchange: Box<Exchange>,
         link: Link,
-        connecting: bool,
-        body_started: bool,
+        failed_in: FailedIn,
         reason: &str,
     ) -> (Phase, Action) {
         let now = env.now;
         let release = Action::Release { park: false };
         let failure = Failure {
-            connected: !connecting,
+            connected: failed_in != FailedIn::Connect,
             reused: link.reused,
             answered: exchange.response.started,
-            body_started,
+            body_started: failed_in == FailedIn::ResponseBody,
             body_sent: exchange.request.body_bytes > 0,
             retry: exchange.retry,
             redispatched: exchange.redispatched,

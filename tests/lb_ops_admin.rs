@@ -142,3 +142,45 @@ fn the_access_log_has_one_common_log_format_line_per_request() {
     assert_eq!(logged, served);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_page_elsewhere_cannot_drive_the_admin_port_but_curl_can() {
+    let backends = start_backends(&[&[]]);
+    let (_lb, admin_addr) = balancer_with_admin(&[spec(&backends[0], "a", "")], &[]);
+    let url = format!("http://{admin_addr}/backends/a/drain");
+    let post = |extra: &[&str]| {
+        let out = support::tool("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "20",
+                "-X",
+                "POST",
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+    // A form on another site, and a page on a name rebound to this address.
+    let (status, body) = post(&["-H", "Origin: http://evil.example"]);
+    assert_eq!(status, "403", "{body}");
+    let rebound = format!("Host: evil.example:{}", admin_addr.port());
+    let origin = format!("Origin: http://evil.example:{}", admin_addr.port());
+    let (status, body) = post(&["-H", &rebound, "-H", &origin]);
+    assert_eq!(status, "403", "{body}");
+    assert_eq!(backend_stats(&stats(admin_addr), "a")["state"], "up");
+    // The command line (no Origin) and the stats page itself are obeyed.
+    let own = format!("Origin: http://{admin_addr}");
+    let (status, body) = post(&["-H", &own, "-H", "Sec-Fetch-Site: same-origin"]);
+    assert_eq!(status, "200", "{body}");
+    wait_for("the drain", SETTLE, || {
+        backend_stats(&stats(admin_addr), "a")["state"] == "drain"
+    });
+    assert_eq!(post(&[]).0, "200");
+}

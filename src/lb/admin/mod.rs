@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use slab::Slab;
 
 use super::stats::Snapshot;
-use crate::http::{HeadLimits, HeadStatus, RequestParser, error_response};
+use crate::http::{HeadLimits, HeadStatus, RequestHead, RequestParser, error_response};
 use crate::reactor::{
     self, Acceptor, Buffer, Context, Interest, Kind, Readiness, Service, TcpListener, TcpStream,
     TimerId, Token, WriteStop, write_until_blocked,
@@ -238,6 +238,12 @@ impl AdminServer {
                 ..HeadLimits::default()
             };
             conn.out = match RequestParser::new(limits).parse(conn.inbuf.as_slice()) {
+                Ok(HeadStatus::Complete { head, .. }) if head.method != "GET" => {
+                    match sent_from_elsewhere(&head) {
+                        Some(why) => respond(403, "text/plain", &format!("refused: {why}\n")),
+                        None => answer(&self.hub, &head.method, &head.target),
+                    }
+                }
                 Ok(HeadStatus::Complete { head, .. }) => {
                     answer(&self.hub, &head.method, &head.target)
                 }
@@ -269,6 +275,45 @@ fn respond(status: u16, content_type: &str, body: &str) -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(body.as_bytes());
     out
+}
+
+/// Why a request that may change state came from a web page elsewhere, if
+/// it did: such a page must not drive the admin port (a cross-site form
+/// POST would drain a backend). Browsers mark every POST with `Origin`, and
+/// current ones with `Sec-Fetch-Site`; the stats page's own buttons send
+/// the admin's own origin. A page on a name rebound to this address (DNS
+/// rebinding) has a matching origin, so a browser's request must also name
+/// the admin by an IP address or `localhost`. Command-line clients (curl)
+/// send neither header and are let through.
+fn sent_from_elsewhere(head: &RequestHead) -> Option<&'static str> {
+    let field = |name| {
+        head.headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    };
+    if let Some(site) = field("sec-fetch-site") {
+        if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+            return Some("the request came from another site's page");
+        }
+    }
+    let origin = field("origin")?;
+    let host = field("host").unwrap_or("");
+    let same = origin
+        .strip_prefix("http://")
+        .is_some_and(|rest| rest.eq_ignore_ascii_case(host));
+    if !same {
+        return Some("the request came from another site's page");
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok() {
+        None
+    } else {
+        Some("a browser must name the admin port by its IP address or localhost")
+    }
 }
 
 /// Routes one admin request.
@@ -361,6 +406,59 @@ impl Service for AdminServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn head(fields: &[(&str, &str)]) -> RequestHead {
+        let mut text = String::from("POST /backends/a/drain HTTP/1.1\r\n");
+        for (name, value) in fields {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        match RequestParser::new(HeadLimits::default()).parse(text.as_bytes()) {
+            Ok(HeadStatus::Complete { head, .. }) => head,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_post_from_the_command_line_or_the_stats_page_itself_is_taken() {
+        assert_eq!(
+            sent_from_elsewhere(&head(&[("Host", "127.0.0.1:9000")])),
+            None
+        );
+        let own_page = [
+            ("Host", "127.0.0.1:9000"),
+            ("Origin", "http://127.0.0.1:9000"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ];
+        assert_eq!(sent_from_elsewhere(&head(&own_page)), None);
+        let local = [
+            ("Host", "localhost:9000"),
+            ("Origin", "http://localhost:9000"),
+        ];
+        assert_eq!(sent_from_elsewhere(&head(&local)), None);
+        let v6 = [("Host", "[::1]:9000"), ("Origin", "http://[::1]:9000")];
+        assert_eq!(sent_from_elsewhere(&head(&v6)), None);
+    }
+
+    #[test]
+    fn a_post_from_a_page_elsewhere_is_refused() {
+        for fields in [
+            &[
+                ("Host", "127.0.0.1:9000"),
+                ("Origin", "http://evil.example"),
+            ][..],
+            &[("Host", "127.0.0.1:9000"), ("Origin", "null")][..],
+            &[("Host", "127.0.0.1:9000"), ("Sec-Fetch-Site", "cross-site")][..],
+            &[("Host", "127.0.0.1:9000"), ("Sec-Fetch-Site", "same-site")][..],
+            // DNS rebinding: the page's own name, now pointing here.
+            &[
+                ("Host", "evil.example:9000"),
+                ("Origin", "http://evil.example:9000"),
+            ][..],
+        ] {
+            assert!(sent_from_elsewhere(&head(fields)).is_some(), "{fields:?}");
+        }
+    }
 
     #[test]
     fn drain_of_an_unknown_backend_is_a_404() {
